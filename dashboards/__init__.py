@@ -1,0 +1,1 @@
+"""dashboards layer (see ../shared/DESIGN.md); built by later issues."""

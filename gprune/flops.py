@@ -1,0 +1,116 @@
+"""FLOPs per sample from the model config and the actual token counts, in two conventions.
+
+`exact`: floating-point operations actually executed, counted as 2 x multiply-adds of every
+matrix product (the convention of torch.utils.flop_counter): vision tower (patch conv, attention,
+MLP) for every crop, projector, token selection, language-model prefill (grouped-query attention
+projections, full n x n attention score and value products as eager/SDPA compute them, SwiGLU MLP),
+lm_head, and one KV-cache decode step per generated token after the first. Norms, softmax,
+rotary and element-wise ops are not counted (neither does FlopCounterMode).
+
+`fastv`: the multiply-accumulate count pruning papers report (FastV, G-Prune's Table 1), prefill of
+the language model only: L * (4 n d^2 + 2 n^2 d + 2 n d m), with n the prefill tokens, d the hidden
+size and m the MLP size. It assumes full multi-head attention and a two-matrix MLP, so it is neither
+exact for Llama-3 (GQA, SwiGLU) nor a FLOP count (it counts MACs); it is what the paper compares.
+"""
+
+from dataclasses import asdict, dataclass
+
+from .config import PruneConfig
+from .layout import ImageLayout, keep_count
+
+GRAPH_METHODS = ("gprune", "graph")
+
+
+@dataclass(frozen=True)
+class Flops:
+    vision: float
+    projector: float
+    selection: float
+    prefill: float
+    decode: float
+
+    @property
+    def total(self) -> float:
+        return self.vision + self.projector + self.selection + self.prefill + self.decode
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+
+def _vision_flops(vision, crops: int) -> float:
+    side = vision.image_size // vision.patch_size
+    n, h, m = side * side + 1, vision.hidden_size, vision.intermediate_size  # +1: the CLS token
+    patch_conv = 2 * side * side * h * vision.num_channels * vision.patch_size**2
+    layer = 2 * n * 4 * h * h + 2 * 2 * n * n * h + 2 * 2 * n * h * m
+    return crops * (patch_conv + vision.num_hidden_layers * layer)
+
+
+def _projector_flops(config, crops: int) -> float:
+    side = config.vision_config.image_size // config.vision_config.patch_size
+    n = side * side + (1 if config.vision_feature_select_strategy == "full" else 0)
+    layers = config.vision_feature_layer
+    h_in = config.vision_config.hidden_size * (len(layers) if isinstance(layers, (list, tuple)) else 1)
+    h = config.text_config.hidden_size
+    return crops * 2 * n * (h_in * h + h * h)
+
+
+def _selection_flops(layout: ImageLayout, hidden: int, prune: PruneConfig) -> float:
+    """Similarity graph (N^2 d) and `iterations` vector-matrix products (N^2), base and grid apart."""
+    if not prune.active or prune.method not in GRAPH_METHODS:
+        return 0.0
+    groups = (layout.base, layout.rows * layout.cols)
+    return sum(2 * n * n * hidden + prune.iterations * 2 * n * n for n in groups)
+
+
+def _lm_layer_flops(text, new_tokens: int, context: int) -> float:
+    """One decoder layer for `new_tokens` queries attending over `context` keys."""
+    h, m = text.hidden_size, text.intermediate_size
+    head_dim = getattr(text, "head_dim", None) or h // text.num_attention_heads
+    q_dim, kv_dim = text.num_attention_heads * head_dim, text.num_key_value_heads * head_dim
+    projections = 2 * new_tokens * h * (2 * q_dim + 2 * kv_dim)  # q, o and k, v
+    attention = 2 * 2 * new_tokens * context * q_dim  # scores and weighted values
+    mlp = 3 * 2 * new_tokens * h * m  # SwiGLU: gate, up, down
+    return projections + attention + mlp
+
+
+def exact_flops(
+    config,
+    prefill_tokens: int,
+    generated_tokens: int,
+    images: list[ImageLayout],
+    prune: PruneConfig | None = None,
+    all_logits: bool = False,
+) -> Flops:
+    """Exact FLOPs of one sample: `prefill_tokens` prompt tokens (after pruning, no padding) and
+    `generated_tokens` new tokens. generate() computes logits for the last prompt position only;
+    a plain forward (`all_logits=True`) computes them for every position."""
+    prune = prune or PruneConfig()
+    text = config.text_config
+    crops = sum(layout.crops for layout in images)
+    lm_head = 2 * text.hidden_size * text.vocab_size
+    prefill = text.num_hidden_layers * _lm_layer_flops(text, prefill_tokens, prefill_tokens)
+    prefill += lm_head * (prefill_tokens if all_logits else 1)
+    decode = 0.0
+    for step in range(1, generated_tokens):  # the first new token comes out of the prefill
+        decode += text.num_hidden_layers * _lm_layer_flops(text, 1, prefill_tokens + step) + lm_head
+    return Flops(
+        vision=_vision_flops(config.vision_config, crops),
+        projector=_projector_flops(config, crops),
+        selection=sum(_selection_flops(layout, text.hidden_size, prune) for layout in images),
+        prefill=prefill,
+        decode=decode,
+    )
+
+
+def fastv_flops(config, prefill_tokens: int) -> float:
+    """The pruning papers' prefill cost, L * (4nd^2 + 2n^2d + 2ndm) multiply-accumulates."""
+    text = config.text_config
+    n, d, m = prefill_tokens, text.hidden_size, text.intermediate_size
+    return text.num_hidden_layers * (4 * n * d * d + 2 * n * n * d + 2 * n * d * m)
+
+
+def kept_visual_tokens(images: list[ImageLayout], ratio: float) -> int:
+    return sum(layout.kept(ratio) for layout in images)
+
+
+__all__ = ["Flops", "exact_flops", "fastv_flops", "kept_visual_tokens", "keep_count"]

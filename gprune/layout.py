@@ -1,0 +1,51 @@
+"""Where each visual token of one LLaVA-NeXT image sits, and how many survive a pruning ratio.
+
+transformers packs one image as [base view: `base` tokens] + [high-resolution grid, unpadded:
+`rows` x (`cols` + 1) tokens, the last of each row being the learned `image_newline`]. The model
+and the processor both count tokens with these functions, so the number of image placeholders in
+the prompt always equals the number of visual tokens the model keeps.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from transformers.models.llava_next.modeling_llava_next import get_anyres_image_grid_shape, unpad_image
+
+
+def keep_count(n: int, ratio: float) -> int:
+    """Tokens kept out of `n` when a fraction `ratio` is removed (at least one, all when ratio=0)."""
+    return n if ratio == 0 else max(1, round(n * (1 - ratio)))
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    base: int  # base-view tokens
+    rows: int  # grid rows after unpadding; each ends with one newline token
+    cols: int  # grid columns after unpadding
+    crops: int = 1  # vision-tower passes: the base view plus each high-resolution crop
+
+    @property
+    def full(self) -> int:
+        return self.base + self.rows * (self.cols + 1)
+
+    def kept(self, ratio: float) -> int:
+        return keep_count(self.base, ratio) + keep_count(self.rows * self.cols, ratio) + self.rows
+
+    def grid_positions(self) -> torch.Tensor:
+        """Indices (within the packed image) of the grid's content tokens, newlines excluded."""
+        row_starts = self.base + torch.arange(self.rows) * (self.cols + 1)
+        return (row_starts[:, None] + torch.arange(self.cols)).flatten()
+
+    def newline_positions(self) -> torch.Tensor:
+        return self.base + torch.arange(1, self.rows + 1) * (self.cols + 1) - 1
+
+
+def image_layout(config, image_size) -> ImageLayout:
+    """Layout of one image of original (height, width) `image_size` under a LlavaNextConfig."""
+    vision = config.vision_config
+    side = vision.image_size // vision.patch_size
+    base = side * side + (1 if config.vision_feature_select_strategy == "full" else 0)
+    grid_h, grid_w = get_anyres_image_grid_shape(image_size, config.image_grid_pinpoints, vision.image_size)
+    # transformers' own unpadding, applied to an empty tensor, gives the grid shape it will produce.
+    _, rows, cols = unpad_image(torch.empty(0, grid_h * side, grid_w * side), image_size).shape
+    return ImageLayout(base=base, rows=rows, cols=cols, crops=grid_h * grid_w + 1)

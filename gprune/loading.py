@@ -1,0 +1,79 @@
+"""load_model: a LLaVA-NeXT and its processor, ready to prune, from a name, a local path or a hub id."""
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+
+from .config import PruneConfig
+from .model import set_prune
+from .tiny import build_tiny_random
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
+BUILT_IN = {"tiny": build_tiny_random, "tiny-random": build_tiny_random}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _load_pretrained(name_or_path: str, dtype, attn_implementation):
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        source = str(path)
+    elif HUB_ID.match(name_or_path):
+        source = name_or_path
+    else:
+        raise FileNotFoundError(
+            f"model path {name_or_path!r} does not exist or is not a directory; pass a directory holding a "
+            f"llava-hf LLaVA-NeXT checkpoint (config.json, *.safetensors, processor files), "
+            f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {sorted(BUILT_IN)}"
+        )
+    kwargs = {"dtype": dtype, "attn_implementation": attn_implementation}
+    try:  # a local directory or the local hub cache first: works offline
+        model = LlavaNextForConditionalGeneration.from_pretrained(source, local_files_only=True, **kwargs)
+        processor = LlavaNextProcessor.from_pretrained(source, local_files_only=True)
+    except OSError as local_error:
+        if path.is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+            raise OSError(
+                f"could not load LLaVA-NeXT from {source!r} without network access ({local_error}). On a machine "
+                f"with internet, run `hf download {name_or_path} --local-dir DIR` once and pass DIR"
+            ) from local_error
+        model = LlavaNextForConditionalGeneration.from_pretrained(source, **kwargs)
+        processor = LlavaNextProcessor.from_pretrained(source)
+    return model, processor
+
+
+def load_model(
+    name_or_path: str = "tiny",
+    prune: PruneConfig | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    attn_implementation: str | None = None,
+):
+    """(model, processor): a pruning LlavaNextForConditionalGeneration in eval mode, and its processor.
+
+    `name_or_path`: "tiny" (a small LLaVA-NeXT built offline from a config), a local checkpoint
+    directory, or a hub id (taken from the local cache when offline). `device` defaults to CUDA when
+    present, `dtype` to bfloat16 on CUDA and float32 on CPU. Change the pruning later with
+    `gprune.set_prune(model, processor, cfg)`: no reload needed.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    if name_or_path in BUILT_IN:
+        model, processor = BUILT_IN[name_or_path]()
+        if attn_implementation:
+            model.set_attn_implementation(attn_implementation)
+    else:
+        model, processor = _load_pretrained(name_or_path, dtype, attn_implementation)
+    model = model.to(device=device, dtype=dtype).eval()
+    model.name_or_path = name_or_path
+    processor.tokenizer.padding_side = "left"  # batched generation needs the prompts right-aligned
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    set_prune(model, processor, prune or PruneConfig())
+    return model, processor

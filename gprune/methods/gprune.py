@@ -1,0 +1,42 @@
+"""G-Prune scores (paper Eq. 1-5): graph-based information propagation over visual tokens.
+
+Tokens are nodes; an edge joins two tokens whose cosine similarity is at least `threshold`
+(every token keeps its self-edge). Each row of the similarity graph is softmax-normalised
+with a temperature over its edges only (a cut edge carries no information), scores start at
+each token's L2 norm and are propagated `iterations` times with S <- S @ A, then divided by
+the node degree so that large connected regions (background) do not win by size alone.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def similarity_graph(features: torch.Tensor, threshold: float, temperature: float):
+    """Row-stochastic transition matrix A [N, N] and the edge mask (Eq. 1 plus the row softmax)."""
+    unit = F.normalize(features, dim=-1)
+    cosine = unit @ unit.T
+    edges = cosine >= threshold
+    edges.fill_diagonal_(True)  # cos(x, x) = 1 >= s for any s in (0, 1], whatever the rounding
+    logits = (cosine / temperature).masked_fill_(~edges, float("-inf"))
+    return torch.softmax(logits, dim=-1), edges
+
+
+def propagate(initial: torch.Tensor, transition: torch.Tensor, edges: torch.Tensor, iterations: int):
+    """Eq. 3-5: `iterations` vector-matrix products (never a dense matrix power), then / degree."""
+    scores = initial
+    for _ in range(iterations):
+        scores = scores @ transition
+    degree = edges.sum(dim=-1)
+    return scores / degree
+
+
+def score(
+    features: torch.Tensor,
+    threshold: float = 0.5,
+    iterations: int = 5,
+    temperature: float = 0.03,
+) -> torch.Tensor:
+    """Representativeness of each token [N]; higher is kept first. Computed in float32."""
+    x = features.float()
+    transition, edges = similarity_graph(x, threshold, temperature)
+    return propagate(x.norm(dim=-1), transition, edges, iterations)

@@ -1,0 +1,140 @@
+"""The pruned LLaVA-NeXT: G-Prune (or a baseline) between the projector and the language model.
+
+`set_prune(model, processor, prune)` turns a loaded transformers `LlavaNextForConditionalGeneration`
+and its `LlavaNextProcessor` into their pruning subclasses (the way ToMe patches a timm model: the
+weights are untouched, only the class changes) and sets the pruning config on both, so a loaded
+model can switch configs without reloading.
+
+Per image, as in the published implementation: the base view and the high-resolution grid are
+pruned separately at the same ratio, the grid's row-end `image_newline` tokens are always kept,
+and (positions="original") surviving tokens keep their original position ids, so the text after
+an image sits where it would have without pruning.
+"""
+
+import torch
+from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
+
+from .config import PruneConfig
+from .layout import ImageLayout, image_layout, keep_count
+from .selection import select_tokens
+
+
+def kept_token_indices(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig) -> torch.Tensor:
+    """Indices (ascending) into one image's packed features [layout.full, d] that survive pruning."""
+    params = prune.selection_params()
+    base = select_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method, **params)
+    grid_positions = layout.grid_positions().to(features.device)
+    grid_keep = keep_count(len(grid_positions), prune.ratio)
+    grid = grid_positions[select_tokens(features[grid_positions], grid_keep, prune.method, **params)]
+    newlines = layout.newline_positions().to(features.device)
+    return torch.cat([base, grid, newlines]).sort().values
+
+
+def original_position_ids(input_ids, attention_mask, image_token_id, full_lengths, kept_indices):
+    """Position ids [B, L] for a prompt whose images were pruned, keeping original positions.
+
+    `kept_indices[i]` holds image i's surviving token indices within its unpruned sequence of
+    `full_lengths[i]` tokens; images appear in the prompt in the same order (row-major). A kept
+    token advances the position by its distance from the previous kept token, and the text after
+    an image resumes at image_start + full_length. Padding (attention_mask 0) advances nothing.
+    """
+    mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+    step = mask.long().clone()
+    rows, cols = (input_ids == image_token_id).nonzero(as_tuple=True)
+    start = 0
+    for full, kept in zip(full_lengths, kept_indices):
+        kept = kept.to(step.device)
+        r, c = rows[start : start + len(kept)], cols[start : start + len(kept)]
+        start += len(kept)
+        step[r, c] = torch.diff(kept, prepend=kept.new_tensor([-1]))
+        trailing = full - 1 - int(kept[-1])  # zero whenever the final newline token is kept
+        if trailing and c[-1] + 1 < step.shape[1]:
+            step[r[-1], c[-1] + 1] += trailing
+    if start != len(rows):
+        raise ValueError(
+            f"the prompt holds {len(rows)} image placeholders but the pruned images need {start}: "
+            "the processor and the model disagree on the pruning config; use gprune.set_prune(model, processor, cfg)"
+        )
+    return (step.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+
+class PrunedLlavaNextModel(LlavaNextModel):
+    prune = PruneConfig()
+
+    def image_layouts(self, image_sizes) -> list[ImageLayout]:
+        return [image_layout(self.config, size) for size in image_sizes]
+
+    def get_image_features(self, pixel_values, image_sizes, **kwargs):
+        kwargs["return_dict"] = True
+        outputs = super().get_image_features(pixel_values, image_sizes, **kwargs)
+        if not self.prune.active:
+            return outputs
+        layouts = self.image_layouts(image_sizes)
+        kept = [kept_token_indices(f, lay, self.prune) for f, lay in zip(outputs.pooler_output, layouts)]
+        outputs.pooler_output = [f[idx] for f, idx in zip(outputs.pooler_output, kept)]
+        # Travel with the features (generate() encodes images before prefill) to set positions.
+        outputs["kept_indices"] = kept
+        outputs["full_lengths"] = [lay.full for lay in layouts]
+        return outputs
+
+    def forward(self, input_ids=None, pixel_values=None, image_sizes=None, attention_mask=None,
+                position_ids=None, mm_encoder_outputs=None, **kwargs):
+        if self.prune.active and self.prune.positions == "original":
+            if pixel_values is not None and pixel_values.size(0) > 0 and not mm_encoder_outputs:
+                features = self.get_image_features(
+                    pixel_values, image_sizes,
+                    vision_feature_layer=kwargs.get("vision_feature_layer"),
+                    vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
+                )
+                mm_encoder_outputs, pixel_values = {"image": features}, None
+            image = (mm_encoder_outputs or {}).get("image")
+            if image is not None and "kept_indices" in image:
+                if input_ids is None:
+                    raise ValueError("positions='original' needs input_ids to locate image tokens; pass input_ids")
+                position_ids = original_position_ids(
+                    input_ids, attention_mask, self.config.image_token_id, image["full_lengths"], image["kept_indices"]
+                )
+        return super().forward(
+            input_ids, pixel_values=pixel_values, image_sizes=image_sizes, attention_mask=attention_mask,
+            position_ids=position_ids, mm_encoder_outputs=mm_encoder_outputs, **kwargs,
+        )
+
+
+class PrunedLlavaNextForConditionalGeneration(LlavaNextForConditionalGeneration):
+    def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
+        """generate() fixes prompt positions before images are encoded and extends them by one per
+        new token: give the text its original positions now (visual tokens get theirs at prefill)."""
+        prune, image_sizes = self.model.prune, model_kwargs.get("image_sizes")
+        if not (prune.active and prune.positions == "original") or image_sizes is None:
+            return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
+        input_ids = model_kwargs.get("input_ids", inputs_tensor)
+        layouts = self.model.image_layouts(image_sizes)
+        return original_position_ids(
+            input_ids, model_kwargs.get("attention_mask"), self.config.image_token_id,
+            [lay.full for lay in layouts], [torch.arange(lay.kept(prune.ratio)) for lay in layouts],
+        )
+
+
+class PrunedLlavaNextProcessor(LlavaNextProcessor):
+    prune = PruneConfig()
+
+    def _get_number_of_features(self, orig_height: int, orig_width: int, height: int, width: int) -> int:
+        """Emit one image placeholder per visual token the model will keep."""
+        full = super()._get_number_of_features(orig_height, orig_width, height, width)
+        layout = image_layout(self.layout_config, (orig_height, orig_width))
+        return full - (layout.full - layout.kept(self.prune.ratio))
+
+
+def set_prune(model, processor, prune: PruneConfig) -> None:
+    """Make `model` and `processor` prune visual tokens as `prune` says (ratio=0: not at all)."""
+    if not isinstance(model, LlavaNextForConditionalGeneration):
+        raise TypeError(f"G-Prune needs a LlavaNextForConditionalGeneration, got {type(model).__name__}")
+    if not isinstance(processor, LlavaNextProcessor):
+        raise TypeError(f"G-Prune needs a LlavaNextProcessor, got {type(processor).__name__}")
+    model.__class__ = PrunedLlavaNextForConditionalGeneration
+    model.model.__class__ = PrunedLlavaNextModel
+    processor.__class__ = PrunedLlavaNextProcessor
+    processor.layout_config = model.config
+    model.model.prune = prune
+    processor.prune = prune

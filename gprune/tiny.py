@@ -1,0 +1,135 @@
+"""A small LLaVA-NeXT built offline from a config: CLIP-style vision tower, anyres grid, Llama LM.
+
+No weights or tokenizer can be downloaded on the project's machines, so tests and the embedded
+default build this model from scratch. Every part is the real transformers class
+(`LlavaNextForConditionalGeneration`, `LlavaNextProcessor`); only the sizes shrink. The geometry
+mirrors llava-hf checkpoints: a base view plus a high-resolution grid of crops, unpadded, with
+an `image_newline` at each grid row end.
+"""
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaNextConfig,
+    LlavaNextForConditionalGeneration,
+    LlavaNextImageProcessorPil,
+    LlavaNextProcessor,
+    PreTrainedTokenizerFast,
+)
+
+IMAGE_TOKEN = "<image>"
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", IMAGE_TOKEN]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image>\n{% else %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% if message['role'] != 'user' %}</s>{% endif %}{{ '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+# Crop size 32 px, patch 4 px: 8x8 = 64 base tokens; a 64x64 image gets a 2x2 grid of crops,
+# 16x16 grid tokens + 16 row-end newlines, 336 visual tokens in all.
+CROP, PATCH = 32, 4
+GRID_PINPOINTS = [[32, 64], [64, 32], [64, 64], [32, 96], [96, 32], [64, 96], [96, 64], [96, 96]]
+
+
+def _training_corpus() -> list[str]:
+    """Text the offline tokenizer learns its merges from: benchmark-style prompts and answers."""
+    words = (
+        "what which how many is are there the a an of in on to and or color shape image picture "
+        "question answer using single word phrase yes no not does this that chart bar value "
+        "circle rectangle triangle red green blue black gray yellow teal brown left right top bottom "
+        "text say read number percent title document page total year option hint choose USER ASSISTANT"
+    ).split()
+    digits = [str(i) for i in range(1000)]
+    return [" ".join(words), " ".join(digits), "Answer the question using a single word or phrase."]
+
+
+def build_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained deterministically on a built-in corpus (no download)."""
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_training_corpus(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        padding_side="left",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
+    tokenizer.add_bos_token = True
+    return tokenizer
+
+
+def build_processor(tokenizer: PreTrainedTokenizerFast | None = None) -> LlavaNextProcessor:
+    tokenizer = tokenizer or build_tokenizer()
+    image_processor = LlavaNextImageProcessorPil(
+        size={"shortest_edge": CROP},
+        crop_size={"height": CROP, "width": CROP},
+        image_grid_pinpoints=GRID_PINPOINTS,
+    )
+    return LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=PATCH,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # the CLIP tower's CLS token, dropped by the "default" strategy
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: int = 2) -> LlavaNextConfig:
+    vision = CLIPVisionConfig(
+        image_size=CROP,
+        patch_size=PATCH,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=32,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,  # grouped-query attention, as in Llama-3-8B
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    return LlavaNextConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_grid_pinpoints=GRID_PINPOINTS,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        tie_word_embeddings=False,
+    )
+
+
+def build_tiny_random(seed: int = 0):
+    """(model, processor) with randomly initialised weights, deterministic under `seed`."""
+    processor = build_processor()
+    config = build_config(processor.tokenizer)
+    torch.manual_seed(seed)
+    model = LlavaNextForConditionalGeneration(config)
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
+    return model.eval(), processor

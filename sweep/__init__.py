@@ -1,0 +1,1 @@
+"""sweep layer (see ../shared/DESIGN.md); built by later issues."""

@@ -1,0 +1,1 @@
+"""workers layer (see ../shared/DESIGN.md); built by later issues."""
