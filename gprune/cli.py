@@ -45,11 +45,14 @@ def print_results(results) -> None:
 
 
 def cmd_eval(args) -> int:
+    from .benchmarks import get_benchmark
     from .evaluation import evaluate
     from .loading import load_model
 
-    prune = _prune_from_args(args)  # bad parameters fail before the model loads
+    prune = _prune_from_args(args)  # bad parameters and names fail before the model loads
     benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+    for name in benchmarks:
+        get_benchmark(name)
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
     results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size)
     print_results(results)
