@@ -124,10 +124,10 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
     )
 
 
-def build_tiny_random(seed: int = 0):
+def build_tiny_random(seed: int = 0, hidden: int = 64, layers: int = 2):
     """(model, processor) with randomly initialised weights, deterministic under `seed`."""
     processor = build_processor()
-    config = build_config(processor.tokenizer)
+    config = build_config(processor.tokenizer, hidden=hidden, layers=layers)
     torch.manual_seed(seed)
     model = LlavaNextForConditionalGeneration(config)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id

@@ -1,0 +1,31 @@
+# `make test` and `make demo` set up .venv from scratch when it is missing, then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export MLFLOW_DISABLE_TELEMETRY := true
+export RAY_AUTH_MODE := disabled
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install test demo bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/gprune eval --model tiny --benchmarks easyvqa --method gprune --ratio 0.7 --limit 200
+
+bench: $(STAMP)
+	$(PY) bench/selection.py
+	$(PY) bench/prefill.py
+	$(PY) bench/prefill.py --hidden 1024 --layers 8
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
