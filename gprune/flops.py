@@ -16,7 +16,7 @@ exact for Llama-3 (GQA, SwiGLU) nor a FLOP count (it counts MACs); it is what th
 from dataclasses import asdict, dataclass
 
 from .config import PruneConfig
-from .layout import ImageLayout, keep_count
+from .layout import ImageLayout
 
 GRAPH_METHODS = ("gprune", "graph")
 
@@ -107,10 +107,3 @@ def fastv_flops(config, prefill_tokens: int) -> float:
     text = config.text_config
     n, d, m = prefill_tokens, text.hidden_size, text.intermediate_size
     return text.num_hidden_layers * (4 * n * d * d + 2 * n * n * d + 2 * n * d * m)
-
-
-def kept_visual_tokens(images: list[ImageLayout], ratio: float) -> int:
-    return sum(layout.kept(ratio) for layout in images)
-
-
-__all__ = ["Flops", "exact_flops", "fastv_flops", "kept_visual_tokens", "keep_count"]
