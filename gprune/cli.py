@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 
 from .config import PruneConfig
@@ -25,16 +26,19 @@ def _prune_from_args(args) -> PruneConfig:
 
 
 def print_results(results) -> None:
-    header = f"{'benchmark':<10} {'metric':<12} {'value':>7} {'errors':>6} {'kept/full tokens':>17} " \
-             f"{'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'prefill ms':>10}"
+    header = (f"{'benchmark':<9} {'metric':<24} {'value':>9} {'errors':>6} {'visual kept/full':>16} "
+              f"{'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'prefill ms':>10}")
     print(header)
     print("-" * len(header))
     for result in results.values():
-        for metric, value in result.metrics.items():
-            print(f"{result.benchmark:<10} {metric:<12} {100 * value:>7.2f} {result.errors:>6} "
-                  f"{result.visual_tokens_kept:>8.1f}/{result.visual_tokens_full:<8.1f} "
-                  f"{result.tflops_exact:>12.3e} {result.tflops_fastv:>12.3e} "
-                  f"{result.samples_per_s:>9.2f} {result.prefill_latency_ms:>10.1f}")
+        rows = list(result.metrics.items()) + [(m, None) for m in result.aggregation_errors]
+        for i, (metric, value) in enumerate(rows or [("(no metric)", None)]):
+            shown = "error" if value is None else f"{value:.4f}"
+            first = i == 0
+            print(f"{result.benchmark if first else '':<9} {metric:<24} {shown:>9} "
+                  + (f"{result.errors:>6} {result.visual_tokens_kept:>7.1f}/{result.visual_tokens_full:<8.1f} "
+                     f"{result.tflops_exact:>12.3e} {result.tflops_fastv:>12.3e} {result.samples_per_s:>9.2f} "
+                     f"{result.prefill_latency_ms:>10.1f}" if first else ""))
     some = next(iter(results.values()))
     t = some.throughput
     print(f"\nprune: {some.prune}")
@@ -42,24 +46,38 @@ def print_results(results) -> None:
     print(f"prefill ms: {t['prefill_timed']}")
     print("TFLOPs per sample: exact = 2 x multiply-adds of the whole model (vision, projector, selection, "
           "prefill, decode); fastv = L*(4nd^2+2n^2d+2ndm) MACs of the LM prefill, as in the paper's Table 1")
+    for result in results.values():
+        if result.note:
+            print(f"{result.benchmark}: {result.note}")
+        for metric, error in result.aggregation_errors.items():
+            print(f"{result.benchmark}: {metric} could not be aggregated: {error}")
 
 
 def cmd_eval(args) -> int:
-    from .benchmarks import get_benchmark
+    from .benchmarks import check_data, resolve_benchmarks
     from .evaluation import evaluate
     from .loading import load_model
 
-    prune = _prune_from_args(args)  # bad parameters and names fail before the model loads
-    benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
-    for name in benchmarks:
-        get_benchmark(name)
+    prune = _prune_from_args(args)  # bad parameters, names and data fail before the model loads
+    benchmarks = resolve_benchmarks(args.benchmarks)
+    check_data(benchmarks, args.data_dir)
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
-    results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size)
+    results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
+                       data_dir=args.data_dir, max_new_tokens=args.max_new_tokens)
     print_results(results)
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({name: r.to_dict() for name, r in results.items()}, out, indent=2)
+            json.dump({name: r.to_dict() for name, r in results.items()}, out, indent=2, default=str)
         print(f"\nwrote {args.json}")
+    return 0
+
+
+def cmd_fixtures(args) -> int:
+    from .fixtures import write_fixtures
+
+    out = write_fixtures(args.out, n=args.n, seed=args.seed)
+    print(f"wrote fixtures for 8 benchmarks ({args.n} samples each, seed {args.seed}) to {out}")
+    print(f"use them with: gprune eval --benchmarks all --data-dir {out}")
     return 0
 
 
@@ -69,7 +87,11 @@ def main(argv=None) -> int:
 
     evaluate = commands.add_parser("eval", help="evaluate one pruning config on benchmarks")
     evaluate.add_argument("--model", default="tiny", help="'tiny', a local checkpoint dir, or a hub id")
-    evaluate.add_argument("--benchmarks", default="easyvqa", help="comma-separated benchmark names")
+    evaluate.add_argument("--benchmarks", default="easyvqa",
+                          help="comma-separated: gqa,vqav2,mme,pope,mmbench,chartqa,docvqa,textvqa,easyvqa, or all")
+    evaluate.add_argument("--data-dir", default=os.environ.get("GPRUNE_DATA_DIR"),
+                          help="folder holding <benchmark>/ data in the hub layout (default: $GPRUNE_DATA_DIR)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=None, help="cap on each task's max_new_tokens")
     evaluate.add_argument("--limit", type=int, default=None, help="samples per benchmark (default: all)")
     evaluate.add_argument("--batch-size", type=int, default=1)
     evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
@@ -78,10 +100,19 @@ def main(argv=None) -> int:
     _add_prune_args(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
+    fixtures = commands.add_parser("fixtures", help="write small benchmark fixtures in the real schemas")
+    fixtures.add_argument("--out", required=True, help="data directory to write <benchmark>/ folders into")
+    fixtures.add_argument("--n", type=int, default=40, help="samples per benchmark")
+    fixtures.add_argument("--seed", type=int, default=0)
+    fixtures.set_defaults(func=cmd_fixtures)
+
     args = parser.parse_args(argv)
+    from loguru import logger
+
+    logger.disable("lmms_eval")  # its task-loading chatter would bury our table
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # bad input: one clear line, no traceback
         print(f"gprune: error: {error}", file=sys.stderr)
         return 2
 

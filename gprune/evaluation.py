@@ -1,30 +1,33 @@
-"""The evaluation runner: batched greedy generation over a benchmark, scored per sample, with
-FLOPs per sample in both conventions and throughput that names its device, batch size and what
-was timed. A sample that cannot be read or run becomes an error record; the others still count."""
+"""The evaluation runner: lmms-eval tasks (prompts, generation kwargs, process_results, aggregation)
+driven by our own batched loop, so that every sample gets a record, a bad sample becomes a counted
+error instead of a failed benchmark, and FLOPs and throughput are measured per sample."""
 
-import time
-from contextlib import contextmanager
+import contextlib
+import inspect
+import io
+import tempfile
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 
-import torch
-from PIL import Image
-
-from .benchmarks import get_benchmark
+from .benchmarks import NOTES, check_data, load_task, resolve_benchmarks
 from .config import PruneConfig
 from .flops import exact_flops, fastv_flops
+from .generation import generate_batch
 from .layout import image_layout
 from .model import set_prune
 
-TIMED = "processor + generate() per batch, wall clock; image file decoding and scoring excluded"
-PREFILL_TIMED = "generate() start to the end of the first language-model forward (vision tower, projector, selection, LM prefill), per batch"
+TIMED = "processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded"
+PREFILL_TIMED = ("generate() start to the end of the first language-model forward (vision tower, projector, "
+                 "selection, LM prefill), mean per batch")
+SKIPPED_METRICS = {"submission"}  # lmms-eval's submission-file writers, not scores
 
 
 @dataclass
 class SampleRecord:
-    id: str
-    target: str
+    index: int
+    target: str | None = None
     prediction: str | None = None
-    score: float | None = None
+    score: float | None = None  # this sample's value of the benchmark's first metric
     visual_tokens_kept: int | None = None
     visual_tokens_full: int | None = None
     prefill_tokens: int | None = None
@@ -32,182 +35,156 @@ class SampleRecord:
     tflops_exact: float | None = None
     tflops_fastv: float | None = None
     error: str | None = None
+    results: dict = field(default_factory=dict, repr=False)  # lmms-eval process_results output
 
 
 @dataclass
 class BenchmarkResult:
     benchmark: str
-    metrics: dict
+    task: str
+    metrics: dict  # lmms-eval's aggregated metrics, under lmms-eval's names
+    note: str
     prune: dict
     samples: int
     errors: int
     visual_tokens_kept: float
     visual_tokens_full: float
-    tflops_exact: float  # mean per sample, exact FLOPs (2 x multiply-adds), whole model
-    tflops_fastv: float  # mean per sample, FastV/paper convention (LM prefill MACs)
+    tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
+    tflops_fastv: float  # mean per sample: FastV/paper convention, LM prefill MACs
     samples_per_s: float
     prefill_latency_ms: float
-    throughput: dict  # device, dtype, batch_size, timed
+    throughput: dict  # device, dtype, batch_size, what was timed
+    aggregation_errors: dict = field(default_factory=dict)
     records: list[SampleRecord] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def build_prompt(processor, question: str) -> str:
-    if processor.chat_template:
-        message = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
-        return processor.apply_chat_template([message], add_generation_prompt=True)
-    return f"{processor.image_token}\n{question}"
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@contextmanager
-def prefill_clock(model):
-    """Yields a dict that gets 'prefill_end' (perf_counter) when the first LM forward finishes."""
-    marks = {}
-
-    def on_forward(module, args, output):
-        if "prefill_end" not in marks:
-            _synchronize(model.device)
-            marks["prefill_end"] = time.perf_counter()
-
-    handle = model.model.language_model.register_forward_hook(on_forward)
-    try:
-        yield marks
-    finally:
-        handle.remove()
-
-
-def _generated_length(new_ids: torch.Tensor, eos_ids: set[int]) -> int:
-    for i, token in enumerate(new_ids.tolist()):
-        if token in eos_ids:
-            return i + 1
-    return len(new_ids)
-
-
-def _eos_ids(model) -> set[int]:
-    eos = model.generation_config.eos_token_id
-    return set(eos if isinstance(eos, list) else [eos]) - {None}
-
-
-@torch.inference_mode()
-def generate_batch(model, processor, images, prompts, max_new_tokens):
-    """Greedy answers for one batch; returns (texts, per-sample token stats, seconds, prefill seconds)."""
-    start = time.perf_counter()
-    inputs = processor(images=images, text=prompts, return_tensors="pt", padding=True).to(model.device)
-    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-    with prefill_clock(model) as marks:
-        generate_start = time.perf_counter()
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        _synchronize(model.device)
-    seconds = time.perf_counter() - start
-    prefill_seconds = marks["prefill_end"] - generate_start
-    new_ids = output[:, inputs["input_ids"].shape[1] :]
-    eos = _eos_ids(model)
-    stats = []
-    for row in range(len(prompts)):
-        stats.append({
-            "prefill_tokens": int(inputs["attention_mask"][row].sum()),
-            "visual_tokens_kept": int((inputs["input_ids"][row] == model.config.image_token_id).sum()),
-            "generated_tokens": _generated_length(new_ids[row], eos),
-            "image_size": inputs["image_sizes"][row].tolist(),
-        })
-    texts = processor.batch_decode(new_ids, skip_special_tokens=True)
-    return [t.strip() for t in texts], stats, seconds, prefill_seconds
-
-
-def _fill_record(record: SampleRecord, text: str, stat: dict, benchmark, model, prune: PruneConfig):
-    layout = image_layout(model.config, stat["image_size"])
-    record.prediction = text
-    record.score = benchmark.score(text, record.target)
-    record.visual_tokens_kept = stat["visual_tokens_kept"]
-    record.visual_tokens_full = layout.full
-    record.prefill_tokens = stat["prefill_tokens"]
-    record.generated_tokens = stat["generated_tokens"]
-    flops = exact_flops(model.config, stat["prefill_tokens"], stat["generated_tokens"], [layout], prune)
-    record.tflops_exact = flops.total / 1e12
-    record.tflops_fastv = fastv_flops(model.config, stat["prefill_tokens"]) / 1e12
-
-
-def _open_image(source) -> Image.Image:
-    image = source if isinstance(source, Image.Image) else Image.open(source)
-    image.load()
-    return image.convert("RGB")
+    def to_dict(self, records: bool = True) -> dict:
+        data = asdict(self)
+        if not records:
+            data.pop("records")
+        return data
 
 
 def _mean(values) -> float:
-    values = list(values)
+    values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else float("nan")
 
 
-def evaluate_benchmark(model, processor, benchmark, samples, batch_size=1, max_new_tokens=None) -> BenchmarkResult:
-    prune = model.model.prune
-    max_new_tokens = max_new_tokens or benchmark.MAX_NEW_TOKENS
-    records = [SampleRecord(id=s.id, target=s.target) for s in samples]
-    model_seconds, prefill_times, done = 0.0, [], 0
+def _sample_score(results: dict):
+    for value in results.values():
+        if isinstance(value, dict):
+            value = value.get("score")
+        return float(value) if isinstance(value, (int, float)) else None
+    return None
 
-    def run(batch):  # batch: list of (record, image, prompt)
-        nonlocal model_seconds, done
-        texts, stats, seconds, prefill = generate_batch(
-            model, processor, [b[1] for b in batch], [b[2] for b in batch], max_new_tokens
-        )
-        model_seconds += seconds
-        prefill_times.append(prefill)
-        done += len(batch)
-        for (record, _, _), text, stat in zip(batch, texts, stats):
-            _fill_record(record, text, stat, benchmark, model, prune)
 
-    for start in range(0, len(samples), batch_size):
-        batch = []
-        for record, sample in zip(records[start : start + batch_size], samples[start : start + batch_size]):
-            try:
-                image = _open_image(sample.image)
-            except Exception as error:  # unreadable or corrupt image: count it, keep going
-                record.error = f"image: {type(error).__name__}: {error}"
+def score_record(record: SampleRecord, task, doc, prediction: str) -> None:
+    """Score one prediction with the task's own process_results (lmms-eval's, never ours)."""
+    record.prediction = prediction
+    record.target = str(task.doc_to_target(doc))
+    record.results = task.process_results(doc, [prediction])
+    record.score = _sample_score(record.results)
+
+
+def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: PruneConfig) -> None:
+    layouts = [image_layout(model.config, size) for size in stat["image_sizes"]]
+    score_record(record, task, doc, text)
+    record.visual_tokens_kept = stat["visual_tokens_kept"]
+    record.visual_tokens_full = sum(layout.full for layout in layouts)
+    record.prefill_tokens = stat["prefill_tokens"]
+    record.generated_tokens = stat["generated_tokens"]
+    record.tflops_exact = exact_flops(model.config, stat["prefill_tokens"], stat["generated_tokens"], layouts,
+                                      prune).total / 1e12
+    record.tflops_fastv = fastv_flops(model.config, stat["prefill_tokens"]) / 1e12
+
+
+def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
+    """lmms-eval's own aggregation of each metric over the error-free records."""
+    metrics, errors = {}, {}
+    # Some aggregations write report files and print tables: keep both out of our way.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+        args = SimpleNamespace(output_path=scratch)
+        for metric, function in task.aggregation().items():
+            values = [r.results[metric] for r in records if r.error is None and metric in r.results]
+            if metric in SKIPPED_METRICS or not values:
                 continue
-            batch.append((record, image, build_prompt(processor, f"{sample.question}\n{benchmark.PROMPT_SUFFIX}")))
+            try:
+                takes_args = len(inspect.signature(function).parameters) == 2
+                metrics[metric] = function(values, args) if takes_args else function(values)
+            except Exception as error:  # e.g. MME's pairwise check when a pair lost one question
+                errors[metric] = f"{type(error).__name__}: {error}"
+    return metrics, errors
+
+
+def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None) -> BenchmarkResult:
+    """Run one lmms-eval task's test split through the model (with its current pruning config)."""
+    prune = model.model.prune
+    docs = task.test_docs()
+    count = len(docs) if limit is None else min(limit, len(docs))
+    gen_kwargs = dict(task.config.generation_kwargs or {})
+    records = [SampleRecord(index=i) for i in range(count)]
+    model_seconds, prefill_times = 0.0, []
+
+    def run(batch):  # batch: [(record, doc, visuals, text)]
+        nonlocal model_seconds
+        out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs, max_new_tokens)
+        model_seconds += out.seconds
+        prefill_times.append(out.prefill_seconds)
+        for (record, doc, _, _), text, stat in zip(batch, out.texts, out.stats):
+            _fill(record, text, stat, doc, task, model, prune)
+
+    for start in range(0, count, batch_size):
+        batch = []
+        for record in records[start : start + batch_size]:
+            try:  # reading the row decodes its image: a corrupt file fails here
+                doc = docs[record.index]
+                batch.append((record, doc, task.doc_to_visual(doc), task.doc_to_text(doc)))
+            except Exception as error:
+                record.error = f"data: {type(error).__name__}: {error}"
         if not batch:
             continue
         try:
             run(batch)
         except Exception:
-            for item in batch:  # isolate the sample that broke the batch
+            for item in batch:  # find the sample that broke the batch; the others still count
                 try:
                     run([item])
                 except Exception as error:
                     item[0].error = f"model: {type(error).__name__}: {error}"
 
     scored = [r for r in records if r.error is None]
+    metrics, aggregation_errors = aggregate(task, records)
+    name = name or task.config.task
     return BenchmarkResult(
-        benchmark=benchmark.NAME,
-        metrics={benchmark.METRIC: _mean(r.score for r in scored)},
+        benchmark=name,
+        task=task.config.task,
+        metrics=metrics,
+        note=NOTES.get(name, ""),
         prune=prune.to_dict(),
-        samples=len(records),
-        errors=len(records) - len(scored),
+        samples=count,
+        errors=count - len(scored),
         visual_tokens_kept=_mean(r.visual_tokens_kept for r in scored),
         visual_tokens_full=_mean(r.visual_tokens_full for r in scored),
         tflops_exact=_mean(r.tflops_exact for r in scored),
         tflops_fastv=_mean(r.tflops_fastv for r in scored),
-        samples_per_s=done / model_seconds if model_seconds else float("nan"),
+        samples_per_s=len(scored) / model_seconds if model_seconds else float("nan"),
         prefill_latency_ms=1000 * _mean(prefill_times),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
                     "batch_size": batch_size, "timed": TIMED, "prefill_timed": PREFILL_TIMED},
+        aggregation_errors=aggregation_errors,
         records=records,
     )
 
 
 def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | None = None, limit=None,
-             batch_size=1, max_new_tokens=None) -> dict[str, BenchmarkResult]:
-    """Evaluate `model` on each named benchmark; `prune` (if given) is set on the model first."""
+             batch_size=1, data_dir=None, max_new_tokens=None) -> dict[str, BenchmarkResult]:
+    """Evaluate on each benchmark (names, or "all"); `prune`, if given, is set on the model first.
+    Missing or misplaced data fails here, before any model work."""
+    names = resolve_benchmarks(benchmarks)
+    check_data(names, data_dir)
     if prune is not None:
         set_prune(model, processor, prune)
-    modules = [get_benchmark(name) for name in benchmarks]  # unknown names fail before model work
     return {
-        module.NAME: evaluate_benchmark(model, processor, module, module.load_samples(limit), batch_size, max_new_tokens)
-        for module in modules
+        name: evaluate_task(model, processor, load_task(name, data_dir), limit, batch_size, max_new_tokens, name)
+        for name in names
     }
+

@@ -1,0 +1,62 @@
+"""The benchmarks by name: which lmms-eval task runs each, and whether its data is in place."""
+
+from lmms_eval.utils import load_yaml_config
+
+from .tasks import TASKS_DIR
+from .tasks.local import DataLayoutError
+
+TASKS = {
+    "gqa": "gqa_local",
+    "vqav2": "vqav2_val_local",
+    "mme": "mme_local",
+    "pope": "pope_local",
+    "mmbench": "mmbench_en_dev_local",
+    "chartqa": "chartqa_local",
+    "docvqa": "docvqa_val_local",
+    "textvqa": "textvqa_val_local",
+    "easyvqa": "easyvqa",
+}
+NOTES = {
+    "mme": "MME perception/cognition scores = sum over categories of (acc + acc+), 0-2000 / 0-800 on the full set",
+    "pope": "POPE accuracy, precision, recall, F1 (answer 'yes' counts as yes; 'Yes.' does not), yes_ratio of the labels",
+    "mmbench": "MMBench-EN dev: offline regex answer extraction with circular evaluation, NO GPT judge (percent)",
+    "chartqa": "ChartQA relaxed accuracy (5% numeric tolerance), overall / human / augmented",
+    "docvqa": "DocVQA ANLS (0.5 threshold)",
+    "textvqa": "TextVQA VQA accuracy min(#matching annotators / 3, 1), EvalAI normalisation",
+    "vqav2": "VQAv2 VQA accuracy min(#matching annotators / 3, 1), EvalAI normalisation",
+}
+
+
+def resolve_benchmarks(names) -> list[str]:
+    """Names from a list or a comma-separated string; `all` means all nine."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if list(names) == ["all"]:
+        return list(TASKS)
+    unknown = [n for n in names if n not in TASKS]
+    if unknown:
+        raise ValueError(f"benchmark(s) {', '.join(map(repr, unknown))} unknown; choose from {', '.join(TASKS)} or all")
+    return list(names)
+
+
+def task_config(name: str) -> dict:
+    return load_yaml_config(str(TASKS_DIR / f"{TASKS[name]}.yaml"))
+
+
+def check_data(names, data_dir=None) -> None:
+    """Fail before any model work if a benchmark's local data is missing, listing every problem."""
+    problems = []
+    for name in resolve_benchmarks(names):
+        config = task_config(name)
+        try:
+            config["class"].check_data(config, data_dir)
+        except DataLayoutError as error:
+            problems.append(f"{name}: {error}")
+    if problems:
+        raise DataLayoutError("benchmark data not found:\n  " + "\n  ".join(problems))
+
+
+def load_task(name: str, data_dir=None):
+    """The lmms-eval task object for benchmark `name`, reading its data under `data_dir`."""
+    config = task_config(name)
+    return config["class"](config=config, data_dir=data_dir)

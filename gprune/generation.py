@@ -1,0 +1,116 @@
+"""Batched greedy generation on a (pruned) LLaVA-NeXT, shared by the evaluation runner and the
+lmms-eval model: prompt formatting, lmms-eval generation kwargs, stop strings, token accounting and
+timing. Left padding and original position ids make a batch answer exactly as its samples alone."""
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+DEFAULT_MAX_NEW_TOKENS = 128  # when a task sets none (lmms-eval's llava_hf would allow 1024)
+
+
+@dataclass
+class BatchOutput:
+    texts: list[str]
+    stats: list[dict]  # per sample: prefill_tokens, visual_tokens_kept, generated_tokens, image_sizes
+    seconds: float  # processor + generate(), wall clock
+    prefill_seconds: float  # generate() start to the end of the first language-model forward
+
+
+def format_prompt(processor, text: str, images: int = 1) -> str:
+    """The user turn: one image placeholder per image, then the task's text (as lmms-eval's llava_hf)."""
+    image_token = processor.image_token
+    if image_token in text:
+        content = [{"type": "text", "text": text}]
+    else:
+        content = [{"type": "image"}] * images + [{"type": "text", "text": text}]
+    if processor.chat_template:
+        return processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+    return "".join(f"{image_token}\n" if part["type"] == "image" else part["text"] for part in content)
+
+
+def generate_kwargs(gen_kwargs: dict, max_new_tokens: int | None = None) -> tuple[dict, list[str]]:
+    """transformers generate() kwargs and stop strings from an lmms-eval task's generation_kwargs.
+    `max_new_tokens`, when given, caps the task's own value. Stop strings cut the decoded text, as
+    lmms-eval's own models do; generation itself runs to EOS, so token counts are what was computed."""
+    until = gen_kwargs.get("until") or []
+    until = [until] if isinstance(until, str) else [u for u in until if u]
+    limit = gen_kwargs.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
+    limit = min(limit, max_new_tokens) if max_new_tokens else limit
+    temperature = float(gen_kwargs.get("temperature") or 0)
+    sample = bool(gen_kwargs.get("do_sample")) and temperature > 0
+    kwargs = {"max_new_tokens": limit, "do_sample": sample, "num_beams": gen_kwargs.get("num_beams") or 1}
+    if sample:
+        kwargs.update(temperature=temperature, top_p=gen_kwargs.get("top_p") or 1.0)
+    return kwargs, until
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextmanager
+def prefill_clock(model):
+    """Yields a dict that gets 'prefill_end' (perf_counter) when the first LM forward finishes."""
+    marks = {}
+
+    def on_forward(module, args, output):
+        if "prefill_end" not in marks:
+            _synchronize(model.device)
+            marks["prefill_end"] = time.perf_counter()
+
+    handle = model.model.language_model.register_forward_hook(on_forward)
+    try:
+        yield marks
+    finally:
+        handle.remove()
+
+
+def _generated_length(new_ids: list[int], eos_ids: set[int]) -> int:
+    """New tokens computed for this sample: up to and including its EOS (a batch pads after it)."""
+    for i, token in enumerate(new_ids):
+        if token in eos_ids:
+            return i + 1
+    return len(new_ids)
+
+
+def _cut(text: str, stops: list[str]) -> str:
+    for stop in stops:
+        text = text.split(stop)[0]
+    return text.strip()
+
+
+@torch.inference_mode()
+def generate_batch(model, processor, images: list[list], texts: list[str], gen_kwargs: dict,
+                   max_new_tokens: int | None = None) -> BatchOutput:
+    """Answers for one batch: `images[i]` are sample i's PIL images, `texts[i]` its task text."""
+    kwargs, stops = generate_kwargs(gen_kwargs, max_new_tokens)
+    prompts = [format_prompt(processor, text, len(imgs)) for text, imgs in zip(texts, images)]
+    start = time.perf_counter()
+    flat = [image for sample in images for image in sample]
+    inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True).to(model.device)
+    if "pixel_values" in inputs:
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    with prefill_clock(model) as marks:
+        generate_start = time.perf_counter()
+        output = model.generate(**inputs, **kwargs)
+        _synchronize(model.device)
+    seconds = time.perf_counter() - start
+    new_ids = output[:, inputs["input_ids"].shape[1]:]
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+    sizes = inputs["image_sizes"].tolist() if "image_sizes" in inputs else []
+    stats, offset = [], 0
+    for row, sample in enumerate(images):
+        stats.append({
+            "prefill_tokens": int(inputs["attention_mask"][row].sum()),
+            "visual_tokens_kept": int((inputs["input_ids"][row] == model.config.image_token_id).sum()),
+            "generated_tokens": _generated_length(new_ids[row].tolist(), eos_ids),
+            "image_sizes": sizes[offset : offset + len(sample)],
+        })
+        offset += len(sample)
+    decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
+    return BatchOutput([_cut(t, stops) for t in decoded], stats, seconds, marks["prefill_end"] - generate_start)

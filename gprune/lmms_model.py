@@ -1,0 +1,61 @@
+"""`gprune_llava_next`: the pruned LLaVA-NeXT as an lmms-eval model.
+
+    python -m lmms_eval --model gprune_llava_next \\
+        --model_args pretrained=tiny,method=gprune,ratio=0.7,threshold=0.5,iterations=5 \\
+        --tasks textvqa_val_local --include_path gprune/tasks --batch_size 4
+
+Registered through the `lmms_eval.models` entry point (see pyproject.toml). `generate_until`
+batches requests with left padding (same answers as batch 1), honours each task's generation kwargs
+and stop strings, and keeps per-request token counts in `self.records` for FLOPs accounting.
+"""
+
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
+from lmms_eval.models.registry_v2 import ModelManifest
+from lmms_eval.utils import Collator
+
+from .config import PruneConfig
+from .generation import generate_batch
+from .loading import load_model
+
+MANIFEST = ModelManifest(model_id="gprune_llava_next", simple_class_path="gprune.lmms_model.GPruneLlavaNext")
+
+
+class GPruneLlavaNext(lmms):
+    def __init__(self, pretrained: str = "tiny", method: str = "gprune", ratio: float = 0.0,
+                 threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03,
+                 positions: str = "original", seed: int = 0, batch_size: int | str = 1, device: str | None = None,
+                 dtype: str | None = None, max_new_tokens: int | None = None, **unused) -> None:
+        super().__init__()
+        if unused:
+            raise ValueError(f"gprune_llava_next: unknown model_args {sorted(unused)}")
+        prune = PruneConfig(method=method, ratio=float(ratio), threshold=float(threshold), iterations=int(iterations),
+                            temperature=float(temperature), positions=positions, seed=int(seed))
+        self.model, self.processor = load_model(str(pretrained), prune=prune, device=device, dtype=dtype)
+        self.batch_size = int(batch_size)
+        self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
+        self.records: list[dict] = []  # per request, in request order: token counts for FLOPs
+
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        # lmms-eval's Collator: batches share generation kwargs; longest prompts first.
+        order = Collator([r.args for r in requests], lambda args: (-len(args[0]), args[0]), grouping=True)
+        answers, records = [], []
+        for chunk in order.get_batched(n=self.batch_size):
+            contexts, gen_kwargs, doc_to_visual, doc_ids, tasks, splits = zip(*chunk)
+            docs = [self.task_dict[task][split][doc_id] for task, split, doc_id in zip(tasks, splits, doc_ids)]
+            visuals = [to_visual(doc) for to_visual, doc in zip(doc_to_visual, docs)]
+            out = generate_batch(self.model, self.processor, visuals, list(contexts), dict(gen_kwargs[0]),
+                                 self.max_new_tokens)
+            answers.extend(out.texts)
+            records.extend(out.stats)
+        self.records.extend(order.get_original(records))
+        return order.get_original(answers)
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError(
+            "gprune_llava_next scores generate_until tasks only: the G-Prune benchmarks (GQA, VQAv2, MME, POPE, "
+            "MMBench, ChartQA, DocVQA, TextVQA) are all generative; use a task with output_type generate_until"
+        )
+
+    def generate_until_multi_round(self, requests):
+        raise NotImplementedError("gprune_llava_next does not implement multi-round generation")

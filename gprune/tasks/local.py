@@ -1,0 +1,117 @@
+"""lmms-eval tasks that read their dataset from a local data directory instead of the hub.
+
+A task YAML names `class: !function gprune.tasks.local.LocalTask`, a `dataset_path` folder under
+the data directory (`GPRUNE_DATA_DIR`, or an absolute path) and, in `dataset_kwargs.data_files`,
+the parquet files of each split in the Hugging Face hub layout, exactly as `hf download
+lmms-lab/<dataset> --repo-type dataset --local-dir <data dir>/<folder>` lays them out. Everything
+else (prompts, generation kwargs, process_results, aggregation) is lmms-eval's own.
+"""
+
+import glob
+import os
+from pathlib import Path
+
+import datasets
+from lmms_eval.api.task import ConfigurableTask
+
+DATA_DIR_ENV = "GPRUNE_DATA_DIR"
+
+
+class DataLayoutError(FileNotFoundError):
+    pass
+
+
+def resolve_folder(folder: str, data_dir: str | None = None) -> Path:
+    if os.path.isabs(folder):
+        return Path(folder)
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
+    if not data_dir:
+        raise DataLayoutError(f"no data directory: pass --data-dir or set {DATA_DIR_ENV} (generate fixtures with "
+                              f"`gprune fixtures --out DIR`)")
+    return Path(data_dir) / folder
+
+
+def split_files(task: str, folder: Path, patterns: dict[str, str], hub: str) -> dict[str, list[str]]:
+    """Each split's parquet files, or a DataLayoutError naming the task, the path and the layout."""
+    files = {split: sorted(glob.glob(str(folder / pattern))) for split, pattern in patterns.items()}
+    missing = [pattern for split, pattern in patterns.items() if not files[split]]
+    if missing:
+        raise DataLayoutError(
+            f"task {task}: no files match {', '.join(missing)} under {folder}; expected {hub}'s hub layout there "
+            f"(`hf download {hub} --repo-type dataset --local-dir {folder}`), or fixtures from "
+            f"`gprune fixtures --out {folder.parent}`"
+        )
+    return files
+
+
+def hub_dataset(config: dict) -> str:
+    return (config.get("metadata") or {}).get("hub_dataset", "the lmms-lab dataset")
+
+
+class LocalTask(ConfigurableTask):
+    def __init__(self, config: dict, data_dir: str | None = None, **kwargs):
+        config = {k: v for k, v in config.items() if k != "class"}
+        self.local_folder = resolve_folder(config["dataset_path"], data_dir)
+        patterns = config["dataset_kwargs"]["data_files"]
+        files = split_files(config["task"], self.local_folder, patterns, hub_dataset(config))
+        config["dataset_kwargs"] = {"data_files": files}
+        config["dataset_path"], config["dataset_name"] = "parquet", None
+        super().__init__(config=config, **kwargs)
+
+    @classmethod
+    def required_files(cls, config: dict) -> dict[str, str]:
+        return dict(config["dataset_kwargs"]["data_files"])
+
+    @classmethod
+    def check_data(cls, config: dict, data_dir: str | None = None) -> None:
+        """Raise DataLayoutError (naming task, path, layout) unless every file the task reads is there."""
+        folder = resolve_folder(config["dataset_path"], data_dir)
+        split_files(config["task"], folder, cls.required_files(config), hub_dataset(config))
+
+
+class GQALocalTask(LocalTask):
+    """GQA keeps questions and images in two configs joined by imageId; join them from local files
+    (lmms-eval's own GQA task fetches the image config from the hub)."""
+
+    IMAGES = "testdev_balanced_images/testdev-*.parquet"
+
+    @classmethod
+    def required_files(cls, config: dict) -> dict[str, str]:
+        return {**super().required_files(config), "images": cls.IMAGES}
+
+    def download(self, dataset_kwargs=None) -> None:
+        super().download(dataset_kwargs)
+        files = split_files(self.config.task, self.local_folder, {"testdev": self.IMAGES}, "lmms-lab/GQA")["testdev"]
+        images = datasets.load_dataset("parquet", data_files=files, split="train")
+        images = images.cast_column("image", datasets.Image(decode=False))  # copy bytes, decode on use
+        row_of = {image_id: row for row, image_id in enumerate(images["id"])}
+        features = self.dataset[self.config.test_split].features.copy()
+        features["image"] = datasets.Image()
+        for split in self.dataset:
+            self.dataset[split] = self.dataset[split].map(
+                lambda doc: {"image": images[row_of[doc["imageId"]]]["image"]}, features=features
+            )
+
+
+class EasyVQATask(ConfigurableTask):
+    """easy-VQA's test split from the `easy-vqa` pip package: always available, nothing to download."""
+
+    def __init__(self, config: dict, data_dir: str | None = None, **kwargs):
+        super().__init__(config={k: v for k, v in config.items() if k != "class"}, **kwargs)
+
+    @classmethod
+    def check_data(cls, config: dict, data_dir: str | None = None) -> None:
+        """Nothing to check: the data ships with the package."""
+
+    def download(self, dataset_kwargs=None) -> None:
+        import easy_vqa
+
+        questions, answers, image_ids = easy_vqa.get_test_questions()
+        paths = easy_vqa.get_test_image_paths()
+        test = datasets.Dataset.from_dict({
+            "question_id": [f"test-{i}" for i in range(len(questions))],
+            "question": questions, "answer": answers, "image_id": image_ids,
+            "image": [paths[i] for i in image_ids],
+        }).cast_column("image", datasets.Image())
+        self.dataset = datasets.DatasetDict({"test": test})
+        self.dataset_no_image = datasets.DatasetDict({"test": test.remove_columns("image")})
