@@ -1,8 +1,14 @@
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from gprune import load_model
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local: fail rather than reach for a hub
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from gprune import load_model  # noqa: E402
+from gprune.fixtures import write_fixtures  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +26,9 @@ def random_image(height: int, width: int, seed: int) -> Image.Image:
 def images():
     """Images of several aspect ratios, so the anyres grid and unpadding differ between them."""
     return [random_image(h, w, seed) for seed, (h, w) in enumerate([(64, 64), (48, 80), (90, 40), (64, 96)])]
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir(tmp_path_factory):
+    """The eight benchmarks' fixtures (16 samples each), written once per test session."""
+    return write_fixtures(tmp_path_factory.mktemp("data"), n=16, seed=0)

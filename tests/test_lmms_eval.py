@@ -1,0 +1,65 @@
+"""`gprune_llava_next` as an lmms-eval model: registered by entry point, run by lmms-eval's own CLI
+and evaluator on our local tasks, batched with results identical to batch 1."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gprune import image_layout
+from gprune.benchmarks import load_task
+from gprune.lmms_model import GPruneLlavaNext
+from gprune.tasks import TASKS_DIR
+
+
+def test_lmms_eval_cli_runs_a_local_task_end_to_end(fixtures_dir, tmp_path):
+    env = {**os.environ, "GPRUNE_DATA_DIR": str(fixtures_dir)}
+    command = [sys.executable, "-m", "lmms_eval", "--model", "gprune_llava_next",
+               "--model_args", "pretrained=tiny,method=gprune,ratio=0.7,device=cpu,max_new_tokens=8",
+               "--tasks", "textvqa_val_local,pope_local", "--include_path", str(TASKS_DIR), "--limit", "4",
+               "--batch_size", "2", "--output_path", str(tmp_path / "out"), "--log_samples"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results_file = next((tmp_path / "out").rglob("*_results.json"))
+    results = json.loads(results_file.read_text())["results"]
+    assert "exact_match,none" in results["textvqa_val_local"]
+    assert {"pope_accuracy,none", "pope_f1_score,none"} <= set(results["pope_local"])
+    samples = next((tmp_path / "out").rglob("*_samples_textvqa_val_local.jsonl")).read_text().splitlines()
+    assert len(samples) == 4
+
+
+@pytest.fixture(scope="module")
+def lmms_model():
+    return GPruneLlavaNext(pretrained="tiny", ratio=0.7, device="cpu", max_new_tokens=6)
+
+
+def requests_for(task, limit):
+    task.build_all_requests(limit=limit, rank=0, world_size=1)
+    return [instance for instance in task.instances]
+
+
+def test_generate_until_batches_like_batch_one_and_records_tokens(lmms_model, fixtures_dir):
+    task = load_task("docvqa", fixtures_dir)
+    lmms_model.task_dict = {task.config.task: task.dataset}
+    answers = {}
+    for batch_size in (1, 4):
+        lmms_model.batch_size = batch_size
+        lmms_model.records.clear()
+        answers[batch_size] = lmms_model.generate_until(requests_for(task, 6))
+    assert answers[4] == answers[1] and len(answers[1]) == 6
+    docs = task.test_docs()
+    for record, instance in zip(lmms_model.records, requests_for(task, 6)):
+        image = docs[instance.doc_id]["image"]
+        assert record["visual_tokens_kept"] == image_layout(lmms_model.model.config, (image.height, image.width)).kept(0.7)
+
+
+def test_loglikelihood_names_why_it_is_not_supported(lmms_model):
+    with pytest.raises(NotImplementedError, match="generate_until tasks only"):
+        lmms_model.loglikelihood([])
+
+
+def test_unknown_model_args_are_rejected():
+    with pytest.raises(ValueError, match="unknown model_args \\['ratoi'\\]"):
+        GPruneLlavaNext(pretrained="tiny", ratoi=0.5)
