@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from gprune import PruneConfig, exact_flops, image_layout, set_prune
-from gprune.evaluation import build_prompt
+from gprune.generation import format_prompt
 from gprune.tiny import build_tiny_random
 
 
@@ -32,7 +32,7 @@ def main():
     set_prune(model, processor, PruneConfig())
     questions, _, image_ids = easy_vqa.get_test_questions()
     image = Image.open(easy_vqa.get_test_image_paths()[image_ids[0]]).convert("RGB")
-    text = build_prompt(processor, questions[0])
+    text = format_prompt(processor, questions[0])
     layout = image_layout(model.config, (image.height, image.width))
     print(f"tiny LLaVA-NeXT, LM hidden {args.hidden} x {args.layers} layers, device cpu, float32, batch 1, {torch.get_num_threads()} threads, method "
           f"{args.method}; timed: one prefill forward (logits_to_keep=1), median of {args.repeats}")

@@ -7,7 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import LlavaNextConfig
 
 from gprune import PruneConfig, exact_flops, fastv_flops, image_layout, load_model, set_prune
-from gprune.evaluation import build_prompt
+from gprune.generation import format_prompt
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_exact_flops_agree_with_flop_counter(eager_tiny, images, ratio, method):
     prune = PruneConfig(ratio=ratio, method=method)
     set_prune(model, processor, prune)
     image = images[1]
-    inputs = processor(images=image, text=build_prompt(processor, "What shape is it?"), return_tensors="pt")
+    inputs = processor(images=image, text=format_prompt(processor, "What shape is it?"), return_tensors="pt")
     layouts = [image_layout(model.config, (image.height, image.width))]
     prefill = inputs["input_ids"].shape[1]
 

@@ -7,16 +7,14 @@ import pytest
 import torch
 
 from gprune import PruneConfig, image_layout, load_model, set_prune
-from gprune.evaluation import build_prompt
+from gprune.generation import format_prompt
 from gprune.tiny import build_tiny_random
 
 QUESTIONS = ["What color is the shape?", "How many circles?", "Is there a red square in the image?", "What?"]
 
 
 def prompt(processor, question, images=1):
-    if images == 1:
-        return build_prompt(processor, question)
-    return "USER: " + "<image>\n" * images + question + "\nASSISTANT:"
+    return format_prompt(processor, question, images)
 
 
 def greedy(model, processor, images, prompts, new_tokens=6):
