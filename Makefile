@@ -19,13 +19,18 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+DATA := .data/fixtures
+
 demo: $(STAMP)
-	$(VENV)/bin/gprune eval --model tiny --benchmarks easyvqa --method gprune --ratio 0.7 --limit 200
+	test -d $(DATA) || $(VENV)/bin/gprune fixtures --out $(DATA)
+	$(VENV)/bin/gprune eval --model tiny --benchmarks all --data-dir $(DATA) --method gprune --ratio 0.7 --limit 20 --batch-size 4
 
 bench: $(STAMP)
 	$(PY) bench/selection.py
 	$(PY) bench/prefill.py
 	$(PY) bench/prefill.py --hidden 1024 --layers 8
+	$(PY) bench/runner.py --limit 256
+	$(PY) bench/flops_8b.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .data

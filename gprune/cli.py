@@ -107,9 +107,11 @@ def main(argv=None) -> int:
     fixtures.set_defaults(func=cmd_fixtures)
 
     args = parser.parse_args(argv)
+    import datasets
     from loguru import logger
 
     logger.disable("lmms_eval")  # its task-loading chatter would bury our table
+    datasets.disable_progress_bars()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as error:  # bad input: one clear line, no traceback

@@ -4,21 +4,18 @@
         --model_args pretrained=tiny,method=gprune,ratio=0.7,threshold=0.5,iterations=5 \\
         --tasks textvqa_val_local --include_path gprune/tasks --batch_size 4
 
-Registered through the `lmms_eval.models` entry point (see pyproject.toml). `generate_until`
+Registered through the `lmms_eval.models` entry point (`gprune.lmms_entry`, see pyproject.toml). `generate_until`
 batches requests with left padding (same answers as batch 1), honours each task's generation kwargs
 and stop strings, and keeps per-request token counts in `self.records` for FLOPs accounting.
 """
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
-from lmms_eval.models.registry_v2 import ModelManifest
 from lmms_eval.utils import Collator
 
 from .config import PruneConfig
 from .generation import generate_batch
 from .loading import load_model
-
-MANIFEST = ModelManifest(model_id="gprune_llava_next", simple_class_path="gprune.lmms_model.GPruneLlavaNext")
 
 
 class GPruneLlavaNext(lmms):
@@ -50,6 +47,10 @@ class GPruneLlavaNext(lmms):
             records.extend(out.stats)
         self.records.extend(order.get_original(records))
         return order.get_original(answers)
+
+    def clean(self) -> None:
+        """lmms-eval calls this after generation and its default deletes the model. Ours stays
+        resident: a sweep evaluates many pruning configs on one loaded model."""
 
     def loglikelihood(self, requests):
         raise NotImplementedError(

@@ -55,6 +55,11 @@ def test_generate_until_batches_like_batch_one_and_records_tokens(lmms_model, fi
         assert record["visual_tokens_kept"] == image_layout(lmms_model.model.config, (image.height, image.width)).kept(0.7)
 
 
+def test_model_stays_resident_after_lmms_eval_cleans_up(lmms_model):
+    lmms_model.clean()
+    assert lmms_model.model is not None
+
+
 def test_loglikelihood_names_why_it_is_not_supported(lmms_model):
     with pytest.raises(NotImplementedError, match="generate_until tasks only"):
         lmms_model.loglikelihood([])
