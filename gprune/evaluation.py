@@ -69,12 +69,12 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def _sample_score(results: dict):
-    for value in results.values():
-        if isinstance(value, dict):
-            value = value.get("score")
-        return float(value) if isinstance(value, (int, float)) else None
-    return None
+def _sample_score(results: dict) -> float | None:
+    """This sample's value of the first metric (MME/POPE wrap it in a dict under "score")."""
+    value = next(iter(results.values()), None)
+    if isinstance(value, dict):
+        value = value.get("score")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def score_record(record: SampleRecord, task, doc, prediction: str) -> None:

@@ -30,13 +30,13 @@ def propagate(initial: torch.Tensor, transition: torch.Tensor, edges: torch.Tens
     return scores / degree
 
 
-def score(
-    features: torch.Tensor,
-    threshold: float = 0.5,
-    iterations: int = 5,
-    temperature: float = 0.03,
-) -> torch.Tensor:
-    """Representativeness of each token [N]; higher is kept first. Computed in float32."""
+def graph_scores(features: torch.Tensor, initial, threshold: float, iterations: int, temperature: float):
+    """Propagated, degree-normalised scores [N] from `initial(x)`, all in float32."""
     x = features.float()
     transition, edges = similarity_graph(x, threshold, temperature)
-    return propagate(x.norm(dim=-1), transition, edges, iterations)
+    return propagate(initial(x), transition, edges, iterations)
+
+
+def score(features: torch.Tensor, threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03):
+    """Representativeness of each token [N]; higher is kept first. Initial score: the L2 norm (Eq. 2)."""
+    return graph_scores(features, lambda x: x.norm(dim=-1), threshold, iterations, temperature)

@@ -2,16 +2,9 @@
 
 import torch
 
-from .gprune import propagate, similarity_graph
+from .gprune import graph_scores
 
 
-def score(
-    features: torch.Tensor,
-    threshold: float = 0.5,
-    iterations: int = 5,
-    temperature: float = 0.03,
-) -> torch.Tensor:
-    x = features.float()
-    transition, edges = similarity_graph(x, threshold, temperature)
-    uniform = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    return propagate(uniform, transition, edges, iterations)
+def score(features: torch.Tensor, threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03):
+    return graph_scores(features, lambda x: torch.ones(x.shape[0], dtype=x.dtype, device=x.device),
+                        threshold, iterations, temperature)
