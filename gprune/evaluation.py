@@ -115,13 +115,16 @@ def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
     return metrics, errors
 
 
-def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None) -> BenchmarkResult:
-    """Run one lmms-eval task's test split through the model (with its current pruning config)."""
+def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None,
+                  offset=0) -> BenchmarkResult:
+    """Run samples [offset, offset + limit) of one lmms-eval task's test split through the model
+    (with its current pruning config)."""
     prune = model.model.prune
     docs = task.test_docs()
-    count = len(docs) if limit is None else min(limit, len(docs))
+    end = len(docs) if limit is None else min(offset + limit, len(docs))
+    records = [SampleRecord(index=i) for i in range(offset, end)]
+    count = len(records)
     gen_kwargs = dict(task.config.generation_kwargs or {})
-    records = [SampleRecord(index=i) for i in range(count)]
     model_seconds, prefill_times = 0.0, []
 
     def run(batch):  # batch: [(record, doc, visuals, text)]

@@ -13,9 +13,12 @@ an image sits where it would have without pruning.
 
 import torch
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
 
+
 from .config import PruneConfig
+from .feature_cache import FeatureCache
 from .layout import ImageLayout, image_layout, keep_count
 from .selection import select_tokens
 
@@ -61,13 +64,35 @@ def original_position_ids(input_ids, attention_mask, image_token_id, full_length
 
 class PrunedLlavaNextModel(LlavaNextModel):
     prune = PruneConfig()
+    feature_cache: FeatureCache | None = None  # see gprune.feature_cache; None: no caching
+    images_encoded = 0  # images that went through the vision tower (cache misses included, hits not)
 
     def image_layouts(self, image_sizes) -> list[ImageLayout]:
         return [image_layout(self.config, size) for size in image_sizes]
 
+    def _encode(self, pixel_values, image_sizes, kwargs):
+        self.images_encoded += len(image_sizes)
+        return super().get_image_features(pixel_values, image_sizes, **kwargs)
+
+    def _encode_cached(self, pixel_values, image_sizes, kwargs):
+        """Packed features per image, running the vision tower only for images not in the cache."""
+        cache = self.feature_cache
+        keys = [cache.key(pixels, size) for pixels, size in zip(pixel_values, image_sizes)]
+        found = [cache.get(key) for key in keys]
+        missing = [i for i, features in enumerate(found) if features is None]
+        if missing:
+            fresh = self._encode(pixel_values[missing], image_sizes[missing], kwargs).pooler_output
+            for i, features in zip(missing, fresh):
+                cache.put(keys[i], features)
+                found[i] = features
+        return BaseModelOutputWithPooling(pooler_output=found)
+
     def get_image_features(self, pixel_values, image_sizes, **kwargs):
         kwargs["return_dict"] = True
-        outputs = super().get_image_features(pixel_values, image_sizes, **kwargs)
+        if self.feature_cache is not None and pixel_values.dim() == 5:  # one row of crops per image
+            outputs = self._encode_cached(pixel_values, image_sizes, kwargs)
+        else:
+            outputs = self._encode(pixel_values, image_sizes, kwargs)
         if not self.prune.active:
             return outputs
         layouts = self.image_layouts(image_sizes)

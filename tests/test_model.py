@@ -219,3 +219,36 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
 def test_bad_prune_config_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PruneConfig(**kwargs)
+
+
+def test_feature_cache_runs_the_vision_tower_once_per_image(tiny, images):
+    from gprune.feature_cache import FeatureCache
+
+    model, processor = tiny
+    prompts = [prompt(processor, q) for q in QUESTIONS]
+    set_prune(model, processor, PruneConfig(ratio=0.5))
+    uncached = greedy(model, processor, images, prompts)
+    model.model.feature_cache = FeatureCache(max_bytes=64 << 20)
+    try:
+        before = model.model.images_encoded
+        for ratio in (0.5, 0.7, 0.9):  # three "trials" over the same four images
+            set_prune(model, processor, PruneConfig(ratio=ratio))
+            answers = greedy(model, processor, images, prompts)
+            if ratio == 0.5:
+                assert answers == uncached  # cached features give the same answers
+        assert model.model.images_encoded - before == len(images)
+        assert model.model.feature_cache.hits == 2 * len(images)
+    finally:
+        model.model.feature_cache = None
+
+
+def test_feature_cache_evicts_least_recently_used_within_its_byte_budget():
+    from gprune.feature_cache import FeatureCache
+
+    cache = FeatureCache(max_bytes=3 * 400)
+    for name in "abc":
+        cache.put(name, torch.zeros(100))  # 400 bytes each
+    cache.get("a")  # a is now the most recent
+    cache.put("d", torch.zeros(100))
+    assert cache.get("b") is None and cache.get("a") is not None and len(cache) == 3
+    assert cache.bytes <= cache.max_bytes

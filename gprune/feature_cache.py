@@ -1,0 +1,55 @@
+"""An LRU cache of each image's vision-tower + projector output, bounded in bytes.
+
+Every pruning config of a sweep sees the same images, and pruning happens after the projector, so
+the (unpruned, packed) visual features of an image are the same in every trial: with this cache
+the vision tower runs once per image per sweep instead of once per trial. Keys hash the image's
+preprocessed pixels and size, so a changed image or preprocessing misses.
+"""
+
+import hashlib
+from collections import OrderedDict
+
+import torch
+
+
+class FeatureCache:
+    def __init__(self, max_bytes: int = 1 << 30):
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes={max_bytes} must be > 0")
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    @staticmethod
+    def key(pixels: torch.Tensor, image_size) -> str:
+        digest = hashlib.blake2b(pixels.detach().contiguous().cpu().numpy().tobytes(), digest_size=16)
+        digest.update(str([int(v) for v in image_size]).encode())
+        return digest.hexdigest()
+
+    def get(self, key: str) -> torch.Tensor | None:
+        features = self._entries.get(key)
+        if features is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return features
+
+    def put(self, key: str, features: torch.Tensor) -> None:
+        size = features.numel() * features.element_size()
+        if size > self.max_bytes or key in self._entries:
+            return
+        self._entries[key] = features
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.bytes -= evicted.numel() * evicted.element_size()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stats(self) -> dict:
+        return {"entries": len(self), "bytes": self.bytes, "max_bytes": self.max_bytes,
+                "hits": self.hits, "misses": self.misses}
