@@ -52,6 +52,7 @@ class BenchmarkResult:
     tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
     tflops_fastv: float  # mean per sample: FastV/paper convention, LM prefill MACs
     samples_per_s: float
+    model_seconds: float  # the wall time samples_per_s divides by (see TIMED)
     prefill_latency_ms: float
     throughput: dict  # device, dtype, batch_size, what was timed
     aggregation_errors: dict = field(default_factory=dict)
@@ -170,6 +171,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         tflops_exact=_mean(r.tflops_exact for r in scored),
         tflops_fastv=_mean(r.tflops_fastv for r in scored),
         samples_per_s=len(scored) / model_seconds if model_seconds else float("nan"),
+        model_seconds=model_seconds,
         prefill_latency_ms=1000 * _mean(prefill_times),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
                     "batch_size": batch_size, "timed": TIMED, "prefill_timed": PREFILL_TIMED},

@@ -1,1 +1,1 @@
-"""sweep layer (see ../shared/DESIGN.md); built by later issues."""
+"""Sweeps: Ray Tune over pruning configs, MLflow tracking from the driver, the `gprune` command line."""

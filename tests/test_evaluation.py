@@ -9,7 +9,7 @@ import pytest
 
 from gprune import PruneConfig, evaluate, image_layout
 from gprune.benchmarks import TASKS, load_task
-from gprune.cli import main
+from sweep.cli import main
 from gprune.evaluation import aggregate, evaluate_task
 from gprune.tasks.local import DataLayoutError
 

@@ -4,7 +4,7 @@ import datasets
 import pytest
 
 from gprune.benchmarks import load_task
-from gprune.cli import main
+from sweep.cli import main
 from gprune.fixtures import write_fixtures
 
 

@@ -1,1 +1,6 @@
-"""workers layer (see ../shared/DESIGN.md); built by later issues."""
+"""Ray actors that hold resident models and answer evaluation calls (see ../shared/DESIGN.md)."""
+
+from .eval_worker import EvalWorker
+from .pool import Dispatcher, WorkerPool
+
+__all__ = ["Dispatcher", "EvalWorker", "WorkerPool"]

@@ -1,12 +1,12 @@
-"""The `gprune` command line."""
+"""The `gprune` command line: eval and fixtures (the library alone), sweep (Ray Tune + MLflow)."""
 
 import argparse
 import json
 import os
 import sys
 
-from .config import PruneConfig
-from .methods import SCORERS
+from gprune.config import PruneConfig
+from gprune.methods import SCORERS
 
 
 def _add_prune_args(parser: argparse.ArgumentParser) -> None:
@@ -54,9 +54,9 @@ def print_results(results) -> None:
 
 
 def cmd_eval(args) -> int:
-    from .benchmarks import check_data, resolve_benchmarks
-    from .evaluation import evaluate
-    from .loading import load_model
+    from gprune.benchmarks import check_data, resolve_benchmarks
+    from gprune.evaluation import evaluate
+    from gprune.loading import load_model
 
     prune = _prune_from_args(args)  # bad parameters, names and data fail before the model loads
     benchmarks = resolve_benchmarks(args.benchmarks)
@@ -73,12 +73,60 @@ def cmd_eval(args) -> int:
 
 
 def cmd_fixtures(args) -> int:
-    from .fixtures import write_fixtures
+    from gprune.fixtures import write_fixtures
 
     out = write_fixtures(args.out, n=args.n, seed=args.seed)
     print(f"wrote fixtures for 8 benchmarks ({args.n} samples each, seed {args.seed}) to {out}")
     print(f"use them with: gprune eval --benchmarks all --data-dir {out}")
     return 0
+
+
+def print_summary(outcome, printer=print) -> None:
+    trials = sorted(outcome.trials, key=lambda t: -t["metrics"].get("objective", float("-inf")))
+    nan = float("nan")
+    header = "".join(f"{k:>11}" for k in outcome.swept) + (
+        f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}  status")
+    printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; unpruned baseline: "
+            f"TFLOPs exact {outcome.baseline.get('tflops_exact', nan):.3e}, "
+            f"{outcome.baseline.get('samples_per_s', nan):.2f} samples/s")
+    printer(header)
+    printer("-" * len(header))
+    for trial in trials:
+        m = trial["metrics"]
+        printer("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept)
+                + f" {m.get('mean_retention', nan):>9.3f} {m.get('tflops_exact', nan):>12.3e}"
+                  f" {m.get('tflops_fastv', nan):>12.3e} {m.get('samples_per_s', nan):>9.2f}"
+                  f" {m.get('speedup', nan):>7.2f}  {trial['status']}")
+    printer(f"\nworkers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
+            f"{[w['weight_loads'] for w in outcome.workers]}, images through the vision tower "
+            f"{[w['images_encoded'] for w in outcome.workers]}")
+    printer("retention: each benchmark's primary metric over the same-run unpruned baseline, averaged (NaN where "
+            "the baseline scored 0); speedup: samples/s over the baseline's, on the same workers")
+    if outcome.interrupted:
+        printer(f"INTERRUPTED: finished trials are logged; continue with `gprune sweep --resume {outcome.name}`")
+    printer(f"MLflow: experiment {outcome.name!r}, parent run {outcome.parent_run_id}. Browse it with:\n"
+            f"  mlflow ui --backend-store-uri {outcome.tracking_uri}")
+
+
+def cmd_sweep(args) -> int:
+    from .spec import load_spec, preset_path
+
+    if sum(x is not None for x in (args.file, args.preset, args.resume)) != 1:
+        raise ValueError("give exactly one of SWEEP.yaml, --preset NAME or --resume NAME")
+    if args.resume:
+        from .runner import load_saved_spec
+
+        if args.tracking_uri:
+            raise ValueError("--resume logs to the tracking store the sweep started with; drop --tracking-uri")
+        spec = load_saved_spec(args.resume, args.storage)
+    else:
+        spec = load_spec(args.file or preset_path(args.preset))  # every problem, before Ray starts
+        spec.storage = args.storage
+    from .runner import run_sweep
+
+    outcome = run_sweep(spec, tracking_uri=args.tracking_uri, address=args.address, resume=bool(args.resume))
+    print_summary(outcome)
+    return 130 if outcome.interrupted else 0
 
 
 def main(argv=None) -> int:
@@ -106,6 +154,15 @@ def main(argv=None) -> int:
     fixtures.add_argument("--seed", type=int, default=0)
     fixtures.set_defaults(func=cmd_fixtures)
 
+    sweep = commands.add_parser("sweep", help="sweep pruning configs with Ray Tune, tracked in MLflow")
+    sweep.add_argument("file", nargs="?", help="a sweep YAML file")
+    sweep.add_argument("--preset", help="an embedded sweep, e.g. quickstart")
+    sweep.add_argument("--resume", metavar="NAME", help="continue the interrupted sweep NAME")
+    sweep.add_argument("--tracking-uri", help="sqlite:///mlflow.db (default), postgresql+psycopg://..., http(s)://...")
+    sweep.add_argument("--address", help="an existing Ray cluster (e.g. auto, or HEAD_IP:6379); default: start one")
+    sweep.add_argument("--storage", default=".sweeps", help="where Ray Tune keeps sweep state (for --resume)")
+    sweep.set_defaults(func=cmd_sweep)
+
     args = parser.parse_args(argv)
     import datasets
     from loguru import logger
@@ -114,7 +171,7 @@ def main(argv=None) -> int:
     datasets.disable_progress_bars()
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:  # bad input: one clear line, no traceback
+    except (ValueError, FileNotFoundError) as error:  # bad input: a clear message, no traceback
         print(f"gprune: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,69 @@
+"""One trial's numbers: each benchmark's lmms-eval metrics, retention against the sweep's own
+unpruned baseline, FLOPs per sample in both conventions, throughput and speedup."""
+
+import math
+
+# The metric each benchmark's retention is measured on (the paper's Table 1 column).
+PRIMARY = {
+    "gqa": "exact_match", "vqav2": "exact_match", "mme": "mme_perception_score", "pope": "pope_f1_score",
+    "mmbench": "gpt_eval_score", "chartqa": "relaxed_overall", "docvqa": "anls", "textvqa": "exact_match",
+    "easyvqa": "exact_match",
+}
+
+
+def merge_slices(parts: list[dict]) -> dict:
+    """Combine BenchmarkResult dicts of consecutive sample slices (metrics are re-aggregated apart)."""
+    records = [r for part in parts for r in part["records"]]
+    ok = [r for r in records if r["error"] is None]
+    model_seconds = sum(p["model_seconds"] for p in parts)
+
+    def mean(key):
+        values = [r[key] for r in ok if r[key] is not None]
+        return sum(values) / len(values) if values else float("nan")
+
+    return {
+        "records": records, "samples": len(records), "errors": len(records) - len(ok),
+        "tflops_exact": mean("tflops_exact"), "tflops_fastv": mean("tflops_fastv"),
+        "visual_tokens_kept": mean("visual_tokens_kept"), "visual_tokens_full": mean("visual_tokens_full"),
+        "model_seconds": model_seconds, "samples_per_s": len(ok) / model_seconds if model_seconds else float("nan"),
+        "worker": parts[-1].get("worker"),
+    }
+
+
+def summarize(benchmarks: dict, baseline: dict | None) -> dict:
+    """Flat metrics for Tune and MLflow. `benchmarks`: name -> merged result with `metrics`;
+    `baseline`: the same for the unpruned model (None when this IS the baseline)."""
+    flat, retentions = {}, []
+    for name, result in benchmarks.items():
+        for metric, value in result["metrics"].items():
+            flat[f"{name}.{metric}"] = value
+        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors"):
+            flat[f"{name}.{key}"] = result[key]
+        if baseline is not None:
+            value = result["metrics"].get(PRIMARY[name])
+            reference = baseline[name]["metrics"].get(PRIMARY[name])
+            retention = value / reference if value is not None and reference else float("nan")
+            flat[f"{name}.retention"] = retention
+            retentions.append(retention)
+    samples = sum(r["samples"] - r["errors"] for r in benchmarks.values())
+    seconds = sum(r["model_seconds"] for r in benchmarks.values())
+
+    def weighted(key):
+        pairs = [(r[key], r["samples"] - r["errors"]) for r in benchmarks.values() if r[key] == r[key]]
+        total = sum(n for _, n in pairs)
+        return sum(v * n for v, n in pairs) / total if total else float("nan")
+
+    flat.update({
+        "tflops_exact": weighted("tflops_exact"), "tflops_fastv": weighted("tflops_fastv"),
+        "visual_tokens_kept": weighted("visual_tokens_kept"), "samples_per_s": samples / seconds if seconds else float("nan"),
+        "samples_evaluated": sum(r["samples"] for r in benchmarks.values()), "errors": sum(r["errors"] for r in benchmarks.values()),
+    })
+    if baseline is not None:
+        defined = [r for r in retentions if not math.isnan(r)]
+        flat["mean_retention"] = sum(defined) / len(defined) if defined else float("nan")
+        base = summarize(baseline, None)
+        flat["speedup"] = flat["samples_per_s"] / base["samples_per_s"]
+        flat["flops_speedup"] = base["tflops_exact"] / flat["tflops_exact"]
+        # what schedulers and searchers optimise: retention, 0 where undefined (a baseline that scored 0)
+        flat["objective"] = 0.0 if math.isnan(flat["mean_retention"]) else flat["mean_retention"]
+    return flat

@@ -1,0 +1,169 @@
+"""Run a sweep: validate, start (or join) Ray, build the worker pool, evaluate the unpruned
+baseline once per benchmark, let Ray Tune schedule the trials, log every trial to MLflow from the
+driver (the one writer), and return a summary. `resume=True` continues a sweep from its Tune
+experiment folder: finished trials are neither rerun nor logged twice."""
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ray
+from ray import tune
+
+from gprune.config import PruneConfig
+from gprune.fixtures import write_fixtures
+from workers import WorkerPool
+
+from .fingerprint import dataset_fingerprint
+from .progress import ProgressLine
+from .spec import SweepSpec, grid_size, parse_spec
+from .tracking import MLflowCallback, SweepTracker, git_commit
+from .trial import evaluate_slices, run_trial
+
+TRIAL_CPUS = 0.05  # trials only wait on the pool; they must not compete with workers for CPUs
+
+
+@dataclass
+class SweepOutcome:
+    name: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    baseline: dict
+    swept: list[str]  # the search-space parameters that vary
+    trials: list[dict] = field(default_factory=list)  # as logged in MLflow: params, metrics, status
+    workers: list[dict] = field(default_factory=list)
+    experiment_path: str = ""
+    interrupted: bool = False
+
+
+def prepare_data(spec: SweepSpec) -> str | None:
+    """The data directory, writing fixtures first when the spec asks for generated data."""
+    if spec.data_dir is not None:
+        return str(Path(spec.data_dir).resolve())
+    if spec.fixtures is None:
+        return None
+    n, seed = spec.fixtures.get("n", 40), spec.fixtures.get("seed", 0)
+    folder = Path(".data") / f"fixtures-n{n}-s{seed}"
+    if not (folder / ".complete").exists():
+        write_fixtures(folder, n=n, seed=seed)
+        (folder / ".complete").touch()
+    return str(folder.resolve())
+
+
+def param_space(spec: SweepSpec) -> dict:
+    grid = spec.search.algorithm == "grid"
+    space = {}
+    for key, value in spec.search_space.items():
+        if isinstance(value, list):
+            space[key] = tune.grid_search(value) if grid else tune.choice(value)
+        elif isinstance(value, dict):
+            kind, args = next(iter(value.items()))
+            space[key] = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
+                          "randint": lambda a: tune.randint(a[0], a[1] + 1), "choice": tune.choice}[kind](args)
+    return space
+
+
+def tune_config(spec: SweepSpec) -> tune.TuneConfig:
+    search_alg = scheduler = None
+    if spec.search.algorithm == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        # multi-objective: keep accuracy (retention), spend as few FLOPs as possible
+        search_alg = OptunaSearch(metric=["objective", "tflops_exact"], mode=["max", "min"], seed=spec.seed)
+    if spec.scheduler.type == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        scheduler = ASHAScheduler(time_attr="slice", metric="objective", mode="max", max_t=spec.scheduler.slices,
+                                  grace_period=spec.scheduler.grace_period,
+                                  reduction_factor=spec.scheduler.reduction_factor)
+    return tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=spec.search.num_samples,
+                           max_concurrent_trials=spec.concurrency)
+
+
+def connect(address: str | None) -> None:
+    # Our MLflow callback is the one writer; Tune's own CSV/JSON/TensorBoard loggers would only
+    # duplicate it (and choke on the per-sample records).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # e.g. "no result.json": those loggers are off
+    if ray.is_initialized():
+        return
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local cluster
+    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+
+
+def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | None = None, resume: bool = False,
+              printer=print) -> SweepOutcome:
+    if tracking_uri:
+        spec.tracking.uri = tracking_uri
+    experiment_path = Path(spec.storage).resolve() / spec.name
+    slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
+    data_dir = prepare_data(spec)
+    tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location)
+    common = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
+              "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices}
+    tags = {"git_commit": git_commit(), "dataset_fingerprint": dataset_fingerprint(spec.benchmarks, data_dir),
+            "gprune.sweep": spec.name}
+    tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags)
+
+    connect(address)
+    fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
+    pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name, data_dir=data_dir,
+                      batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb)
+    try:
+        baseline_file = experiment_path / "baseline.json"
+        if resume and baseline_file.exists():
+            baseline = json.loads(baseline_file.read_text())
+        else:
+            printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
+            prune = PruneConfig(**{**fixed, "ratio": 0.0}).to_dict()
+            merged, flat = list(evaluate_slices(pool.dispatcher, prune, spec.benchmarks, spec.limit, 1, None))[-1]
+            baseline = {"results": {n: {k: v for k, v in r.items() if k != "records"} for n, r in merged.items()},
+                        "metrics": flat}
+            experiment_path.mkdir(parents=True, exist_ok=True)
+            baseline_file.write_text(json.dumps(baseline, default=str))
+            (experiment_path / "sweep.json").write_text(json.dumps(spec.to_dict()))
+            tracker.log_child("baseline", "baseline", {**common, **prune}, flat,
+                              {**tags, "gprune.trial_status": "baseline",
+                               "device": next(iter(merged.values()))["worker"]["device"]},
+                              {n: r["records"] for n, r in merged.items()}, role="baseline")
+
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, dispatcher=pool.dispatcher, benchmarks=spec.benchmarks, limit=spec.limit,
+                                 slices=slices, fixed=fixed, baseline=baseline["results"]),
+            {"cpu": TRIAL_CPUS})
+        total = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
+        callbacks = [MLflowCallback(tracker, common, tags, slices), ProgressLine(total)]
+        if resume:
+            tuner = tune.Tuner.restore(str(experiment_path), trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config(spec),
+                               run_config=tune.RunConfig(name=spec.name, storage_path=str(experiment_path.parent),
+                                                         callbacks=callbacks, verbose=0))
+        tuner.fit()
+        trials = tracker.trials()
+        interrupted = len(trials) < total  # Ctrl-C: Tune saved its state, `--resume` continues
+        swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
+        outcome = SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id,
+                               baseline["metrics"], swept, trials, pool.info(), str(experiment_path), interrupted)
+        objectives = [t["metrics"].get("objective", float("nan")) for t in outcome.trials]
+        tracker.finish("KILLED" if interrupted else "FINISHED",
+                       {"trials_logged": len(outcome.trials), "best_objective": max(objectives, default=float("nan"))})
+        return outcome
+    except BaseException:
+        tracker.finish("KILLED")
+        raise
+    finally:
+        pool.shutdown()
+
+
+def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:
+    """The spec a sweep started with, for `gprune sweep --resume NAME`."""
+    path = Path(storage).resolve() / name / "sweep.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no sweep {name!r} to resume under {Path(storage).resolve()} (missing {path.name})")
+    return parse_spec(json.loads(path.read_text()), str(path), check_files=False)

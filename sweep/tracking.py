@@ -1,0 +1,129 @@
+"""MLflow tracking with one writer: the sweep driver.
+
+One experiment per sweep name; one parent run per sweep; one child run per trial (and one for the
+unpruned baseline), linked with `mlflow.parentRunId` so the UI nests them. A child run carries the
+pruning params, every benchmark's lmms-eval metrics, retention, FLOPs, throughput and speedup, tags
+(git commit, device, dataset fingerprint, trial id) and the per-sample records as an artifact.
+A trial id already logged (a resumed sweep) is never logged twice.
+"""
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+
+PARENT = "parent"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def default_artifact_location(uri: str, name: str) -> str | None:
+    if uri.startswith(("http://", "https://")):
+        return None  # the tracking server decides
+    return (Path("mlartifacts") / name).resolve().as_uri()
+
+
+class SweepTracker:
+    def __init__(self, uri: str, sweep: str, artifact_location: str | None = None):
+        self.uri, self.sweep = uri, sweep
+        self.artifact_location = artifact_location or default_artifact_location(uri, sweep)
+        self._client = None
+        self.experiment_id = None
+        self.parent_id = None
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client
+        return {**self.__dict__, "_client": None}
+
+    def start(self, params: dict, tags: dict) -> str:
+        """Create (or, on resume, find) the experiment and the sweep's parent run."""
+        experiment = self.client.get_experiment_by_name(self.sweep)
+        self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
+            self.sweep, artifact_location=self.artifact_location)
+        parents = self.client.search_runs([self.experiment_id], f"tags.`gprune.role` = '{PARENT}'")
+        if parents:
+            self.parent_id = parents[0].info.run_id
+            self.client.set_terminated(self.parent_id, "RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=self.sweep,
+                                         tags={"gprune.role": PARENT, **tags})
+            self.parent_id = run.info.run_id
+            self._log(self.parent_id, params, {}, {})
+        return self.parent_id
+
+    def children(self) -> dict[str, str]:
+        """trial id -> run id of every child already logged under the parent."""
+        runs = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
+                                       max_results=50000)
+        return {r.data.tags["gprune.trial_id"]: r.info.run_id for r in runs if "gprune.trial_id" in r.data.tags}
+
+    def trials(self) -> list[dict]:
+        """Every logged trial (not the baseline): its params, metrics and status."""
+        runs = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}' "
+                                       "and tags.`gprune.role` = 'trial'", max_results=50000)
+        return [{"trial_id": r.data.tags["gprune.trial_id"], "run_id": r.info.run_id, "params": r.data.params,
+                 "metrics": r.data.metrics, "status": r.data.tags.get("gprune.trial_status")} for r in runs]
+
+    def log_child(self, trial_id: str, name: str, params: dict, metrics: dict, tags: dict, records=None,
+                  status: str = "FINISHED", role: str = "trial") -> str | None:
+        if trial_id in self.children():
+            return None
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={
+            "mlflow.parentRunId": self.parent_id, "gprune.trial_id": trial_id, "gprune.role": role, **tags})
+        self._log(run.info.run_id, params, metrics, {})
+        if records is not None:
+            self.client.log_text(run.info.run_id, json.dumps(records, default=str), "records.json")
+        self.client.set_terminated(run.info.run_id, status)
+        return run.info.run_id
+
+    def finish(self, status: str = "FINISHED", metrics: dict | None = None) -> None:
+        if metrics:
+            self._log(self.parent_id, {}, metrics, {})
+        self.client.set_terminated(self.parent_id, status)
+
+    def _log(self, run_id: str, params: dict, metrics: dict, tags: dict) -> None:
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()
+                     if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v)],
+            params=[Param(k, str(v)) for k, v in params.items()],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+
+
+class MLflowCallback(tune.Callback):
+    """Logs each finished, stopped or failed trial as a child run, from the driver only."""
+
+    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int):
+        self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
+
+    def _log(self, trial, status: str) -> None:
+        result = {k: v for k, v in (trial.last_result or {}).items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
+        records = result.pop("records", None)
+        prune = result.pop("prune", None) or trial.config
+        tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
+        self.tracker.log_child(trial.trial_id, f"trial-{trial.trial_id}", {**self.params, **prune},
+                               result, tags, records, "FAILED" if status == "error" else "FINISHED")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        finished = (trial.last_result or {}).get("slice", 0) >= self.slices
+        self._log(trial, "finished" if finished else "stopped early")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._log(trial, "error")

@@ -1,0 +1,48 @@
+"""The Tune trainable: one pruning config, evaluated by the worker pool on every benchmark.
+
+Trials are light (a fraction of a CPU, no GPU): the model work happens in the pool's workers.
+The sample budget (`limit` per benchmark) is cut into slices; after each slice the trial reports
+its metrics so far (with the per-sample records, for the MLflow artifact), which lets ASHA stop
+poor configs early. Without a scheduler there is one slice.
+"""
+
+import ray
+from ray import tune
+
+from gprune.config import PruneConfig
+
+from .metrics import merge_slices, summarize
+
+
+def slice_bounds(limit: int | None, slices: int) -> list[tuple[int, int | None]]:
+    """(offset, count) of each slice; one unbounded slice when there is no limit."""
+    if limit is None:
+        return [(0, None)]
+    edges = [round(limit * i / slices) for i in range(slices + 1)]
+    return [(a, b - a) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def evaluate_slices(dispatcher, prune: dict, benchmarks: list[str], limit, slices: int, baseline: dict | None):
+    """Yields (results per benchmark, flat metrics) after each slice of samples."""
+    parts = {name: [] for name in benchmarks}
+    for offset, count in slice_bounds(limit, slices):
+        refs = {name: dispatcher.evaluate.remote(prune, name, count, offset) for name in benchmarks}
+        merged = {}
+        for name, ref in refs.items():
+            parts[name].append(ray.get(ref))
+            merged[name] = merge_slices(parts[name])
+            if len(parts[name]) == 1:
+                merged[name]["metrics"] = parts[name][0]["metrics"]
+            else:  # lmms-eval's aggregation over all records so far, on a worker that has the task
+                merged[name]["metrics"], _ = ray.get(dispatcher.aggregate.remote(name, merged[name]["records"]))
+        yield merged, summarize(merged, baseline)
+
+
+def run_trial(config: dict, dispatcher, benchmarks: list[str], limit, slices: int, fixed: dict, baseline: dict):
+    prune = PruneConfig(**{**fixed, **config}).to_dict()  # every pruning parameter, defaults included
+    for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, benchmarks, limit, slices, baseline), 1):
+        tune.report({
+            **flat, "slice": step, "prune": prune,
+            "records": {name: result["records"] for name, result in merged.items()},
+            "device": next(iter(merged.values()))["worker"]["device"],
+        })

@@ -1,0 +1,231 @@
+"""`gprune sweep` on a real local Ray cluster with real MLflow (SQLite and a throwaway PostgreSQL)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import yaml
+from mlflow.tracking import MlflowClient
+
+from sweep.cli import main
+from sweep.runner import run_sweep
+from sweep.spec import SweepSpecError, load_spec, parse_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SWEPT = {"ratio": ["0.5", "0.9"], "threshold": ["0.3", "0.5"], "iterations": ["1", "5"]}
+
+
+def sweep_dict(name, data_dir, **overrides):
+    """A 2 x 2 x 2 grid over two fixture benchmarks, small enough for CI."""
+    return {
+        "name": name, "model": "tiny", "benchmarks": ["pope", "textvqa"], "limit": 3, "data_dir": str(data_dir),
+        "batch_size": 3, "max_new_tokens": 4, "concurrency": 2,
+        "search_space": {"method": "gprune", "ratio": [0.5, 0.9], "threshold": [0.3, 0.5], "iterations": [1, 5]},
+        "workers": {"cpus_per_worker": 1, "cache_mb": 64}, **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def children(uri, name):
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("gprune.role") == "parent"]
+    return client, parents, [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+
+
+def check_sweep_in_mlflow(uri, name, fixtures_dir):
+    client, parents, runs = children(uri, name)
+    assert len(parents) == 1
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in runs)
+    trials = [r for r in runs if r.data.tags["gprune.role"] == "trial"]
+    baselines = [r for r in runs if r.data.tags["gprune.role"] == "baseline"]
+    assert len(trials) == 8 and len(baselines) == 1
+    assert len({r.data.tags["gprune.trial_id"] for r in trials}) == 8
+    configs = {(r.data.params["ratio"], r.data.params["threshold"], r.data.params["iterations"]) for r in trials}
+    assert configs == {(a, b, c) for a in SWEPT["ratio"] for b in SWEPT["threshold"] for c in SWEPT["iterations"]}
+    for run in trials:
+        params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+        assert {"method", "temperature", "model", "benchmarks", "limit", "seed"} <= set(params)
+        assert params["model"] == "tiny" and params["benchmarks"] == "pope,textvqa"
+        assert {"pope.pope_accuracy", "pope.pope_f1_score", "textvqa.exact_match", "tflops_exact", "tflops_fastv",
+                "samples_per_s", "speedup", "visual_tokens_kept", "mean_retention", "pope.retention"} <= set(metrics)
+        assert 0 < metrics["tflops_exact"] < baselines[0].data.metrics["tflops_exact"]
+        assert {"git_commit", "device", "dataset_fingerprint"} <= set(tags) and tags["device"] == "cpu"
+        assert tags["gprune.trial_status"] == "finished"
+        artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+        assert artifacts == ["records.json"]
+    return trials
+
+
+def test_grid_sweep_logs_eight_trials_and_a_baseline_under_one_parent(ray_cluster, fixtures_dir, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    outcome = run_sweep(parse_spec(sweep_dict("grid", fixtures_dir)), tracking_uri=uri, printer=lambda *a, **k: None)
+    check_sweep_in_mlflow(uri, "grid", fixtures_dir)
+    assert [w["weight_loads"] for w in outcome.workers] == [1]  # one load for baseline + 8 trials
+    # every config saw the same 6 images: the vision tower ran once for each
+    assert outcome.workers[0]["images_encoded"] == 6 and outcome.workers[0]["cache"]["hits"] > 0
+    assert not outcome.interrupted and len(outcome.trials) == 8
+
+
+@pytest.fixture(scope="module")
+def postgres_uri():
+    """A throwaway PostgreSQL server from the machine's initdb/pg_ctl, on a private port and socket."""
+    import glob
+    import socket
+    import tempfile
+
+    import psycopg
+
+    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+    root = Path(tempfile.mkdtemp(prefix="gprune-pg-"))
+    (root / "sock").mkdir()
+    os.chmod(root, 0o777)
+    os.chmod(root / "sock", 0o777)
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_postgres, f"{bindir}/initdb", "-D", str(root / "data"), "--auth=trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_postgres, f"{bindir}/pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w",
+                    "-o", f"-p {port} -k {root / 'sock'} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as connection:
+        connection.execute("CREATE DATABASE mlflow")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
+    subprocess.run([*as_postgres, f"{bindir}/pg_ctl", "-D", str(root / "data"), "-m", "fast", "stop"],
+                   capture_output=True)
+
+
+def test_the_same_sweep_against_postgresql(ray_cluster, fixtures_dir, postgres_uri, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_sweep(parse_spec(sweep_dict("grid-pg", fixtures_dir)), tracking_uri=postgres_uri,
+              printer=lambda *a, **k: None)
+    check_sweep_in_mlflow(postgres_uri, "grid-pg", fixtures_dir)
+
+
+def test_a_killed_worker_still_finishes_every_trial_exactly_once(ray_cluster, fixtures_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    killed = {}
+
+    def kill_when_trials_are_running():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and "pid" not in killed:
+            try:
+                _, _, runs = children(uri, "killed")
+                if any(r.data.tags.get("gprune.role") == "trial" for r in runs):
+                    worker = ray.get_actor("killed-worker-0")
+                    killed["pid"] = ray.get(worker.info.remote())["pid"]
+                    ray.kill(worker, no_restart=False)  # Ray restarts it; its call is retried
+            except Exception:
+                pass
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_when_trials_are_running, daemon=True)
+    killer.start()
+    outcome = run_sweep(parse_spec(sweep_dict("killed", fixtures_dir)), tracking_uri=uri,
+                        printer=lambda *a, **k: None)
+    killer.join(timeout=5)
+    assert "pid" in killed, "the worker was never killed"
+    assert outcome.workers[0]["pid"] != killed["pid"]  # a new process took over
+    check_sweep_in_mlflow(uri, "killed", fixtures_dir)
+
+
+def run_cli(args, cwd, **kwargs):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return subprocess.Popen([sys.executable, "-m", "sweep.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_an_interrupted_sweep_resumes_and_logs_every_trial_once(fixtures_dir, tmp_path):
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep_dict("resumable", fixtures_dir, concurrency=1)))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            _, _, runs = children(uri, "resumable")
+            if sum(r.data.tags.get("gprune.role") == "trial" for r in runs) >= 2:
+                break
+        except Exception:
+            pass
+        time.sleep(0.5)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert "INTERRUPTED" in out and "--resume resumable" in out, out[-3000:]
+    _, _, runs = children(uri, "resumable")
+    assert 2 <= sum(r.data.tags.get("gprune.role") == "trial" for r in runs) < 8
+
+    second = run_cli(["sweep", "--resume", "resumable"], tmp_path)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-3000:]
+    check_sweep_in_mlflow(uri, "resumable", fixtures_dir)
+
+
+MULTI_NODE = """
+import ray
+from ray.cluster_utils import Cluster
+from workers import WorkerPool
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+ray.init(address=cluster.address, log_to_driver=False)
+pool = WorkerPool("tiny", count=2, cpus_per_worker=1, name="spread", cache_mb=0)
+info = pool.info()
+answers = [ray.get(pool.dispatcher.evaluate.remote({"ratio": 0.5}, "easyvqa", 1)) for _ in range(2)]
+print("NODES", len({w["node_id"] for w in info}), len({n["NodeID"] for n in ray.nodes() if n["Alive"]}))
+print("ANSWERS", [a["samples"] for a in answers])
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+def test_workers_spread_over_the_nodes_of_a_two_node_cluster(tmp_path):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", MULTI_NODE], env=env, capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    assert "NODES 2 2" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "ANSWERS [1, 1]" in done.stdout
+
+
+def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path, monkeypatch, capsys):
+    import sweep.runner
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for an invalid sweep file")
+
+    monkeypatch.setattr(sweep.runner, "connect", no_ray)
+    bad = sweep_dict("bad one", tmp_path / "nowhere", benchmarks=["pope", "gqq"], colour="red",
+                     search_space={"ratio": [0.5, 1.5], "method": ["gprune", "tome"], "iterations": [-1],
+                                   "depth": [1]},
+                     search={"algorithm": "bayes"}, scheduler={"type": "asha", "slices": 1})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(SweepSpecError) as error:
+        load_spec(path)
+    problems = "\n".join(error.value.problems)
+    for expected in ("colour: unknown key", "name: 'bad one'", "'gqq' unknown", "ratio=1.5", "method='tome'",
+                     "iterations=-1", "search_space.depth: unknown parameter", "search.algorithm: 'bayes'",
+                     "scheduler.slices: 1", "no files match data/test-*.parquet"):
+        assert expected in problems, expected
+    assert main(["sweep", str(path)]) == 2
+    assert "problem(s)" in capsys.readouterr().err

@@ -1,0 +1,63 @@
+"""EvalWorker: one resident LLaVA-NeXT that answers evaluate(prune_config, benchmark, ...).
+
+A Ray actor holds one of these per GPU (or per configured CPU slot). Trials never reload weights:
+each call sets the pruning config on the resident model. The vision-feature cache lets every
+config of a sweep reuse the vision tower's output for images it has already seen.
+"""
+
+import os
+
+import torch
+
+from gprune import PruneConfig, load_model, set_prune
+from gprune.benchmarks import load_task
+from gprune.evaluation import SampleRecord, aggregate, evaluate_task
+from gprune.feature_cache import FeatureCache
+
+
+class EvalWorker:
+    def __init__(self, model: str = "tiny", device: str | None = None, dtype: str | None = None,
+                 data_dir: str | None = None, batch_size: int = 1, max_new_tokens: int | None = None,
+                 cache_mb: int = 512):
+        self.model_name, self.data_dir = model, data_dir
+        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.model, self.processor = load_model(model, device=device, dtype=dtype)
+        self.weight_loads = 1
+        self.model.model.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
+        self.tasks = {}  # benchmark -> lmms-eval task, loaded once
+        self.calls = 0
+
+    def _task(self, benchmark: str):
+        if benchmark not in self.tasks:
+            self.tasks[benchmark] = load_task(benchmark, self.data_dir)
+        return self.tasks[benchmark]
+
+    def evaluate(self, prune: dict, benchmark: str, limit: int | None = None, offset: int = 0) -> dict:
+        """Samples [offset, offset + limit) of `benchmark` under `prune`; a BenchmarkResult as a dict."""
+        self.calls += 1
+        set_prune(self.model, self.processor, PruneConfig(**prune))
+        result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
+                               self.max_new_tokens, name=benchmark, offset=offset)
+        return {**result.to_dict(), "worker": self.info()}
+
+    def aggregate(self, benchmark: str, records: list[dict]) -> tuple[dict, dict]:
+        """lmms-eval's aggregation over records gathered from several evaluate() slices."""
+        return aggregate(self._task(benchmark), [SampleRecord(**r) for r in records])
+
+    def info(self) -> dict:
+        import ray
+
+        device = self.model.device
+        if device.type == "cuda":
+            memory = torch.cuda.memory_allocated(device)
+        else:
+            import psutil
+
+            memory = psutil.Process(os.getpid()).memory_info().rss
+        cache = self.model.model.feature_cache
+        return {
+            "model": self.model_name, "device": str(device), "dtype": str(self.model.dtype).removeprefix("torch."),
+            "memory_bytes": memory, "weight_loads": self.weight_loads, "calls": self.calls,
+            "images_encoded": self.model.model.images_encoded, "cache": cache.stats() if cache else None,
+            "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
+        }
