@@ -1,17 +1,20 @@
 """G-Prune: training-free graph-based visual-token pruning for LLaVA-NeXT, as a library.
 
 Pure PyTorch + transformers (+ lmms-eval for benchmarks): no Ray, no MLflow, usable in a notebook.
+Names are imported on first use, so `import gprune.config` stays light for Ray Tune trials.
 """
 
-from .config import PruneConfig
-from .evaluation import evaluate
-from .flops import exact_flops, fastv_flops
-from .layout import image_layout, keep_count
-from .loading import load_model
-from .model import set_prune
-from .selection import select_tokens
+import importlib
 
-__all__ = [
-    "PruneConfig", "evaluate", "exact_flops", "fastv_flops", "image_layout", "keep_count",
-    "load_model", "select_tokens", "set_prune",
-]
+_EXPORTS = {
+    "PruneConfig": "config", "evaluate": "evaluation", "exact_flops": "flops", "fastv_flops": "flops",
+    "image_layout": "layout", "keep_count": "layout", "load_model": "loading", "select_tokens": "selection",
+    "set_prune": "model",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'gprune' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
