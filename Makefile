@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_AUTH_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo eval-demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,14 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-DATA := .data/fixtures
-
+# The main job: the embedded quickstart sweep (tiny model, fixtures, local Ray, SQLite MLflow).
 demo: $(STAMP)
-	test -d $(DATA) || $(VENV)/bin/gprune fixtures --out $(DATA)
-	$(VENV)/bin/gprune eval --model tiny --benchmarks all --data-dir $(DATA) --method gprune --ratio 0.7 --limit 20 --batch-size 4
+	$(VENV)/bin/gprune sweep --preset quickstart
+
+# One evaluation of one config on all nine benchmarks, without Ray or MLflow.
+eval-demo: $(STAMP)
+	test -d .data/fixtures || $(VENV)/bin/gprune fixtures --out .data/fixtures
+	$(VENV)/bin/gprune eval --model tiny --benchmarks all --data-dir .data/fixtures --ratio 0.7 --limit 20 --batch-size 4
 
 bench: $(STAMP)
 	$(PY) bench/selection.py
@@ -33,4 +36,4 @@ bench: $(STAMP)
 	$(PY) bench/flops_8b.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .data
+	rm -rf $(VENV) *.egg-info .pytest_cache .data .sweeps mlflow.db mlartifacts
