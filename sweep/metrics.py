@@ -57,6 +57,7 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
         "tflops_exact": weighted("tflops_exact"), "tflops_fastv": weighted("tflops_fastv"),
         "visual_tokens_kept": weighted("visual_tokens_kept"), "samples_per_s": samples / seconds if seconds else float("nan"),
         "samples_evaluated": sum(r["samples"] for r in benchmarks.values()), "errors": sum(r["errors"] for r in benchmarks.values()),
+        "model_seconds": seconds,
     })
     if baseline is not None:
         defined = [r for r in retentions if not math.isnan(r)]

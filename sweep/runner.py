@@ -6,6 +6,7 @@ experiment folder: finished trials are neither rerun nor logged twice."""
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class SweepOutcome:
     workers: list[dict] = field(default_factory=list)
     experiment_path: str = ""
     interrupted: bool = False
+    seconds: dict = field(default_factory=dict)  # wall time: baseline, fit (Tune), logging (MLflow, in fit)
 
 
 def prepare_data(spec: SweepSpec) -> str | None:
@@ -79,8 +81,9 @@ def tune_config(spec: SweepSpec) -> tune.TuneConfig:
         scheduler = ASHAScheduler(time_attr="slice", metric="objective", mode="max", max_t=spec.scheduler.slices,
                                   grace_period=spec.scheduler.grace_period,
                                   reduction_factor=spec.scheduler.reduction_factor)
+    # reuse_actors: a trial process imports torch and Ray once, not once per trial (~3 s each)
     return tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=spec.search.num_samples,
-                           max_concurrent_trials=spec.concurrency)
+                           max_concurrent_trials=spec.concurrency, reuse_actors=True)
 
 
 def connect(address: str | None) -> None:
@@ -115,6 +118,8 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name, data_dir=data_dir,
                       batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb)
     try:
+        seconds = {}
+        started = time.perf_counter()
         baseline_file = experiment_path / "baseline.json"
         if resume and baseline_file.exists():
             baseline = json.loads(baseline_file.read_text())
@@ -132,6 +137,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                                "device": next(iter(merged.values()))["worker"]["device"]},
                               {n: r["records"] for n, r in merged.items()}, role="baseline")
 
+        seconds["baseline"] = time.perf_counter() - started
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, dispatcher=pool.dispatcher, benchmarks=spec.benchmarks, limit=spec.limit,
                                  slices=slices, fixed=fixed, baseline=baseline["results"]),
@@ -144,12 +150,16 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
             tuner = tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config(spec),
                                run_config=tune.RunConfig(name=spec.name, storage_path=str(experiment_path.parent),
                                                          callbacks=callbacks, verbose=0))
+        started = time.perf_counter()
         tuner.fit()
+        seconds["fit"] = time.perf_counter() - started
+        seconds["logging"] = callbacks[0].seconds if not resume else float("nan")  # resume: a restored copy
         trials = tracker.trials()
         interrupted = len(trials) < total  # Ctrl-C: Tune saved its state, `--resume` continues
         swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
         outcome = SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id,
-                               baseline["metrics"], swept, trials, pool.info(), str(experiment_path), interrupted)
+                               baseline["metrics"], swept, trials, pool.info(), str(experiment_path), interrupted,
+                               seconds)
         objectives = [t["metrics"].get("objective", float("nan")) for t in outcome.trials]
         tracker.finish("KILLED" if interrupted else "FINISHED",
                        {"trials_logged": len(outcome.trials), "best_objective": max(objectives, default=float("nan"))})

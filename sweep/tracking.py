@@ -10,6 +10,7 @@ A trial id already logged (a resumed sweep) is never logged twice.
 import json
 import math
 import subprocess
+import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -112,8 +113,16 @@ class MLflowCallback(tune.Callback):
 
     def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int):
         self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
+        self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
 
     def _log(self, trial, status: str) -> None:
+        start = time.perf_counter()
+        try:
+            self._write(trial, status)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _write(self, trial, status: str) -> None:
         result = {k: v for k, v in (trial.last_result or {}).items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
         records = result.pop("records", None)
         prune = result.pop("prune", None) or trial.config

@@ -229,3 +229,20 @@ def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path
         assert expected in problems, expected
     assert main(["sweep", str(path)]) == 2
     assert "problem(s)" in capsys.readouterr().err
+
+
+def test_optuna_with_asha_runs_the_requested_trials_over_sample_slices(ray_cluster, fixtures_dir, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(sweep_dict(
+        "optuna-asha", fixtures_dir, limit=4, search={"algorithm": "optuna", "num_samples": 4},
+        scheduler={"type": "asha", "slices": 2, "grace_period": 1, "reduction_factor": 2},
+        search_space={"method": "gprune", "ratio": {"uniform": [0.5, 0.9]}, "iterations": {"randint": [1, 5]}}))
+    outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    assert len(outcome.trials) == 4 and not outcome.interrupted
+    for trial in outcome.trials:
+        assert 0.5 <= float(trial["params"]["ratio"]) <= 0.9 and 1 <= int(trial["params"]["iterations"]) <= 5
+        # a finished trial evaluated both slices of 2 samples on both benchmarks; one stopped early, fewer
+        expected = 8 if trial["status"] == "finished" else 4
+        assert trial["metrics"]["samples_evaluated"] == expected and trial["metrics"]["slice"] == expected // 4
