@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/prefill.py --hidden 1024 --layers 8
 	$(PY) bench/runner.py --limit 256
 	$(PY) bench/flops_8b.py
+	$(PY) bench/sweep_timing.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .data .sweeps mlflow.db mlartifacts
