@@ -99,11 +99,28 @@ def connect(address: str | None) -> None:
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
 
 
+def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
+    """The unpruned model on every benchmark, once per sweep: what retention and speedup compare to."""
+    printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
+    prune = PruneConfig(**{**fixed, "ratio": 0.0}).to_dict()
+    merged, flat = list(evaluate_slices(pool.dispatcher, prune, spec.limits(), 1, None))[-1]
+    return {"prune": prune, "metrics": flat, "device": next(iter(merged.values()))["worker"]["device"],
+            "results": {n: {k: v for k, v in r.items() if k != "records"} for n, r in merged.items()},
+            "records": {n: r["records"] for n, r in merged.items()}}
+
+
+def set_aside(path: Path) -> None:
+    """A new sweep reusing a name keeps the old one's state, renamed, instead of mixing with it."""
+    if path.exists():
+        path.rename(path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
+
+
 def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | None = None, resume: bool = False,
               printer=print) -> SweepOutcome:
     if tracking_uri:
         spec.tracking.uri = tracking_uri
     experiment_path = Path(spec.storage).resolve() / spec.name
+    state_file = experiment_path / "sweep.json"
     slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
     data_dir = prepare_data(spec)
     tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location)
@@ -111,40 +128,37 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
               "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices}
     tags = {"git_commit": git_commit(), "dataset_fingerprint": dataset_fingerprint(spec.benchmarks, data_dir),
             "gprune.sweep": spec.name}
-    tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags)
+    if not resume:
+        set_aside(experiment_path)
+    parent = json.loads(state_file.read_text())["parent_run_id"] if resume else None
+    tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
+    experiment_path.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id}))
 
     connect(address)
     fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
     pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name, data_dir=data_dir,
                       batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb)
     try:
-        seconds = {}
         started = time.perf_counter()
         baseline_file = experiment_path / "baseline.json"
-        if resume and baseline_file.exists():
+        if baseline_file.exists():  # a resumed sweep keeps its baseline
             baseline = json.loads(baseline_file.read_text())
         else:
-            printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
-            prune = PruneConfig(**{**fixed, "ratio": 0.0}).to_dict()
-            merged, flat = list(evaluate_slices(pool.dispatcher, prune, spec.benchmarks, spec.limit, 1, None))[-1]
-            baseline = {"results": {n: {k: v for k, v in r.items() if k != "records"} for n, r in merged.items()},
-                        "metrics": flat}
-            experiment_path.mkdir(parents=True, exist_ok=True)
+            baseline = evaluate_baseline(spec, pool, fixed, printer)
+            tracker.log_child("baseline", "baseline", {**common, **baseline["prune"]}, baseline["metrics"],
+                              {**tags, "gprune.trial_status": "baseline", "device": baseline.pop("device")},
+                              baseline.pop("records"), role="baseline")
             baseline_file.write_text(json.dumps(baseline, default=str))
-            (experiment_path / "sweep.json").write_text(json.dumps(spec.to_dict()))
-            tracker.log_child("baseline", "baseline", {**common, **prune}, flat,
-                              {**tags, "gprune.trial_status": "baseline",
-                               "device": next(iter(merged.values()))["worker"]["device"]},
-                              {n: r["records"] for n, r in merged.items()}, role="baseline")
+        seconds = {"baseline": time.perf_counter() - started}
 
-        seconds["baseline"] = time.perf_counter() - started
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, dispatcher=pool.dispatcher, benchmarks=spec.benchmarks, limit=spec.limit,
-                                 slices=slices, fixed=fixed, baseline=baseline["results"]),
+            tune.with_parameters(run_trial, dispatcher=pool.dispatcher, limits=spec.limits(), slices=slices,
+                                 fixed=fixed, baseline=baseline["results"]),
             {"cpu": TRIAL_CPUS})
         total = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
         callbacks = [MLflowCallback(tracker, common, tags, slices), ProgressLine(total)]
-        if resume:
+        if resume:  # Tune restores its own copy of the callbacks, with the same tracker settings
             tuner = tune.Tuner.restore(str(experiment_path), trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config(spec),
@@ -153,16 +167,16 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         started = time.perf_counter()
         tuner.fit()
         seconds["fit"] = time.perf_counter() - started
-        seconds["logging"] = callbacks[0].seconds if not resume else float("nan")  # resume: a restored copy
+        seconds["logging"] = float("nan") if resume else callbacks[0].seconds
         trials = tracker.trials()
         interrupted = len(trials) < total  # Ctrl-C: Tune saved its state, `--resume` continues
         swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
         outcome = SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id,
                                baseline["metrics"], swept, trials, pool.info(), str(experiment_path), interrupted,
                                seconds)
-        objectives = [t["metrics"].get("objective", float("nan")) for t in outcome.trials]
+        objectives = [t["metrics"].get("objective", float("nan")) for t in trials]
         tracker.finish("KILLED" if interrupted else "FINISHED",
-                       {"trials_logged": len(outcome.trials), "best_objective": max(objectives, default=float("nan"))})
+                       {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})
         return outcome
     except BaseException:
         tracker.finish("KILLED")
@@ -176,4 +190,6 @@ def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:
     path = Path(storage).resolve() / name / "sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"no sweep {name!r} to resume under {Path(storage).resolve()} (missing {path.name})")
-    return parse_spec(json.loads(path.read_text()), str(path), check_files=False)
+    spec = parse_spec(json.loads(path.read_text())["spec"], str(path), check_files=False)
+    spec.storage = storage
+    return spec

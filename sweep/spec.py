@@ -59,7 +59,7 @@ class SweepSpec:
     name: str
     model: str = "tiny"
     benchmarks: list[str] = field(default_factory=lambda: ["easyvqa"])
-    limit: int | None = 20  # samples per benchmark per trial
+    limit: int | dict | None = 20  # samples per benchmark per trial: one number, or {benchmark: n}
     data_dir: str | None = None
     fixtures: dict | None = None  # {n, seed}: generate fixtures as the data dir when data_dir is unset
     batch_size: int = 4
@@ -72,6 +72,12 @@ class SweepSpec:
     workers: Workers = field(default_factory=Workers)
     tracking: Tracking = field(default_factory=Tracking)
     storage: str = ".sweeps"  # Ray Tune's experiment folder (for --resume)
+
+    def limits(self) -> dict:
+        """Each benchmark's sample budget (None: the whole split)."""
+        if isinstance(self.limit, dict):
+            return {name: self.limit.get(name) for name in self.benchmarks}
+        return {name: self.limit for name in self.benchmarks}
 
     def fixed_prune(self) -> dict:
         """Search-space entries that are a single value, not a grid or a distribution."""
@@ -158,10 +164,16 @@ def parse_spec(data: dict, source: str = "sweep file", check_files: bool = True)
             problems.append(f"benchmarks: {name!r} unknown; choose from {', '.join(TASKS)}")
     if not spec.benchmarks:
         problems.append("benchmarks: at least one")
-    for key in ("limit", "batch_size", "concurrency"):
+    for key in ("batch_size", "concurrency"):
         value = getattr(spec, key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             problems.append(f"{key}: {value!r} must be an integer >= 1")
+    if isinstance(spec.limit, dict):
+        for name in sorted(set(spec.limit) - set(spec.benchmarks)):
+            problems.append(f"limit.{name}: not one of this sweep's benchmarks")
+    for name, value in (spec.limits().items() if isinstance(spec.benchmarks, list) else []):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            problems.append(f"limit: {name}: {value!r} must be an integer >= 1")
     if not isinstance(spec.search_space, dict):
         problems.append("search_space: must be a mapping of parameter -> value, [grid] or {distribution: ...}")
         spec.search_space = {}
@@ -177,10 +189,11 @@ def parse_spec(data: dict, source: str = "sweep file", check_files: bool = True)
     if spec.scheduler.type == "asha":
         if not isinstance(spec.scheduler.slices, int) or spec.scheduler.slices < 2:
             problems.append(f"scheduler.slices: {spec.scheduler.slices!r} must be an integer >= 2 for asha")
-        if spec.limit is None:
-            problems.append("limit: asha needs a finite sample budget per benchmark (set limit)")
-        elif spec.limit < spec.scheduler.slices:
-            problems.append(f"limit: {spec.limit} is smaller than scheduler.slices={spec.scheduler.slices}")
+        for name, value in spec.limits().items():
+            if value is None:
+                problems.append(f"limit: asha needs a finite sample budget for {name} (set limit)")
+            elif isinstance(value, int) and value < spec.scheduler.slices:
+                problems.append(f"limit: {name}: {value} is smaller than scheduler.slices={spec.scheduler.slices}")
     if spec.workers.count is not None and (not isinstance(spec.workers.count, int) or spec.workers.count < 1):
         problems.append(f"workers.count: {spec.workers.count!r} must be an integer >= 1")
     if not (isinstance(spec.workers.cpus_per_worker, (int, float)) and 0 < spec.workers.cpus_per_worker):

@@ -52,15 +52,14 @@ class SweepTracker:
     def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client
         return {**self.__dict__, "_client": None}
 
-    def start(self, params: dict, tags: dict) -> str:
-        """Create (or, on resume, find) the experiment and the sweep's parent run."""
+    def start(self, params: dict, tags: dict, parent_id: str | None = None) -> str:
+        """Create the experiment (once per sweep name) and a parent run, or reopen `parent_id` (resume)."""
         experiment = self.client.get_experiment_by_name(self.sweep)
         self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
             self.sweep, artifact_location=self.artifact_location)
-        parents = self.client.search_runs([self.experiment_id], f"tags.`gprune.role` = '{PARENT}'")
-        if parents:
-            self.parent_id = parents[0].info.run_id
-            self.client.set_terminated(self.parent_id, "RUNNING")
+        if parent_id:
+            self.parent_id = parent_id
+            self.client.update_run(parent_id, status="RUNNING")
         else:
             run = self.client.create_run(self.experiment_id, run_name=self.sweep,
                                          tags={"gprune.role": PARENT, **tags})

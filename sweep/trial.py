@@ -22,14 +22,18 @@ def slice_bounds(limit: int | None, slices: int) -> list[tuple[int, int | None]]
     return [(a, b - a) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def evaluate_slices(dispatcher, prune: dict, benchmarks: list[str], limit, slices: int, baseline: dict | None):
-    """Yields (results per benchmark, flat metrics) after each slice of samples."""
-    parts = {name: [] for name in benchmarks}
-    for offset, count in slice_bounds(limit, slices):
-        refs = {name: dispatcher.evaluate.remote(prune, name, count, offset) for name in benchmarks}
+def evaluate_slices(dispatcher, prune: dict, limits: dict, slices: int, baseline: dict | None):
+    """Yields (results per benchmark, flat metrics) after each slice of every benchmark's budget
+    (`limits`: benchmark -> samples, None for the whole split)."""
+    parts = {name: [] for name in limits}
+    bounds = {name: slice_bounds(limit, slices) for name, limit in limits.items()}
+    for step in range(max(len(b) for b in bounds.values())):
+        refs = {name: dispatcher.evaluate.remote(prune, name, b[step][1], b[step][0])
+                for name, b in bounds.items() if step < len(b)}
         merged = {}
-        for name, ref in refs.items():
-            parts[name].append(ray.get(ref))
+        for name in limits:
+            if name in refs:
+                parts[name].append(ray.get(refs[name]))
             merged[name] = merge_slices(parts[name])
             if len(parts[name]) == 1:
                 merged[name]["metrics"] = parts[name][0]["metrics"]
@@ -38,9 +42,9 @@ def evaluate_slices(dispatcher, prune: dict, benchmarks: list[str], limit, slice
         yield merged, summarize(merged, baseline)
 
 
-def run_trial(config: dict, dispatcher, benchmarks: list[str], limit, slices: int, fixed: dict, baseline: dict):
+def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, baseline: dict):
     prune = PruneConfig(**{**fixed, **config}).to_dict()  # every pruning parameter, defaults included
-    for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, benchmarks, limit, slices, baseline), 1):
+    for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, limits, slices, baseline), 1):
         tune.report({
             **flat, "slice": step, "prune": prune,
             "records": {name: result["records"] for name, result in merged.items()},

@@ -215,6 +215,7 @@ def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path
 
     monkeypatch.setattr(sweep.runner, "connect", no_ray)
     bad = sweep_dict("bad one", tmp_path / "nowhere", benchmarks=["pope", "gqq"], colour="red",
+                     limit={"pope": 0, "chartqa": 3},
                      search_space={"ratio": [0.5, 1.5], "method": ["gprune", "tome"], "iterations": [-1],
                                    "depth": [1]},
                      search={"algorithm": "bayes"}, scheduler={"type": "asha", "slices": 1})
@@ -225,7 +226,8 @@ def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path
     problems = "\n".join(error.value.problems)
     for expected in ("colour: unknown key", "name: 'bad one'", "'gqq' unknown", "ratio=1.5", "method='tome'",
                      "iterations=-1", "search_space.depth: unknown parameter", "search.algorithm: 'bayes'",
-                     "scheduler.slices: 1", "no files match data/test-*.parquet"):
+                     "scheduler.slices: 1", "no files match data/test-*.parquet", "limit: pope: 0",
+                     "limit.chartqa: not one of this sweep's benchmarks"):
         assert expected in problems, expected
     assert main(["sweep", str(path)]) == 2
     assert "problem(s)" in capsys.readouterr().err
@@ -236,13 +238,14 @@ def test_optuna_with_asha_runs_the_requested_trials_over_sample_slices(ray_clust
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec = parse_spec(sweep_dict(
-        "optuna-asha", fixtures_dir, limit=4, search={"algorithm": "optuna", "num_samples": 4},
+        "optuna-asha", fixtures_dir, limit={"pope": 4, "textvqa": 2}, search={"algorithm": "optuna", "num_samples": 4},
         scheduler={"type": "asha", "slices": 2, "grace_period": 1, "reduction_factor": 2},
         search_space={"method": "gprune", "ratio": {"uniform": [0.5, 0.9]}, "iterations": {"randint": [1, 5]}}))
     outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
     assert len(outcome.trials) == 4 and not outcome.interrupted
     for trial in outcome.trials:
         assert 0.5 <= float(trial["params"]["ratio"]) <= 0.9 and 1 <= int(trial["params"]["iterations"]) <= 5
-        # a finished trial evaluated both slices of 2 samples on both benchmarks; one stopped early, fewer
-        expected = 8 if trial["status"] == "finished" else 4
-        assert trial["metrics"]["samples_evaluated"] == expected and trial["metrics"]["slice"] == expected // 4
+        # per-benchmark budgets in 2 slices: pope 2 + 2, textvqa 1 + 1; a trial ASHA stopped has only slice 1
+        finished = trial["status"] == "finished"
+        assert trial["metrics"]["samples_evaluated"] == (6 if finished else 3)
+        assert trial["metrics"]["slice"] == (2 if finished else 1)
