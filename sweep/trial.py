@@ -27,19 +27,18 @@ def evaluate_slices(dispatcher, prune: dict, limits: dict, slices: int, baseline
     (`limits`: benchmark -> samples, None for the whole split)."""
     parts = {name: [] for name in limits}
     bounds = {name: slice_bounds(limit, slices) for name, limit in limits.items()}
+    merged = {}
     for step in range(max(len(b) for b in bounds.values())):
         refs = {name: dispatcher.evaluate.remote(prune, name, b[step][1], b[step][0])
-                for name, b in bounds.items() if step < len(b)}
-        merged = {}
-        for name in limits:
-            if name in refs:
-                parts[name].append(ray.get(refs[name]))
+                for name, b in bounds.items() if step < len(b)}  # all benchmarks' slices at once
+        for name, ref in refs.items():
+            parts[name].append(ray.get(ref))
             merged[name] = merge_slices(parts[name])
             if len(parts[name]) == 1:
                 merged[name]["metrics"] = parts[name][0]["metrics"]
             else:  # lmms-eval's aggregation over all records so far, on a worker that has the task
                 merged[name]["metrics"], _ = ray.get(dispatcher.aggregate.remote(name, merged[name]["records"]))
-        yield merged, summarize(merged, baseline)
+        yield dict(merged), summarize(merged, baseline)
 
 
 def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, baseline: dict):
