@@ -126,7 +126,8 @@ class MLflowCallback(tune.Callback):
         records = result.pop("records", None)
         prune = result.pop("prune", None) or trial.config
         tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
-        self.tracker.log_child(trial.trial_id, f"trial-{trial.trial_id}", {**self.params, **prune},
+        name = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
+        self.tracker.log_child(trial.trial_id, name or trial.trial_id, {**self.params, **prune},
                                result, tags, records, "FAILED" if status == "error" else "FINISHED")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
