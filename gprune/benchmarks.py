@@ -16,6 +16,13 @@ TASKS = {
     "textvqa": "textvqa_val_local",
     "easyvqa": "easyvqa",
 }
+# The metric each benchmark's headline number (and a sweep's retention) is measured on, as in the
+# paper's Table 1.
+PRIMARY = {
+    "gqa": "exact_match", "vqav2": "exact_match", "mme": "mme_perception_score", "pope": "pope_f1_score",
+    "mmbench": "gpt_eval_score", "chartqa": "relaxed_overall", "docvqa": "anls", "textvqa": "exact_match",
+    "easyvqa": "exact_match",
+}
 NOTES = {
     "mme": "MME perception/cognition scores = sum over categories of (acc + acc+), 0-2000 / 0-800 on the full set",
     "pope": "POPE accuracy, precision, recall, F1 (answer 'yes' counts as yes; 'Yes.' does not), yes_ratio of the labels",

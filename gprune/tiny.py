@@ -90,15 +90,16 @@ def build_processor(tokenizer: PreTrainedTokenizerFast | None = None) -> LlavaNe
     )
 
 
-def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: int = 2) -> LlavaNextConfig:
+def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: int = 2,
+                 vision_hidden: int = 32, vision_layers: int = 2) -> LlavaNextConfig:
     vision = CLIPVisionConfig(
         image_size=CROP,
         patch_size=PATCH,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
+        hidden_size=vision_hidden,
+        intermediate_size=2 * vision_hidden,
+        num_hidden_layers=vision_layers,
         num_attention_heads=4,
-        projection_dim=32,
+        projection_dim=vision_hidden,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer),

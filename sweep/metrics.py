@@ -3,12 +3,7 @@ unpruned baseline, FLOPs per sample in both conventions, throughput and speedup.
 
 import math
 
-# The metric each benchmark's retention is measured on (the paper's Table 1 column).
-PRIMARY = {
-    "gqa": "exact_match", "vqav2": "exact_match", "mme": "mme_perception_score", "pope": "pope_f1_score",
-    "mmbench": "gpt_eval_score", "chartqa": "relaxed_overall", "docvqa": "anls", "textvqa": "exact_match",
-    "easyvqa": "exact_match",
-}
+from gprune.benchmarks import PRIMARY
 
 
 def merge_slices(parts: list[dict]) -> dict:
