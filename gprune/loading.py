@@ -7,19 +7,20 @@ from pathlib import Path
 import torch
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 
+from .checkpoints import TINY
 from .config import PruneConfig
 from .model import set_prune
 from .tiny import build_tiny_random
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
-BUILT_IN = {"tiny": build_tiny_random, "tiny-random": build_tiny_random}
+BUILT_IN = ("tiny", "tiny-random")
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _load_pretrained(name_or_path: str, dtype, attn_implementation):
+def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kwargs=None):
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         source = str(path)
@@ -29,12 +30,12 @@ def _load_pretrained(name_or_path: str, dtype, attn_implementation):
         raise FileNotFoundError(
             f"model path {name_or_path!r} does not exist or is not a directory; pass a directory holding a "
             f"llava-hf LLaVA-NeXT checkpoint (config.json, *.safetensors, processor files), "
-            f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {sorted(BUILT_IN)}"
+            f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {', '.join(BUILT_IN)}"
         )
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation}
     try:  # a local directory or the local hub cache first: works offline
         model = LlavaNextForConditionalGeneration.from_pretrained(source, local_files_only=True, **kwargs)
-        processor = LlavaNextProcessor.from_pretrained(source, local_files_only=True)
+        processor = LlavaNextProcessor.from_pretrained(source, local_files_only=True, **(processor_kwargs or {}))
     except OSError as local_error:
         if path.is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             raise OSError(
@@ -42,7 +43,7 @@ def _load_pretrained(name_or_path: str, dtype, attn_implementation):
                 f"with internet, run `hf download {name_or_path} --local-dir DIR` once and pass DIR"
             ) from local_error
         model = LlavaNextForConditionalGeneration.from_pretrained(source, **kwargs)
-        processor = LlavaNextProcessor.from_pretrained(source)
+        processor = LlavaNextProcessor.from_pretrained(source, **(processor_kwargs or {}))
     return model, processor
 
 
@@ -52,24 +53,35 @@ def load_model(
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     attn_implementation: str | None = None,
+    image_backend: str | None = None,
 ):
     """(model, processor): a pruning LlavaNextForConditionalGeneration in eval mode, and its processor.
 
-    `name_or_path`: "tiny" (a small LLaVA-NeXT built offline from a config), a local checkpoint
+    `name_or_path`: "tiny" (the small LLaVA-NeXT trained by `gprune train-tiny`, shipped in the
+    package), "tiny-random" (the same architecture at random init, for plumbing), a local checkpoint
     directory, or a hub id (taken from the local cache when offline). `device` defaults to CUDA when
     present, `dtype` to bfloat16 on CUDA and float32 on CPU. Change the pruning later with
-    `gprune.set_prune(model, processor, cfg)`: no reload needed.
+    `gprune.set_prune(model, processor, cfg)`: no reload needed. `image_backend` ("pil" or
+    "torchvision") picks the image processor's backend for a checkpoint; transformers' default
+    otherwise. The tiny checkpoints were trained on "pil", which "tiny" uses.
     """
     device = torch.device(device) if device is not None else default_device()
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
-    if name_or_path in BUILT_IN:
-        model, processor = BUILT_IN[name_or_path]()
+    if name_or_path == "tiny-random":
+        model, processor = build_tiny_random()
         if attn_implementation:
             model.set_attn_implementation(attn_implementation)
+    elif name_or_path == "tiny":
+        if not (TINY / "model.safetensors").is_file():
+            raise FileNotFoundError(f"the trained tiny checkpoint is missing from {TINY}; recreate it with "
+                                    f"`gprune train-tiny --out {TINY}` or use 'tiny-random'")
+        # It was trained on the PIL image processor; the torchvision one resizes slightly differently.
+        model, processor = _load_pretrained(str(TINY), dtype, attn_implementation, {"backend": image_backend or "pil"})
     else:
-        model, processor = _load_pretrained(name_or_path, dtype, attn_implementation)
+        backend = {"backend": image_backend} if image_backend else None
+        model, processor = _load_pretrained(name_or_path, dtype, attn_implementation, backend)
     model = model.to(device=device, dtype=dtype).eval()
     model.name_or_path = name_or_path
     processor.tokenizer.padding_side = "left"  # batched generation needs the prompts right-aligned
