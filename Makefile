@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_AUTH_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo eval-demo bench clean
+.PHONY: install test demo eval-demo bench train-tiny clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ eval-demo: $(STAMP)
 	test -d .data/fixtures || $(VENV)/bin/gprune fixtures --out .data/fixtures
 	$(VENV)/bin/gprune eval --model tiny --benchmarks all --data-dir .data/fixtures --ratio 0.7 --limit 20 --batch-size 4
 
+# Retrain the shipped tiny checkpoint (about 30 min on 2 CPU cores); see gprune/checkpoints/tiny/README.md.
+train-tiny: $(STAMP)
+	$(VENV)/bin/gprune train-tiny --out gprune/checkpoints/tiny
+
 bench: $(STAMP)
 	$(PY) bench/selection.py
 	$(PY) bench/prefill.py
@@ -35,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/runner.py --limit 256
 	$(PY) bench/flops_8b.py
 	$(PY) bench/sweep_timing.py
+	$(PY) bench/pruning_table.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .data .sweeps mlflow.db mlartifacts

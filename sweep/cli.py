@@ -7,6 +7,9 @@ import sys
 
 from gprune.config import PruneConfig
 from gprune.methods import SCORERS
+from gprune.training.settings import TrainSettings
+
+TRAIN_DEFAULTS = TrainSettings()
 
 
 def _add_prune_args(parser: argparse.ArgumentParser) -> None:
@@ -81,22 +84,50 @@ def cmd_fixtures(args) -> int:
     return 0
 
 
+def cmd_train_tiny(args) -> int:
+    from gprune.training.pipeline import run_training
+    for flag, value, least in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 2),
+                               ("--generated-per-benchmark", args.generated_per_benchmark, 2)):
+        if value < least:
+            raise ValueError(f"{flag} {value} must be at least {least}")
+    settings = TrainSettings(steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+                             generated_per_benchmark=args.generated_per_benchmark)
+    run_training(args.out, settings, report=not args.no_report, easyvqa_limit=args.easyvqa_limit)
+    print(f"load it with: gprune eval --model {args.out}   (or copy it to gprune/checkpoints/tiny for --model tiny)")
+    return 0
+
+
+def _sort_key(value):
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
 def print_summary(outcome, printer=print) -> None:
-    trials = sorted(outcome.trials, key=lambda t: -t["metrics"].get("objective", float("-inf")))
+    """The baseline, then the trials in parameter order (the best objective marked), with each
+    benchmark's primary metric, so accuracy against pruning ratio reads down the table."""
+    from gprune.benchmarks import PRIMARY
+
     nan = float("nan")
-    header = "".join(f"{k:>11}" for k in outcome.swept) + (
-        f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}  status")
-    printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; unpruned baseline: "
-            f"TFLOPs exact {outcome.baseline.get('tflops_exact', nan):.3e}, "
-            f"{outcome.baseline.get('samples_per_s', nan):.2f} samples/s")
+    trials = sorted(outcome.trials, key=lambda t: [_sort_key(t["params"].get(k)) for k in outcome.swept])
+    best = max(trials, key=lambda t: t["metrics"].get("objective", float("-inf")), default=None)
+    scored = [(name, f"{name}.{metric}") for name, metric in PRIMARY.items() if f"{name}.{metric}" in outcome.baseline]
+    header = ("".join(f"{k:>11}" for k in outcome.swept) + "".join(f"{name[:9]:>10}" for name, _ in scored)
+              + f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}  status")
+    printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; per benchmark: "
+            + ", ".join(f"{name} {key.split('.', 1)[1]}" for name, key in scored))
     printer(header)
     printer("-" * len(header))
-    for trial in trials:
-        m = trial["metrics"]
-        printer("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept)
+
+    def row(label, m, status):
+        printer(label + "".join(f"{m.get(key, nan):>10.3f}" for _, key in scored)
                 + f" {m.get('mean_retention', nan):>9.3f} {m.get('tflops_exact', nan):>12.3e}"
                   f" {m.get('tflops_fastv', nan):>12.3e} {m.get('samples_per_s', nan):>9.2f}"
-                  f" {m.get('speedup', nan):>7.2f}  {trial['status']}")
+                  f" {m.get('speedup', nan):>7.2f}  {status}")
+
+    row(f"{'unpruned baseline':>{11 * len(outcome.swept)}}", {**outcome.baseline, "mean_retention": 1.0,
+                                                               "speedup": 1.0}, "baseline")
+    for trial in trials:
+        row("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept), trial["metrics"],
+            trial["status"] + ("  <- best" if trial is best else ""))
     printer(f"\nworkers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
             f"{[w['weight_loads'] for w in outcome.workers]}, images through the vision tower "
             f"{[w['images_encoded'] for w in outcome.workers]}")
@@ -153,6 +184,18 @@ def main(argv=None) -> int:
     fixtures.add_argument("--n", type=int, default=40, help="samples per benchmark")
     fixtures.add_argument("--seed", type=int, default=0)
     fixtures.set_defaults(func=cmd_fixtures)
+
+    train = commands.add_parser("train-tiny", help="train the small LLaVA-NeXT behind --model tiny, on CPU")
+    train.add_argument("--out", default=".data/tiny-model", help="checkpoint folder to write")
+    train.add_argument("--steps", type=int, default=TRAIN_DEFAULTS.steps)
+    train.add_argument("--seed", type=int, default=TRAIN_DEFAULTS.seed)
+    train.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size)
+    train.add_argument("--generated-per-benchmark", type=int, default=TRAIN_DEFAULTS.generated_per_benchmark,
+                       help="fixture-style training items written per benchmark")
+    train.add_argument("--no-report", action="store_true", help="skip the unpruned evaluation in the model card")
+    train.add_argument("--easyvqa-limit", type=int, default=None, help="easy-VQA test questions to report on "
+                                                                       "(default: all 9,673)")
+    train.set_defaults(func=cmd_train_tiny)
 
     sweep = commands.add_parser("sweep", help="sweep pruning configs with Ray Tune, tracked in MLflow")
     sweep.add_argument("file", nargs="?", help="a sweep YAML file")
