@@ -86,11 +86,13 @@ def cmd_fixtures(args) -> int:
 
 def cmd_train_tiny(args) -> int:
     from gprune.training.pipeline import run_training
-    for flag, value, least in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 2),
+    for flag, value, least in (("--steps", args.steps, 1), ("--vision-steps", args.vision_steps, 0),
+                               ("--batch-size", args.batch_size, 2),
                                ("--generated-per-benchmark", args.generated_per_benchmark, 2)):
         if value < least:
             raise ValueError(f"{flag} {value} must be at least {least}")
     settings = TrainSettings(steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+                             vision_pretrain_steps=args.vision_steps,
                              generated_per_benchmark=args.generated_per_benchmark)
     run_training(args.out, settings, report=not args.no_report, easyvqa_limit=args.easyvqa_limit)
     print(f"load it with: gprune eval --model {args.out}   (or copy it to gprune/checkpoints/tiny for --model tiny)")
@@ -188,6 +190,8 @@ def main(argv=None) -> int:
     train = commands.add_parser("train-tiny", help="train the small LLaVA-NeXT behind --model tiny, on CPU")
     train.add_argument("--out", default=".data/tiny-model", help="checkpoint folder to write")
     train.add_argument("--steps", type=int, default=TRAIN_DEFAULTS.steps)
+    train.add_argument("--vision-steps", type=int, default=TRAIN_DEFAULTS.vision_pretrain_steps,
+                       help="stage 1 steps: the vision tower alone on easy-VQA shape and colour (0 skips it)")
     train.add_argument("--seed", type=int, default=TRAIN_DEFAULTS.seed)
     train.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size)
     train.add_argument("--generated-per-benchmark", type=int, default=TRAIN_DEFAULTS.generated_per_benchmark,

@@ -15,6 +15,7 @@ from gprune.training.examples import fixture_test_keys, item_key, task_examples,
 from gprune.training.report import question_prior
 from gprune.training.settings import TrainSettings
 from gprune.training.train import build_model, train_tiny
+from gprune.training.vision_pretrain import COLORS, SHAPES, image_labels, pretrain_vision
 from gprune.generation import format_prompt
 
 
@@ -53,6 +54,29 @@ def test_batch_prompt_matches_inference_and_loss_is_on_the_answer(small_data):
     assert (batch["labels"] != IGNORE).sum() == sum((e["labels"] != IGNORE).sum() for e in encoded)
 
 
+def test_vision_labels_come_from_each_images_own_answers(small_data):
+    labelled = image_labels(small_data.easyvqa)
+    assert len(labelled) == 2435  # of 4,000 train images, those with a shape and a colour question
+    image, shape, color = labelled[0]
+    answers = {e.answer for e in small_data.easyvqa if e.image is image}
+    assert SHAPES[shape] in answers and COLORS[color] in answers
+    assert len({s for _, s, _ in labelled}) == 3 and len({c for _, _, c in labelled}) == len(COLORS)
+
+
+def test_vision_pretraining_trains_the_tower_only(small_data):
+    import numpy as np
+
+    model, processor = build_model(TrainSettings(hidden=32, vision_hidden=16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = pretrain_vision(model, processor, small_data.easyvqa[:400], steps=3, batch_size=4, learning_rate=1e-3,
+                             rng=np.random.default_rng(0), log=lambda *_: None)
+    assert result["steps"] == 3 and set(result["train_accuracy"]) == {"shape", "color"}
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(".vision_tower." in k for k in changed)
+    with pytest.raises(ValueError, match="no easy-VQA image"):
+        pretrain_vision(model, processor, small_data.generated, 1, 4, 1e-3, np.random.default_rng(0))
+
+
 def test_question_prior_takes_each_prompts_most_common_answer(small_data):
     prior = question_prior(small_data.easyvqa)["easyvqa"]
     counts = {}
@@ -63,12 +87,14 @@ def test_question_prior_takes_each_prompts_most_common_answer(small_data):
 
 
 def test_training_is_deterministic_under_a_seed(small_data, tmp_path):
-    settings = TrainSettings(steps=3, batch_size=4, hidden=32, vision_hidden=16)
+    settings = TrainSettings(steps=3, batch_size=4, hidden=32, vision_hidden=16, vision_pretrain_steps=2,
+                             vision_pretrain_batch_size=4)
     weights = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         settings.seed = seed
         record = train_tiny(tmp_path / name, settings, small_data, log=lambda *_: None)
         assert len(record["losses"]) == 1 and record["data"]["examples_seen"] == 12
+        assert record["vision_pretraining"]["steps"] == 2
         model, _ = load_model(str(tmp_path / name), device="cpu", image_backend="pil")
         weights.append(model.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
@@ -78,12 +104,13 @@ def test_training_is_deterministic_under_a_seed(small_data, tmp_path):
 def test_cli_short_run_writes_a_loadable_checkpoint_with_a_card(tmp_path):
     out = tmp_path / "model"
     run = subprocess.run([sys.executable, "-m", "sweep.cli", "train-tiny", "--out", str(out), "--steps", "2",
-                          "--batch-size", "4", "--generated-per-benchmark", "2", "--no-report"],
+                          "--vision-steps", "3", "--batch-size", "4", "--generated-per-benchmark", "2", "--no-report"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "step 2/2" in run.stdout
+    assert "step 2/2" in run.stdout and "vision step 3/3" in run.stdout
     card = (out / "README.md").read_text()
     assert "gprune train-tiny --out" in card and "--steps 2" in card and "--batch-size 4" in card
+    assert "--vision-steps 3" in card
     assert json.loads((out / "training.json").read_text())["settings"]["steps"] == 2
     assert set(json.loads((out / "question_prior.json").read_text())) == {"easyvqa", *GENERATORS}
     model, processor = load_model(str(out), device="cpu", image_backend="pil")

@@ -23,6 +23,18 @@ def _architecture(config) -> str:
             f"tokens.")
 
 
+def _vision_stage(record: dict) -> list[str]:
+    vision = record.get("vision_pretraining")
+    if not vision:
+        return []
+    accuracy = vision["train_accuracy"]
+    return [f"- Stage 1, {vision['steps']} steps: the vision tower alone, with two linear heads on its mean-pooled "
+            f"patch features, learns the shape and colour of each of {vision['images']:,} easy-VQA train images "
+            "(labels from the image's own train answers), as a real LLaVA starts from a pretrained CLIP tower; "
+            "the answer loss alone never taught it shape. Heads discarded; training accuracy over its last 20 steps "
+            f"shape {accuracy['shape']:.3f}, colour {accuracy['color']:.3f}. Stage 2 below trains every weight."]
+
+
 def write_model_card(out, record: dict, report: dict | None, command: str) -> Path:
     from transformers import AutoConfig
 
@@ -50,6 +62,7 @@ def write_model_card(out, record: dict, report: dict | None, command: str) -> Pa
         "with colours, counts and sides; rendered signs, sums and invoices; bar charts) under seeds the fixtures "
         f"never use. Items equal (pixels and prompt) to a fixture test item (seed {report['fixtures']['seed'] if report else 0}, "
         f"n {report['fixtures']['n'] if report else 200}) were dropped: {data['fixture_items_dropped']}.",
+        *_vision_stage(record),
         "- Prompts are each benchmark's own lmms-eval prompt in the chat template; the loss is on the answer "
         "tokens and EOS only; lists of annotator answers train on their most common answer.",
         f"- The first {s['look_first_steps']} steps draw only open-answer questions (no yes/no): a yes/no question "

@@ -8,6 +8,7 @@ from .settings import TrainSettings
 from .train import build_data, train_tiny
 
 FLAGS = {"steps": "--steps", "seed": "--seed", "batch_size": "--batch-size",
+         "vision_pretrain_steps": "--vision-steps",
          "generated_per_benchmark": "--generated-per-benchmark"}
 
 

@@ -20,6 +20,7 @@ from ..tiny import build_config, build_processor
 from .batches import collate, encode
 from .examples import TrainingData, training_data
 from .settings import TrainSettings
+from .vision_pretrain import pretrain_vision
 
 
 def learning_rate(settings: TrainSettings, step: int) -> float:
@@ -81,9 +82,16 @@ def train_tiny(out, settings: TrainSettings | None = None, data: TrainingData | 
 
     model, processor = build_model(settings)
     pad_id = processor.tokenizer.pad_token_id
+    train_start = time.perf_counter()
+    vision = None
+    if settings.vision_pretrain_steps:
+        log(f"stage 1: vision tower on easy-VQA image shape and colour, {settings.vision_pretrain_steps} steps")
+        vision = pretrain_vision(model, processor, data.easyvqa, settings.vision_pretrain_steps,
+                                 settings.vision_pretrain_batch_size, settings.learning_rate, rng, log)
+        log("stage 2: the whole model on the questions")
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     model.train()
-    losses, window, train_start = [], [], time.perf_counter()
+    losses, window, loop_start = [], [], time.perf_counter()
     for step in range(settings.steps):
         source = open_streams if step < settings.look_first_steps else streams
         examples = source[0].take(from_easyvqa) + source[1].take(settings.batch_size - from_easyvqa)
@@ -98,7 +106,7 @@ def train_tiny(out, settings: TrainSettings | None = None, data: TrainingData | 
         window.append(loss.item())
         if (step + 1) % 25 == 0 or step + 1 == settings.steps:
             losses.append({"step": step + 1, "loss": sum(window) / len(window)})
-            elapsed = time.perf_counter() - train_start
+            elapsed = time.perf_counter() - loop_start
             log(f"  step {step + 1}/{settings.steps}  loss {losses[-1]['loss']:.4f}  "
                 f"{elapsed / (step + 1):.2f} s/step  eta {elapsed / (step + 1) * (settings.steps - step - 1):.0f} s")
             window = []
@@ -112,6 +120,7 @@ def train_tiny(out, settings: TrainSettings | None = None, data: TrainingData | 
         "settings": asdict(settings),
         "data": {**data.counts(), "examples_seen": settings.steps * settings.batch_size},
         "parameters": sum(p.numel() for p in model.parameters()),
+        "vision_pretraining": vision,
         "losses": losses,
         "train_seconds": time.perf_counter() - train_start,
         "total_seconds": time.perf_counter() - started,
