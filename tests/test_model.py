@@ -99,7 +99,6 @@ def test_newline_tokens_always_survive(tiny, images):
 def test_original_positions_keep_the_unpruned_numbering(tiny, images):
     model, processor = tiny
     image, text = images[0], prompt(processor, QUESTIONS[1])
-    layout = image_layout(model.config, (image.height, image.width))
     set_prune(model, processor, PruneConfig(ratio=0.0))
     full_inputs = processor(images=image, text=text, return_tensors="pt")
     set_prune(model, processor, PruneConfig(ratio=0.7, positions="original"))

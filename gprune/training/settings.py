@@ -15,7 +15,7 @@ class TrainSettings:
     look_first_steps: int = 400
     weight_decay: float = 0.01
     # Stage 1: the vision tower alone learns each easy-VQA image's shape and colour (vision_pretrain.py).
-    vision_pretrain_steps: int = 1500
+    vision_pretrain_steps: int = 1000
     vision_pretrain_batch_size: int = 32
     easyvqa_share: float = 0.6  # of each batch; the rest is fixture-style generated data
     generated_per_benchmark: int = 1500
