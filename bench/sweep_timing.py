@@ -44,7 +44,9 @@ def main():
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
     folder = tempfile.mkdtemp(prefix="gprune-bench-")
     os.chdir(folder)
-    print(f"quickstart preset: tiny model, {', '.join(quickstart('x')['benchmarks'])}, limit 16 per benchmark, "
+    preset = quickstart("x")
+    print(f"quickstart preset: trained tiny model, {', '.join(preset['benchmarks'])}, "
+          f"limit {preset['limit']} per benchmark, "
           "1 CPU worker (1 CPU), trials at concurrency 2, SQLite MLflow; times in seconds")
 
     prepare_data(parse_spec(quickstart("fixtures")))  # write the fixtures outside the timings
