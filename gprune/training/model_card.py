@@ -108,9 +108,10 @@ def write_model_card(out, record: dict, report: dict | None, command: str) -> Pa
         "- Tiny capacity, short training: colours, shapes and rendered words are learnt well; yes/no questions",
         "  lean on the question prior (a negated one, \"is there not a ...\", is nearly always answered yes; a",
         "  yes/no question about a shape is right about 2 times in 3). Long numbers (invoice numbers) are",
-        "  mostly beyond it and chart values at 120x80 px are read only in part. MMBench scores 0: circular evaluation needs the right",
-        "  option letter under all four rotations, and it has not learnt to map a colour to its letter. POPE",
-        "  and MME sit at or below the prior. Per-question-type numbers: BENCHMARKS.md.",
+        "  mostly beyond it and chart values at 120x80 px are read only in part. MMBench scores 0: circular",
+        "  evaluation needs the right option letter under all four rotations, and it has not learnt to map a",
+        "  colour to its letter. POPE and MME sit at or below the prior. Per-question-type numbers:",
+        "  BENCHMARKS.md.",
         "- `training.json` holds the settings, data counts and the loss curve of this run.",
         "",
     ]

@@ -4,9 +4,9 @@ A real LLaVA-NeXT starts from a pretrained CLIP tower. Ours starts from random w
 answer loss alone, reaching the tower through the projector and the language model, teaches it
 colour in a hundred steps but hardly shape (44% on easy-VQA's shape questions after 2,000 steps,
 chance 33%). Trained directly, the same tower learns shape in a few hundred steps. So this stage
-trains the tower with two linear heads on its mean-pooled patch features (the features the language model
-gets), on each train image's base view, against the image's shape and colour, which come from
-the answers of the image's own train questions. The heads are thrown away afterwards.
+trains the tower, with two linear heads on its mean-pooled patch features (the features the
+language model gets), on each train image's base view against the image's shape and colour, which
+come from the answers of the image's own train questions. The heads are thrown away afterwards.
 """
 
 import numpy as np
