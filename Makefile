@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/flops_8b.py
 	$(PY) bench/sweep_timing.py
 	$(PY) bench/pruning_table.py
+	$(PY) bench/easyvqa_types.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .data .sweeps mlflow.db mlartifacts
