@@ -1,1 +1,1 @@
-"""dashboards layer (see ../shared/DESIGN.md); built by later issues."""
+"""The dashboards layer: reports and plots read from MLflow (see docs/ARCHITECTURE.md); built by later issues."""

@@ -1,4 +1,4 @@
-"""Ray actors that hold resident models and answer evaluation calls (see ../shared/DESIGN.md)."""
+"""Ray actors that hold resident models and answer evaluation calls (see docs/ARCHITECTURE.md)."""
 
 from .eval_worker import EvalWorker
 from .pool import Dispatcher, WorkerPool
