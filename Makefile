@@ -7,7 +7,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_AUTH_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo eval-demo bench train-tiny clean
+.PHONY: install lint test test-fast demo eval-demo bench train-tiny clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# Everything, as CI runs it: the linter, then every test (Ray clusters, PostgreSQL and training included).
+test: lint
 	$(PY) -m pytest -q
+
+# The quick loop while editing: every test not marked slow (under a minute here).
+test-fast: lint
+	$(PY) -m pytest -q -m "not slow"
 
 # The main job: the embedded quickstart sweep (tiny model, fixtures, local Ray, SQLite MLflow).
 demo: $(STAMP)

@@ -18,8 +18,9 @@ from gprune import PruneConfig, load_model, set_prune
 from gprune.benchmarks import load_task
 from gprune.checkpoints import TINY
 from gprune.generation import generate_batch
-from gprune.training.report import load_prior
-from gprune.training.vision_pretrain import SHAPES
+from testbed.training.report import load_prior
+from testbed.training.vision_pretrain import SHAPES
+
 
 def question_type(question: str, answer: str) -> str:
     if answer not in ("yes", "no"):

@@ -32,7 +32,8 @@ def main():
     # 2880 = 576 base + 2304 grid tokens; for the FLOPs of the pruned LM only token counts matter.
     layout = ImageLayout(base=576, rows=48, cols=48, crops=5)
     print(f"llama3-llava-next-8b, 2880 visual tokens (+{args.text} text), G-Prune s=0.5 t=5")
-    print("| pruned | visual kept | fastv TMACs (paper convention) | paper | exact TFLOPs: LM prefill | vision+projector | selection |")
+    print("| pruned | visual kept | fastv TMACs (paper convention) | paper "
+          "| exact TFLOPs: LM prefill | vision+projector | selection |")
     print("|---|---|---|---|---|---|---|")
     for ratio in (0.0, 0.5, 0.7, 0.9):
         kept = keep_count(576, ratio) + keep_count(2304, ratio)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from gprune import PruneConfig, exact_flops, image_layout, set_prune
 from gprune.generation import format_prompt
-from gprune.tiny import build_tiny_random
+from testbed.tiny import build_model
 
 
 def main():
@@ -28,15 +28,17 @@ def main():
     parser.add_argument("--layers", type=int, default=2, help="LM depth of the random tiny model")
     args = parser.parse_args()
 
-    model, processor = build_tiny_random(hidden=args.hidden, layers=args.layers)
+    model, processor = build_model(hidden=args.hidden, layers=args.layers)
     set_prune(model, processor, PruneConfig())
     questions, _, image_ids = easy_vqa.get_test_questions()
     image = Image.open(easy_vqa.get_test_image_paths()[image_ids[0]]).convert("RGB")
     text = format_prompt(processor, questions[0])
     layout = image_layout(model.config, (image.height, image.width))
-    print(f"tiny LLaVA-NeXT, LM hidden {args.hidden} x {args.layers} layers, device cpu, float32, batch 1, {torch.get_num_threads()} threads, method "
+    print(f"tiny LLaVA-NeXT, LM hidden {args.hidden} x {args.layers} layers, device cpu, float32, batch 1, "
+          f"{torch.get_num_threads()} threads, method "
           f"{args.method}; timed: one prefill forward (logits_to_keep=1), median of {args.repeats}")
-    print("| ratio | visual tokens | prefill tokens | prefill ms | measured speedup | exact GFLOPs | FLOPs-ideal speedup |")
+    print("| ratio | visual tokens | prefill tokens | prefill ms | measured speedup | exact GFLOPs "
+          "| FLOPs-ideal speedup |")
     print("|---|---|---|---|---|---|---|")
     baseline = None
     for ratio in (0.0, 0.5, 0.7, 0.9):

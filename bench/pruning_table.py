@@ -18,9 +18,9 @@ import torch
 from gprune import PruneConfig, evaluate, load_model
 from gprune.benchmarks import PRIMARY
 from gprune.checkpoints import TINY
-from gprune.fixtures import GENERATORS, write_fixtures
 from gprune.methods import SCORERS
-from gprune.training.report import load_prior, prior_score
+from testbed.fixtures import GENERATORS, write_fixtures
+from testbed.training.report import load_prior, prior_score
 
 RATIOS = (0.5, 0.7, 0.9)
 SHORT = {"mme_perception_score": "MME perc.", "pope_f1_score": "POPE F1", "gpt_eval_score": "MMB %",

@@ -46,8 +46,8 @@ def main():
         for d in (1024, 4096):
             x = torch.randn(n, d, generator=torch.Generator().manual_seed(n + d))
             keep = round(0.3 * n)
-            ours = median_ms(lambda: select_tokens(x, keep), args.repeats)
-            dense = median_ms(lambda: dense_matrix_power_select(x, keep), args.repeats)
+            ours = median_ms(lambda x=x, keep=keep: select_tokens(x, keep), args.repeats)
+            dense = median_ms(lambda x=x, keep=keep: dense_matrix_power_select(x, keep), args.repeats)
             same = torch.equal(select_tokens(x, keep), dense_matrix_power_select(x, keep))
             print(f"| {n} | {d} | {ours:.1f} | {dense:.1f} | {dense / ours:.2f}x | {same} |")
 

@@ -25,7 +25,8 @@ PRIMARY = {
 }
 NOTES = {
     "mme": "MME perception/cognition scores = sum over categories of (acc + acc+), 0-2000 / 0-800 on the full set",
-    "pope": "POPE accuracy, precision, recall, F1 (answer 'yes' counts as yes; 'Yes.' does not), yes_ratio of the labels",
+    "pope": "POPE accuracy, precision, recall, F1 (answer 'yes' counts as yes; 'Yes.' does not), "
+            "yes_ratio of the labels",
     "mmbench": "MMBench-EN dev: offline regex answer extraction with circular evaluation, NO GPT judge (percent)",
     "chartqa": "ChartQA relaxed accuracy (5% numeric tolerance), overall / human / augmented",
     "docvqa": "DocVQA ANLS (0.5 threshold)",
@@ -38,7 +39,10 @@ def resolve_benchmarks(names) -> list[str]:
     """Names from a list or a comma-separated string; `all` means all nine."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    if list(names) == ["all"]:
+    names = list(names)
+    if not names:
+        raise ValueError(f"no benchmark named; choose from {', '.join(TASKS)} or all")
+    if names == ["all"]:
         return list(TASKS)
     unknown = [n for n in names if n not in TASKS]
     if unknown:

@@ -1,7 +1,8 @@
 """PruneConfig: what to prune, how much, and with which method's parameters."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+from .methods import SCORERS
 from .selection import validate_selection_params
 
 POSITION_MODES = ("original", "compact")
@@ -17,13 +18,15 @@ class PruneConfig:
     published implementation does; `"compact"` renumbers the shortened sequence.
     """
 
-    method: str = "gprune"
-    ratio: float = 0.0
-    threshold: float = 0.5
-    iterations: int = 5
-    temperature: float = 0.03
-    positions: str = "original"
-    seed: int = 0
+    # metadata: the one description of each parameter (the CLI's help and choices read it)
+    method: str = field(default="gprune", metadata={"help": "token-selection method", "choices": tuple(SCORERS)})
+    ratio: float = field(default=0.0, metadata={"help": "fraction of visual tokens removed, in [0, 1); 0 = none"})
+    threshold: float = field(default=0.5, metadata={"help": "similarity threshold s of the graph, in (0, 1]"})
+    iterations: int = field(default=5, metadata={"help": "propagation steps t, >= 0"})
+    temperature: float = field(default=0.03, metadata={"help": "row-softmax temperature (1.0: the paper's text)"})
+    positions: str = field(default="original", metadata={
+        "help": "position ids of surviving tokens: their original ones, or renumbered", "choices": POSITION_MODES})
+    seed: int = field(default=0, metadata={"help": "seed of the random method"})
 
     def __post_init__(self):
         validate_selection_params(self.method, self.threshold, self.iterations, self.temperature)

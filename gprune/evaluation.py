@@ -15,27 +15,12 @@ from .flops import exact_flops, fastv_flops
 from .generation import generate_batch
 from .layout import image_layout
 from .model import set_prune
+from .records import SampleRecord, mean, summarize_records
 
 TIMED = "processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded"
 PREFILL_TIMED = ("generate() start to the end of the first language-model forward (vision tower, projector, "
                  "selection, LM prefill), mean per batch")
 SKIPPED_METRICS = {"submission"}  # lmms-eval's submission-file writers, not scores
-
-
-@dataclass
-class SampleRecord:
-    index: int
-    target: str | None = None
-    prediction: str | None = None
-    score: float | None = None  # this sample's value of the benchmark's first metric
-    visual_tokens_kept: int | None = None
-    visual_tokens_full: int | None = None
-    prefill_tokens: int | None = None
-    generated_tokens: int | None = None
-    tflops_exact: float | None = None
-    tflops_fastv: float | None = None
-    error: str | None = None
-    results: dict = field(default_factory=dict, repr=False)  # lmms-eval process_results output
 
 
 @dataclass
@@ -63,11 +48,6 @@ class BenchmarkResult:
         if not records:
             data.pop("records")
         return data
-
-
-def _mean(values) -> float:
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else float("nan")
 
 
 def _sample_score(results: dict) -> float | None:
@@ -155,7 +135,6 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                 except Exception as error:
                     item[0].error = f"model: {type(error).__name__}: {error}"
 
-    scored = [r for r in records if r.error is None]
     metrics, aggregation_errors = aggregate(task, records)
     name = name or task.config.task
     return BenchmarkResult(
@@ -164,15 +143,8 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         metrics=metrics,
         note=NOTES.get(name, ""),
         prune=prune.to_dict(),
-        samples=count,
-        errors=count - len(scored),
-        visual_tokens_kept=_mean(r.visual_tokens_kept for r in scored),
-        visual_tokens_full=_mean(r.visual_tokens_full for r in scored),
-        tflops_exact=_mean(r.tflops_exact for r in scored),
-        tflops_fastv=_mean(r.tflops_fastv for r in scored),
-        samples_per_s=len(scored) / model_seconds if model_seconds else float("nan"),
-        model_seconds=model_seconds,
-        prefill_latency_ms=1000 * _mean(prefill_times),
+        **summarize_records(records, model_seconds),
+        prefill_latency_ms=1000 * mean(prefill_times),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
                     "batch_size": batch_size, "timed": TIMED, "prefill_timed": PREFILL_TIMED},
         aggregation_errors=aggregation_errors,

@@ -5,12 +5,11 @@ import re
 from pathlib import Path
 
 import torch
-from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+from transformers import GenerationConfig, LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor
 
 from .checkpoints import TINY
 from .config import PruneConfig
 from .model import set_prune
-from .tiny import build_tiny_random
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
 BUILT_IN = ("tiny", "tiny-random")
@@ -47,6 +46,17 @@ def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kw
     return model, processor
 
 
+def _tiny_random(attn_implementation):
+    """The shipped tiny checkpoint's architecture and processor at random init (seed 0): plumbing, no skill."""
+    config = LlavaNextConfig.from_pretrained(TINY)
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    torch.manual_seed(0)
+    model = LlavaNextForConditionalGeneration(config)
+    model.generation_config = GenerationConfig.from_pretrained(TINY)
+    return model, LlavaNextProcessor.from_pretrained(TINY, backend="pil")
+
+
 def load_model(
     name_or_path: str = "tiny",
     prune: PruneConfig | None = None,
@@ -58,7 +68,7 @@ def load_model(
     """(model, processor): a pruning LlavaNextForConditionalGeneration in eval mode, and its processor.
 
     `name_or_path`: "tiny" (the small LLaVA-NeXT trained by `gprune train-tiny`, shipped in the
-    package), "tiny-random" (the same architecture at random init, for plumbing), a local checkpoint
+    package), "tiny-random" (its architecture at random init, for plumbing), a local checkpoint
     directory, or a hub id (taken from the local cache when offline). `device` defaults to CUDA when
     present, `dtype` to bfloat16 on CUDA and float32 on CPU. Change the pruning later with
     `gprune.set_prune(model, processor, cfg)`: no reload needed. `image_backend` ("pil" or
@@ -70,13 +80,11 @@ def load_model(
         dtype = getattr(torch, dtype)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     if name_or_path == "tiny-random":
-        model, processor = build_tiny_random()
-        if attn_implementation:
-            model.set_attn_implementation(attn_implementation)
+        model, processor = _tiny_random(attn_implementation)
     elif name_or_path == "tiny":
         if not (TINY / "model.safetensors").is_file():
             raise FileNotFoundError(f"the trained tiny checkpoint is missing from {TINY}; recreate it with "
-                                    f"`gprune train-tiny --out {TINY}` or use 'tiny-random'")
+                                    f"`gprune train-tiny --out {TINY}`")
         # It was trained on the PIL image processor; the torchvision one resizes slightly differently.
         model, processor = _load_pretrained(str(TINY), dtype, attn_implementation, {"backend": image_backend or "pil"})
     else:

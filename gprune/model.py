@@ -16,7 +16,6 @@ from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
 
-
 from .config import PruneConfig
 from .feature_cache import FeatureCache
 from .layout import ImageLayout, image_layout, keep_count

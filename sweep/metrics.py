@@ -4,25 +4,15 @@ unpruned baseline, FLOPs per sample in both conventions, throughput and speedup.
 import math
 
 from gprune.benchmarks import PRIMARY
+from gprune.records import SampleRecord, summarize_records
 
 
 def merge_slices(parts: list[dict]) -> dict:
     """Combine BenchmarkResult dicts of consecutive sample slices (metrics are re-aggregated apart)."""
     records = [r for part in parts for r in part["records"]]
-    ok = [r for r in records if r["error"] is None]
     model_seconds = sum(p["model_seconds"] for p in parts)
-
-    def mean(key):
-        values = [r[key] for r in ok if r[key] is not None]
-        return sum(values) / len(values) if values else float("nan")
-
-    return {
-        "records": records, "samples": len(records), "errors": len(records) - len(ok),
-        "tflops_exact": mean("tflops_exact"), "tflops_fastv": mean("tflops_fastv"),
-        "visual_tokens_kept": mean("visual_tokens_kept"), "visual_tokens_full": mean("visual_tokens_full"),
-        "model_seconds": model_seconds, "samples_per_s": len(ok) / model_seconds if model_seconds else float("nan"),
-        "worker": parts[-1].get("worker"),
-    }
+    summary = summarize_records([SampleRecord(**r) for r in records], model_seconds)
+    return {"records": records, **summary, "worker": parts[-1].get("worker")}
 
 
 def summarize(benchmarks: dict, baseline: dict | None) -> dict:
@@ -50,8 +40,10 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
 
     flat.update({
         "tflops_exact": weighted("tflops_exact"), "tflops_fastv": weighted("tflops_fastv"),
-        "visual_tokens_kept": weighted("visual_tokens_kept"), "samples_per_s": samples / seconds if seconds else float("nan"),
-        "samples_evaluated": sum(r["samples"] for r in benchmarks.values()), "errors": sum(r["errors"] for r in benchmarks.values()),
+        "visual_tokens_kept": weighted("visual_tokens_kept"),
+        "samples_per_s": samples / seconds if seconds else float("nan"),
+        "samples_evaluated": sum(r["samples"] for r in benchmarks.values()),
+        "errors": sum(r["errors"] for r in benchmarks.values()),
         "model_seconds": seconds,
     })
     if baseline is not None:

@@ -14,7 +14,7 @@ import ray
 from ray import tune
 
 from gprune.config import PruneConfig
-from gprune.fixtures import write_fixtures
+from testbed.fixtures import write_fixtures
 from workers import WorkerPool
 
 from .fingerprint import dataset_fingerprint
@@ -47,7 +47,7 @@ def prepare_data(spec: SweepSpec) -> str | None:
         return str(Path(spec.data_dir).resolve())
     if spec.fixtures is None:
         return None
-    n, seed = spec.fixtures.get("n", 40), spec.fixtures.get("seed", 0)
+    n, seed = spec.fixtures.n, spec.fixtures.seed
     folder = Path(".data") / f"fixtures-n{n}-s{seed}"
     if not (folder / ".complete").exists():
         write_fixtures(folder, n=n, seed=seed)

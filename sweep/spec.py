@@ -1,24 +1,32 @@
 """The sweep file: what to sweep, on which model and benchmarks, how to search, where to log.
 
-`load_spec` validates the whole file before anything starts and raises one SweepSpecError that
-lists every problem (unknown keys, methods or benchmarks, out-of-range values, missing data).
+pydantic checks each key's type and range; `consistency_problems` checks what spans keys (the
+search space against PruneConfig, budgets against benchmarks and the scheduler, the data on disk).
+`parse_spec` runs both and raises one SweepSpecError listing every problem with its path in the
+file, before anything starts.
 """
 
 import math
-from dataclasses import dataclass, field
+from itertools import takewhile
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from gprune.benchmarks import TASKS, check_data
+from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
 from gprune.tasks.local import DataLayoutError
 
-PRUNE_KEYS = ("method", "ratio", "threshold", "iterations", "temperature")
+SWEEPABLE = ("method", "ratio", "threshold", "iterations", "temperature")  # seed and positions are fixed per sweep
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
-ALGORITHMS = ("grid", "optuna")
-SCHEDULERS = ("none", "asha")
+TRACKING_SCHEMES = ("sqlite:///", "postgresql", "mysql", "http://", "https://", "file:")
 PRESETS_DIR = Path(__file__).parent / "presets"
+
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+Int = Annotated[int, Field(strict=True)]
+Text = Annotated[str, Field(strict=True)]
 
 
 class SweepSpecError(ValueError):
@@ -27,51 +35,77 @@ class SweepSpecError(ValueError):
         super().__init__(f"{source} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
 
 
-@dataclass
-class Search:
-    algorithm: str = "grid"
-    num_samples: int = 1  # grid: repeats of the whole grid; optuna: number of trials
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-@dataclass
-class Scheduler:
-    type: str = "none"
-    slices: int = 4  # the sample budget is cut into this many slices; a trial reports after each
-    grace_period: int = 1
-    reduction_factor: int = 2
+class Search(Section):
+    algorithm: Literal["grid", "optuna"] = "grid"
+    num_samples: PositiveInt = 1  # grid: repeats of the whole grid; optuna: number of trials
 
 
-@dataclass
-class Workers:
-    count: int | None = None  # default: one per GPU, else one CPU worker
-    cpus_per_worker: float = 1
-    cache_mb: int = 512  # vision-feature cache per worker; 0 disables it
+class Scheduler(Section):
+    type: Literal["none", "asha"] = "none"
+    slices: PositiveInt = 4  # the sample budget is cut into this many slices; a trial reports after each
+    grace_period: PositiveInt = 1
+    reduction_factor: Annotated[int, Field(strict=True, ge=2)] = 2
 
 
-@dataclass
-class Tracking:
-    uri: str = "sqlite:///mlflow.db"
-    artifact_location: str | None = None  # default: ./mlartifacts
+class Workers(Section):
+    count: PositiveInt | None = None  # default: one per GPU, else one CPU worker
+    cpus_per_worker: Annotated[float, Field(gt=0)] = 1
+    cache_mb: NonNegativeInt = 512  # vision-feature cache per worker; 0 disables it
 
 
-@dataclass
-class SweepSpec:
-    name: str
-    model: str = "tiny"
-    benchmarks: list[str] = field(default_factory=lambda: ["easyvqa"])
-    limit: int | dict | None = 20  # samples per benchmark per trial: one number, or {benchmark: n}
-    data_dir: str | None = None
-    fixtures: dict | None = None  # {n, seed}: generate fixtures as the data dir when data_dir is unset
-    batch_size: int = 4
-    max_new_tokens: int | None = None
-    seed: int = 0
-    concurrency: int = 2
-    search_space: dict = field(default_factory=dict)
-    search: Search = field(default_factory=Search)
-    scheduler: Scheduler = field(default_factory=Scheduler)
-    workers: Workers = field(default_factory=Workers)
-    tracking: Tracking = field(default_factory=Tracking)
-    storage: str = ".sweeps"  # Ray Tune's experiment folder (for --resume)
+class Tracking(Section):
+    uri: Text = "sqlite:///mlflow.db"
+    artifact_location: Text | None = None  # default: ./mlartifacts
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, uri: str) -> str:
+        if not uri.startswith(TRACKING_SCHEMES):
+            raise ValueError(f"{uri!r}: use sqlite:///FILE, postgresql+psycopg://..., or http(s)://")
+        return uri
+
+
+class Fixtures(Section):
+    n: Annotated[int, Field(strict=True, ge=2)] = 40  # MME needs a question pair per image
+    seed: NonNegativeInt = 0
+
+
+def _benchmark_names(value):
+    if not isinstance(value, (str, list)):
+        raise ValueError(f"{value!r} must be a list of benchmark names or a comma-separated string")
+    return resolve_benchmarks(value)
+
+
+def _limit(value):
+    """One sample budget for every benchmark, {benchmark: budget}, or None (whole splits)."""
+    budgets = value if isinstance(value, dict) else {"": value}
+    for name, budget in budgets.items():
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise ValueError(f"{name + ': ' if name else ''}{budget!r} must be an integer >= 1 (or null for all)")
+    return value
+
+
+class SweepSpec(Section):
+    name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]+$")]  # names the experiment
+    model: Text = "tiny"
+    benchmarks: Annotated[list[str], BeforeValidator(_benchmark_names)] = ["easyvqa"]
+    limit: Annotated[Any, BeforeValidator(_limit)] = 20  # samples per benchmark per trial: n or {benchmark: n}
+    data_dir: Text | None = None
+    fixtures: Fixtures | None = None  # generate fixtures as the data dir when data_dir is unset
+    batch_size: PositiveInt = 4
+    max_new_tokens: PositiveInt | None = None
+    seed: NonNegativeInt = 0
+    concurrency: PositiveInt = 2
+    search_space: dict[str, Any] = {}
+    search: Search = Search()
+    scheduler: Scheduler = Scheduler()
+    workers: Workers = Workers()
+    tracking: Tracking = Tracking()
+    storage: Text = ".sweeps"  # Ray Tune's experiment folder (for --resume)
 
     def limits(self) -> dict:
         """Each benchmark's sample budget (None: the whole split)."""
@@ -84,131 +118,120 @@ class SweepSpec:
         return {k: v for k, v in self.search_space.items() if not isinstance(v, (list, dict))}
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
+        return self.model_dump()
 
-        return asdict(self)
+    def consistency_problems(self, skip: set, check_files: bool) -> list[str]:
+        """What spans keys; checks touching a key in `skip` (already reported) are left out."""
+        problems = [] if "search_space" in skip else _space_problems(self.search_space)
+        if {"search", "search_space"}.isdisjoint(skip) and self.search.algorithm == "grid" and any(
+                isinstance(v, dict) for v in self.search_space.values()):
+            problems.append("search.algorithm: grid cannot sample distributions; use lists, or algorithm: optuna")
+        if {"limit", "benchmarks"}.isdisjoint(skip) and isinstance(self.limit, dict):
+            problems += [f"limit.{name}: not one of this sweep's benchmarks"
+                         for name in sorted(set(self.limit) - set(self.benchmarks))]
+        asha = "scheduler" not in skip and self.scheduler.type == "asha"
+        slices = self.scheduler.slices
+        if asha and slices < 2:
+            problems.append(f"scheduler.slices: {slices} must be >= 2 for asha (it stops trials between slices)")
+        if asha and {"limit", "limit values", "benchmarks"}.isdisjoint(skip):
+            for name, budget in self.limits().items():
+                if budget is None:
+                    problems.append(f"limit: asha needs a finite sample budget for {name} (set limit)")
+                elif budget < slices:
+                    problems.append(f"limit: {name}: {budget} is smaller than scheduler.slices={slices}")
+        generated = self.data_dir is None and self.fixtures is not None  # fixtures are written at start
+        if check_files and not generated and {"benchmarks", "data_dir", "fixtures"}.isdisjoint(skip):
+            try:
+                check_data(self.benchmarks, self.data_dir)
+            except DataLayoutError as error:
+                problems.append(f"data: {error}")
+        return problems
 
 
-SECTIONS = {"search": Search, "scheduler": Scheduler, "workers": Workers, "tracking": Tracking}
+def _space_problems(space: dict) -> list[str]:
+    """Each grid value, distribution bound or fixed value must make a valid PruneConfig."""
+    problems = []
 
+    def check(key, value, where):
+        try:
+            PruneConfig(**{key: value})
+        except (ValueError, TypeError) as error:
+            problems.append(f"{where}: {error}")
 
-def _known(cls) -> set[str]:
-    return set(cls.__dataclass_fields__)
-
-
-def _check_value(key: str, value, problems: list[str], where: str) -> None:
-    try:
-        PruneConfig(**{key: value})
-    except (ValueError, TypeError) as error:
-        problems.append(f"{where}: {error}")
-
-
-def _check_space(space: dict, problems: list[str]) -> None:
     for key, value in space.items():
         where = f"search_space.{key}"
-        if key not in PRUNE_KEYS:
-            problems.append(f"{where}: unknown parameter; sweepable are {', '.join(PRUNE_KEYS)}")
-            continue
-        if isinstance(value, list):
+        if key not in SWEEPABLE:
+            problems.append(f"{where}: unknown parameter; sweepable are {', '.join(SWEEPABLE)}")
+        elif isinstance(value, list):
             if not value:
                 problems.append(f"{where}: an empty grid")
             for item in value:
-                _check_value(key, item, problems, where)
+                check(key, item, where)
         elif isinstance(value, dict):
-            if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
+            kind, args = next(iter(value.items())) if len(value) == 1 else (None, None)
+            if kind not in DISTRIBUTIONS:
                 problems.append(f"{where}: a distribution is one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {value}")
-                continue
-            kind, args = next(iter(value.items()))
-            if kind == "choice":
-                for item in args if isinstance(args, list) else [None]:
-                    _check_value(key, item, problems, where)
-            elif not (isinstance(args, list) and len(args) == 2 and args[0] < args[1]):
+            elif kind == "choice":
+                for item in args if isinstance(args, list) and args else [None]:
+                    check(key, item, where)
+            elif not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, (int, float)) for a in args)
+                      and args[0] < args[1]):
                 problems.append(f"{where}: {kind} takes [low, high] with low < high, got {args}")
             else:
                 for bound in args:
-                    _check_value(key, bound if kind != "randint" else int(bound), problems, where)
+                    check(key, int(bound) if kind == "randint" else bound, where)
         else:
-            _check_value(key, value, problems, where)
+            check(key, value, where)
+    return problems
 
 
-def _build(cls, data: dict, where: str, problems: list[str]):
-    unknown = set(data) - _known(cls)
-    for key in sorted(unknown):
-        problems.append(f"{where}{key}: unknown key; allowed: {', '.join(sorted(_known(cls)))}")
-    return cls(**{k: v for k, v in data.items() if k not in unknown})
+def _describe(error: dict) -> str:
+    """One pydantic error as `path: value: what is wrong`."""
+    path = ".".join(str(part) for part in error["loc"]) or "(the file)"
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key"
+    if error["type"] == "missing":
+        return f"{path}: required"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{path}: {message}" if error["type"] == "value_error" else f"{path}: {error['input']!r}: {message}"
 
 
-def parse_spec(data: dict, source: str = "sweep file", check_files: bool = True) -> SweepSpec:
-    problems: list[str] = []
-    if not isinstance(data, dict) or "name" not in data:
-        raise SweepSpecError(source, ["the file must be a mapping with at least `name:`"])
-    sections = {}
-    for key, cls in SECTIONS.items():
-        section = data.get(key) or {}
-        if not isinstance(section, dict):
-            problems.append(f"{key}: must be a mapping")
-            section = {}
-        sections[key] = _build(cls, section, f"{key}.", problems)
-    spec = _build(SweepSpec, {**{k: v for k, v in data.items() if k not in SECTIONS}}, "", problems)
-    for key, value in sections.items():
-        setattr(spec, key, value)
+def parse_spec(data, source: str = "sweep file", check_files: bool = True) -> SweepSpec:
+    if not isinstance(data, dict):
+        raise SweepSpecError(source, ["the file must be a mapping of keys (name:, benchmarks:, search_space:, ...)"])
+    try:
+        return _checked(SweepSpec.model_validate(data), source, set(), [], check_files)
+    except ValidationError as error:
+        problems = [_describe(e) for e in error.errors()]
+        unknown = [p for p in problems if p.endswith("unknown key")]
+        if unknown:
+            problems.append(f"allowed keys: {', '.join(SweepSpec.model_fields)} (search, scheduler, workers, "
+                            "tracking and fixtures take their own keys; see README 'Sweeps')")
+        skip = {e["loc"][0] for e in error.errors() if e["loc"]}
+        # The keys that passed, with defaults for the rest, so checks across keys still run.
+        valid = {k: v for k, v in data.items() if k not in skip}
+        valid.update(_salvage(data, skip))
+        return _checked(SweepSpec.model_validate({"name": "unnamed", **valid}), source, skip, problems, check_files)
 
-    if not isinstance(spec.name, str) or not spec.name.replace("-", "").replace("_", "").isalnum():
-        problems.append(f"name: {spec.name!r} must be letters, digits, - and _ (it names the experiment)")
-    if isinstance(spec.benchmarks, str):
-        spec.benchmarks = [b.strip() for b in spec.benchmarks.split(",")]
-    if spec.benchmarks == ["all"]:
-        spec.benchmarks = list(TASKS)
-    for name in spec.benchmarks:
-        if name not in TASKS:
-            problems.append(f"benchmarks: {name!r} unknown; choose from {', '.join(TASKS)}")
-    if not spec.benchmarks:
-        problems.append("benchmarks: at least one")
-    for key in ("batch_size", "concurrency"):
-        value = getattr(spec, key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            problems.append(f"{key}: {value!r} must be an integer >= 1")
-    if isinstance(spec.limit, dict):
-        for name in sorted(set(spec.limit) - set(spec.benchmarks)):
-            problems.append(f"limit.{name}: not one of this sweep's benchmarks")
-    for name, value in (spec.limits().items() if isinstance(spec.benchmarks, list) else []):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            problems.append(f"limit: {name}: {value!r} must be an integer >= 1")
-    if not isinstance(spec.search_space, dict):
-        problems.append("search_space: must be a mapping of parameter -> value, [grid] or {distribution: ...}")
-        spec.search_space = {}
-    _check_space(spec.search_space, problems)
-    if spec.search.algorithm not in ALGORITHMS:
-        problems.append(f"search.algorithm: {spec.search.algorithm!r} must be one of {', '.join(ALGORITHMS)}")
-    if spec.search.algorithm == "grid" and any(isinstance(v, dict) for v in spec.search_space.values()):
-        problems.append("search.algorithm: grid cannot sample distributions; use lists, or algorithm: optuna")
-    if not isinstance(spec.search.num_samples, int) or spec.search.num_samples < 1:
-        problems.append(f"search.num_samples: {spec.search.num_samples!r} must be an integer >= 1")
-    if spec.scheduler.type not in SCHEDULERS:
-        problems.append(f"scheduler.type: {spec.scheduler.type!r} must be one of {', '.join(SCHEDULERS)}")
-    if spec.scheduler.type == "asha":
-        if not isinstance(spec.scheduler.slices, int) or spec.scheduler.slices < 2:
-            problems.append(f"scheduler.slices: {spec.scheduler.slices!r} must be an integer >= 2 for asha")
-        for name, value in spec.limits().items():
-            if value is None:
-                problems.append(f"limit: asha needs a finite sample budget for {name} (set limit)")
-            elif isinstance(value, int) and value < spec.scheduler.slices:
-                problems.append(f"limit: {name}: {value} is smaller than scheduler.slices={spec.scheduler.slices}")
-    if spec.workers.count is not None and (not isinstance(spec.workers.count, int) or spec.workers.count < 1):
-        problems.append(f"workers.count: {spec.workers.count!r} must be an integer >= 1")
-    if not (isinstance(spec.workers.cpus_per_worker, (int, float)) and 0 < spec.workers.cpus_per_worker):
-        problems.append(f"workers.cpus_per_worker: {spec.workers.cpus_per_worker!r} must be > 0")
-    uri = spec.tracking.uri or ""
-    if not uri.startswith(("sqlite:///", "postgresql", "mysql", "http://", "https://", "file:")):
-        problems.append(f"tracking.uri: {uri!r}: use sqlite:///FILE, postgresql+psycopg://..., or http(s)://")
-    if spec.fixtures is not None and not (isinstance(spec.fixtures, dict) and set(spec.fixtures) <= {"n", "seed"}):
-        problems.append(f"fixtures: {spec.fixtures!r} must be a mapping with n and/or seed")
-    generated = spec.data_dir is None and spec.fixtures is not None  # fixtures are written at start
-    if check_files and not generated:
-        try:
-            check_data([b for b in spec.benchmarks if b in TASKS], spec.data_dir)
-        except DataLayoutError as error:
-            problems.append(f"data: {error}")
+
+def _salvage(data: dict, skip: set) -> dict:
+    """From keys that failed, what checks across keys can still use: the known benchmark names, and
+    which benchmarks a per-benchmark limit names. Their own problems are already reported."""
+    salvaged = {}
+    names = data.get("benchmarks")
+    names = names.split(",") if isinstance(names, str) else names
+    if "benchmarks" in skip and isinstance(names, list) and any(n in TASKS for n in names):
+        salvaged["benchmarks"] = [n for n in names if n in TASKS]
+        skip.discard("benchmarks")
+    if "limit" in skip and isinstance(data.get("limit"), dict):
+        salvaged["limit"] = dict.fromkeys(data["limit"])
+        skip.discard("limit")
+        skip.add("limit values")  # budgets unknown: no asha budget checks
+    return salvaged
+
+
+def _checked(spec: SweepSpec, source: str, skip: set, problems: list[str], check_files: bool) -> SweepSpec:
+    problems = problems + spec.consistency_problems(skip, check_files)
     if problems:
         raise SweepSpecError(source, problems)
     return spec
@@ -219,14 +242,20 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not path.is_file():
         raise SweepSpecError(str(path), [f"no such file; presets: {', '.join(list_presets())}"])
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SweepSpecError(str(path), [f"not valid YAML: {error}"]) from error
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise SweepSpecError(str(path), [f"not valid UTF-8 YAML: {error}"]) from error
     return parse_spec(data, str(path))
 
 
 def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def preset_description(name: str) -> str:
+    """The preset file's leading comment, its description."""
+    lines = (PRESETS_DIR / f"{name}.yaml").read_text().splitlines()
+    return " ".join(line.lstrip("# ").strip() for line in takewhile(lambda line: line.startswith("#"), lines))
 
 
 def preset_path(name: str) -> Path:

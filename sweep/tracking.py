@@ -122,7 +122,8 @@ class MLflowCallback(tune.Callback):
             self.seconds += time.perf_counter() - start
 
     def _write(self, trial, status: str) -> None:
-        result = {k: v for k, v in (trial.last_result or {}).items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
+        result = {k: v for k, v in (trial.last_result or {}).items()
+                  if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
         records = result.pop("records", None)
         prune = result.pop("prune", None) or trial.config
         tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}

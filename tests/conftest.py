@@ -8,7 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local: fail rather
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from gprune import load_model  # noqa: E402
-from gprune.fixtures import write_fixtures  # noqa: E402
+from testbed.fixtures import write_fixtures  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cli.main import main
 from gprune import PruneConfig, evaluate, image_layout
 from gprune.benchmarks import TASKS, load_task
-from sweep.cli import main
 from gprune.evaluation import aggregate, evaluate_task
 from gprune.tasks.local import DataLayoutError
 
@@ -25,7 +25,7 @@ LMMS_EVAL_METRICS = {
 def test_cli_runs_all_nine_benchmarks(fixtures_dir, tmp_path, capsys):
     out = tmp_path / "all.json"
     code = main(["eval", "--benchmarks", "all", "--data-dir", str(fixtures_dir), "--limit", "4", "--batch-size", "2",
-                 "--max-new-tokens", "6", "--device", "cpu", "--json", str(out)])
+                 "--ratio", "0.7", "--max-new-tokens", "6", "--device", "cpu", "--json", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     saved = json.loads(out.read_text())

@@ -3,9 +3,9 @@
 import datasets
 import pytest
 
+from cli.main import main
 from gprune.benchmarks import load_task
-from sweep.cli import main
-from gprune.fixtures import write_fixtures
+from testbed.fixtures import write_fixtures
 
 
 def rows(root, benchmark, folder, split):

@@ -14,6 +14,7 @@ from gprune.lmms_model import GPruneLlavaNext
 from gprune.tasks import TASKS_DIR
 
 
+@pytest.mark.slow  # lmms-eval's CLI in a subprocess
 def test_lmms_eval_cli_runs_a_local_task_end_to_end(fixtures_dir, tmp_path):
     env = {**os.environ, "GPRUNE_DATA_DIR": str(fixtures_dir)}
     command = [sys.executable, "-m", "lmms_eval", "--model", "gprune_llava_next",
@@ -52,7 +53,8 @@ def test_generate_until_batches_like_batch_one_and_records_tokens(lmms_model, fi
     docs = task.test_docs()
     for record, instance in zip(lmms_model.records, requests_for(task, 6)):
         image = docs[instance.doc_id]["image"]
-        assert record["visual_tokens_kept"] == image_layout(lmms_model.model.config, (image.height, image.width)).kept(0.7)
+        layout = image_layout(lmms_model.model.config, (image.height, image.width))
+        assert record["visual_tokens_kept"] == layout.kept(0.7)
 
 
 def test_model_stays_resident_after_lmms_eval_cleans_up(lmms_model):

@@ -51,7 +51,8 @@ def docs_of(task, limit=None):
 def test_exact_match_tasks_equal_lmms_eval(tasks, name):
     docs = docs_of(tasks[name], 16)
     predictions = predictions_for(docs, lambda d: d["answer"].upper() + ".")  # case and punctuation ignored
-    expected = mean([exact_match_hf_evaluate([p], [d["answer"]], ignore_case=True, ignore_punctuation=True)["exact_match"]
+    expected = mean([exact_match_hf_evaluate([p], [d["answer"]], ignore_case=True,
+                                             ignore_punctuation=True)["exact_match"]
                      for p, d in zip(predictions, docs)])
     assert our_metrics(tasks[name], docs, predictions) == {"exact_match": pytest.approx(expected)}
     assert 0 < expected < 1
@@ -186,8 +187,9 @@ def test_vqa_accuracy_is_min_matches_over_three(tasks, name):
 
     def accuracy(answers, prediction):
         if name == "vqav2":
-            doc = {"question_id": 1, "multiple_choice_answer": answers[0], "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": i}
-                                                 for i, a in enumerate(answers)]}
+            doc = {"question_id": 1, "multiple_choice_answer": answers[0],
+                   "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": i}
+                               for i, a in enumerate(answers)]}
         else:
             doc = {"question_id": 1, "answers": answers}
         return score(task, doc, prediction)["exact_match"]

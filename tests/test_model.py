@@ -8,7 +8,7 @@ import torch
 
 from gprune import PruneConfig, image_layout, load_model, set_prune
 from gprune.generation import format_prompt
-from gprune.tiny import build_tiny_random
+from testbed.tiny import build_model
 
 QUESTIONS = ["What color is the shape?", "How many circles?", "Is there a red square in the image?", "What?"]
 
@@ -42,7 +42,7 @@ class LanguageModelInputs:
 
 
 def test_ratio_zero_gives_logits_identical_to_unmodified_transformers(images):
-    reference, processor = build_tiny_random()  # plain LlavaNextForConditionalGeneration
+    reference, processor = build_model()  # plain LlavaNextForConditionalGeneration
     model = copy.deepcopy(reference)
     pruned_processor = copy.deepcopy(processor)
     set_prune(model, pruned_processor, PruneConfig(ratio=0.0))
@@ -138,10 +138,10 @@ def test_several_images_per_prompt(tiny, images):
     two = prompt(processor, "Which image has more red?", images=2)
     inputs = processor(images=pair, text=two, return_tensors="pt")
     layouts = [image_layout(model.config, (im.height, im.width)) for im in pair]
-    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == sum(l.kept(0.7) for l in layouts)
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == sum(lay.kept(0.7) for lay in layouts)
     with LanguageModelInputs(model) as seen, torch.no_grad():
         model.generate(**inputs, max_new_tokens=2, min_new_tokens=2, do_sample=False)
-    unpruned_length = inputs["input_ids"].shape[1] + sum(l.full - l.kept(0.7) for l in layouts)
+    unpruned_length = inputs["input_ids"].shape[1] + sum(lay.full - lay.kept(0.7) for lay in layouts)
     assert seen.calls[0]["position_ids"][0, -1] == unpruned_length - 1
     # a two-image prompt batched with a one-image prompt answers as it does alone
     single = prompt(processor, QUESTIONS[0])
@@ -191,7 +191,7 @@ def test_mismatched_processor_gives_a_clear_error(tiny, images):
 
 
 def test_local_checkpoint_loads_through_the_same_code(tmp_path, images):
-    model, processor = build_tiny_random(seed=3)
+    model, processor = build_model(seed=3)
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     loaded, loaded_processor = load_model(str(tmp_path), prune=PruneConfig(ratio=0.7), device="cpu")

@@ -13,9 +13,10 @@ import ray
 import yaml
 from mlflow.tracking import MlflowClient
 
-from sweep.cli import main
 from sweep.runner import run_sweep
-from sweep.spec import SweepSpecError, load_spec, parse_spec
+from sweep.spec import parse_spec
+
+pytestmark = pytest.mark.slow  # a Ray cluster, PostgreSQL, subprocesses
 
 REPO = Path(__file__).resolve().parents[1]
 SWEPT = {"ratio": ["0.5", "0.9"], "threshold": ["0.3", "0.5"], "iterations": ["1", "5"]}
@@ -150,7 +151,7 @@ def test_a_killed_worker_still_finishes_every_trial_exactly_once(ray_cluster, fi
 
 def run_cli(args, cwd, **kwargs):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return subprocess.Popen([sys.executable, "-m", "sweep.cli", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
@@ -205,32 +206,6 @@ def test_workers_spread_over_the_nodes_of_a_two_node_cluster(tmp_path):
                           cwd=tmp_path)
     assert "NODES 2 2" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
     assert "ANSWERS [1, 1]" in done.stdout
-
-
-def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path, monkeypatch, capsys):
-    import sweep.runner
-
-    def no_ray(*args, **kwargs):
-        raise AssertionError("Ray was started for an invalid sweep file")
-
-    monkeypatch.setattr(sweep.runner, "connect", no_ray)
-    bad = sweep_dict("bad one", tmp_path / "nowhere", benchmarks=["pope", "gqq"], colour="red",
-                     limit={"pope": 0, "chartqa": 3},
-                     search_space={"ratio": [0.5, 1.5], "method": ["gprune", "tome"], "iterations": [-1],
-                                   "depth": [1]},
-                     search={"algorithm": "bayes"}, scheduler={"type": "asha", "slices": 1})
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(bad))
-    with pytest.raises(SweepSpecError) as error:
-        load_spec(path)
-    problems = "\n".join(error.value.problems)
-    for expected in ("colour: unknown key", "name: 'bad one'", "'gqq' unknown", "ratio=1.5", "method='tome'",
-                     "iterations=-1", "search_space.depth: unknown parameter", "search.algorithm: 'bayes'",
-                     "scheduler.slices: 1", "no files match data/test-*.parquet", "limit: pope: 0",
-                     "limit.chartqa: not one of this sweep's benchmarks"):
-        assert expected in problems, expected
-    assert main(["sweep", str(path)]) == 2
-    assert "problem(s)" in capsys.readouterr().err
 
 
 def test_optuna_with_asha_runs_the_requested_trials_over_sample_slices(ray_cluster, fixtures_dir, tmp_path,

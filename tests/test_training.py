@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from gprune import PruneConfig, evaluate, load_model, set_prune
-from gprune.fixtures import GENERATORS, write_fixtures
-from gprune.training.batches import IGNORE, collate, encode
-from gprune.training.examples import fixture_test_keys, item_key, task_examples, training_data
-from gprune.training.report import question_prior
-from gprune.training.settings import TrainSettings
-from gprune.training.train import build_model, train_tiny
-from gprune.training.vision_pretrain import COLORS, SHAPES, image_labels, pretrain_vision
 from gprune.generation import format_prompt
+from testbed.fixtures import GENERATORS, write_fixtures
+from testbed.training.batches import IGNORE, collate, encode
+from testbed.training.examples import fixture_test_keys, item_key, task_examples, training_data
+from testbed.training.report import question_prior
+from testbed.training.settings import TrainSettings
+from testbed.training.train import build_model, train_tiny
+from testbed.training.vision_pretrain import COLORS, SHAPES, image_labels, pretrain_vision
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def small_data():
     return training_data(seed=0, generated_per_benchmark=3)
 
 
+@pytest.mark.slow  # builds the training data
 def test_examples_cover_every_benchmark_and_skip_fixture_items(small_data, tmp_path):
     assert len(small_data.easyvqa) == 38575
     assert {e.source for e in small_data.generated} == set(GENERATORS)
@@ -39,6 +40,7 @@ def test_examples_cover_every_benchmark_and_skip_fixture_items(small_data, tmp_p
     assert next(e for e in small_data.generated if e.source == "mmbench").answer in "ABCD"
 
 
+@pytest.mark.slow  # builds the training data
 def test_batch_prompt_matches_inference_and_loss_is_on_the_answer(small_data):
     _, processor = build_model(TrainSettings(hidden=32, vision_hidden=16))
     examples = [small_data.easyvqa[0], small_data.generated[0]]
@@ -86,6 +88,7 @@ def test_question_prior_takes_each_prompts_most_common_answer(small_data):
     assert prior[small_data.easyvqa[0].text] == max(counts, key=counts.get)
 
 
+@pytest.mark.slow  # three training runs
 def test_training_is_deterministic_under_a_seed(small_data, tmp_path):
     settings = TrainSettings(steps=3, batch_size=4, hidden=32, vision_hidden=16, vision_pretrain_steps=2,
                              vision_pretrain_batch_size=4)
@@ -101,9 +104,10 @@ def test_training_is_deterministic_under_a_seed(small_data, tmp_path):
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_cli_short_run_writes_a_loadable_checkpoint_with_a_card(tmp_path):
     out = tmp_path / "model"
-    run = subprocess.run([sys.executable, "-m", "sweep.cli", "train-tiny", "--out", str(out), "--steps", "2",
+    run = subprocess.run([sys.executable, "-m", "cli.main", "train-tiny", "--out", str(out), "--steps", "2",
                           "--vision-steps", "3", "--batch-size", "4", "--generated-per-benchmark", "2", "--no-report"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -119,10 +123,10 @@ def test_cli_short_run_writes_a_loadable_checkpoint_with_a_card(tmp_path):
 
 
 def test_cli_rejects_bad_training_flags(capsys):
-    from sweep.cli import main
+    from cli.main import main
 
     assert main(["train-tiny", "--steps", "0"]) == 2
-    assert "--steps 0 must be at least 1" in capsys.readouterr().err
+    assert "argument --steps: 0 must be at least 1" in capsys.readouterr().err
 
 
 def open_questions(count: int):
@@ -153,8 +157,12 @@ def test_tiny_is_the_trained_checkpoint_and_tiny_random_stays(tiny):
     # it tells shapes apart (stage 1): 21/21 here; the checkpoint trained without stage 1 got 5/21
     on_shapes = [c for c, a in zip(correct, answers) if a in SHAPES]
     assert len(on_shapes) >= 15 and sum(on_shapes) >= 0.8 * len(on_shapes)
-    random_model, _ = load_model("tiny-random", device="cpu")
-    assert random_model.config.text_config.hidden_size == 64
+    # tiny-random: the same architecture, untrained
+    random_model, random_processor = load_model("tiny-random", device="cpu")
+    same = ("hidden_size", "num_hidden_layers", "num_key_value_heads", "vocab_size")
+    assert all(getattr(random_model.config.text_config, k) == getattr(model.config.text_config, k) for k in same)
+    guesses = generate_batch(random_model, random_processor, images, texts, {"max_new_tokens": 4}).texts
+    assert sum(p.strip().lower() == a for p, a in zip(guesses, answers)) < 0.1 * len(answers)
 
 
 def test_missing_checkpoint_names_the_fix(monkeypatch, tmp_path):

@@ -3,7 +3,7 @@ with the loss on the answer tokens only."""
 
 import torch
 
-from ..generation import format_prompt
+from gprune.generation import format_prompt
 
 IGNORE = -100  # label value the loss skips
 

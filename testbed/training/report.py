@@ -11,10 +11,11 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from ..benchmarks import PRIMARY, load_task
-from ..evaluation import SampleRecord, aggregate, evaluate, score_record
+from gprune.benchmarks import PRIMARY, load_task
+from gprune.evaluation import SampleRecord, aggregate, evaluate, score_record
+from gprune.loading import load_model
+
 from ..fixtures import GENERATORS, write_fixtures
-from ..loading import load_model
 from .examples import EXCLUDED_FIXTURES
 
 PRIOR_FILE = "question_prior.json"  # saved beside the checkpoint, for benchmarks to reuse

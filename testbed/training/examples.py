@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..benchmarks import load_task
+from gprune.benchmarks import load_task
+
 from ..fixtures import GENERATORS, write_fixtures
 
 TRAIN_STREAM = 1  # a third seed word: training draws never coincide with the fixtures' draws

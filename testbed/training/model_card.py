@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from ..layout import image_layout
+from gprune.layout import image_layout
 
 SCALE = {"mme_perception_score": "sum over categories of acc + acc+ (0-200 each)",
          "pope_f1_score": "F1 of 'yes'", "gpt_eval_score": "percent, circular, no GPT judge",
@@ -15,7 +15,7 @@ def _architecture(config) -> str:
     tokens = image_layout(config, (64, 64))
     return (f"- Language model: Llama, {text.num_hidden_layers} layers, hidden {text.hidden_size}, MLP "
             f"{text.intermediate_size}, {text.num_attention_heads} heads / {text.num_key_value_heads} KV heads, "
-            f"vocabulary {text.vocab_size} (byte-level BPE trained offline, `gprune.tiny.build_tokenizer`).\n"
+            f"vocabulary {text.vocab_size} (byte-level BPE trained offline, `testbed.tiny.build_tokenizer`).\n"
             f"- Vision tower: CLIP, {vision.num_hidden_layers} layers, hidden {vision.hidden_size}, "
             f"{vision.image_size} px crops of {vision.patch_size} px patches; 2-layer GELU projector.\n"
             f"- Anyres grid pinpoints {config.image_grid_pinpoints}: a 64x64 image gives {tokens.base} base tokens "
@@ -59,9 +59,10 @@ def write_model_card(out, record: dict, report: dict | None, command: str) -> Pa
         "## Training",
         "",
         f"- Data: easy-VQA's train split ({data['easyvqa_train']:,} questions on 4,000 images, the `easy-vqa` "
-        f"package) and {data['generated']:,} examples from the fixture generators (`gprune.fixtures`: shape scenes "
+        f"package) and {data['generated']:,} examples from the fixture generators (`testbed.fixtures`: shape scenes "
         "with colours, counts and sides; rendered signs, sums and invoices; bar charts) under seeds the fixtures "
-        f"never use. Items equal (pixels and prompt) to a fixture test item (seed {report['fixtures']['seed'] if report else 0}, "
+        "never use. Items equal (pixels and prompt) to a fixture test item "
+        f"(seed {report['fixtures']['seed'] if report else 0}, "
         f"n {report['fixtures']['n'] if report else 200}) were dropped: {data['fixture_items_dropped']}.",
         *_vision_stage(record),
         "- Prompts are each benchmark's own lmms-eval prompt in the chat template; the loss is on the answer "

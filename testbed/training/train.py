@@ -1,7 +1,7 @@
 """`train_tiny`: train the small LLaVA-NeXT from scratch on CPU, deterministically under a seed.
 
 All parts start from random weights (vision tower, projector, language model); the tokenizer and
-processor are the offline ones of `gprune.tiny`. The loss is on answer tokens only, so the model
+processor are the offline ones of `testbed.tiny`. The loss is on answer tokens only, so the model
 learns to answer, not to echo prompts.
 """
 
@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import LlavaNextForConditionalGeneration
 
-from ..tiny import build_config, build_processor
+from .. import tiny
 from .batches import collate, encode
 from .examples import TrainingData, training_data
 from .settings import TrainSettings
@@ -48,14 +47,9 @@ class Stream:
 
 
 def build_model(settings: TrainSettings):
-    processor = build_processor()
-    config = build_config(processor.tokenizer, hidden=settings.hidden, layers=settings.layers,
-                          vision_hidden=settings.vision_hidden, vision_layers=settings.vision_layers)
-    torch.manual_seed(settings.seed)
-    model = LlavaNextForConditionalGeneration(config)
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
-    return model, processor
+    """The untrained tiny model at the sizes `settings` names."""
+    return tiny.build_model(settings.seed, settings.hidden, settings.layers, settings.vision_hidden,
+                            settings.vision_layers)
 
 
 def build_data(settings: TrainSettings, log=print) -> TrainingData:

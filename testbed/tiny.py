@@ -1,7 +1,7 @@
 """A small LLaVA-NeXT built offline from a config: CLIP-style vision tower, anyres grid, Llama LM.
 
-No weights or tokenizer can be downloaded on the project's machines, so tests and the embedded
-default build this model from scratch. Every part is the real transformers class
+No weights or tokenizer can be downloaded on the project's machines, so `gprune train-tiny` starts
+from this model and tests build it at random init. Every part is the real transformers class
 (`LlavaNextForConditionalGeneration`, `LlavaNextProcessor`); only the sizes shrink. The geometry
 mirrors llava-hf checkpoints: a base view plus a high-resolution grid of crops, unpadded, with
 an `image_newline` at each grid row end.
@@ -125,10 +125,12 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
     )
 
 
-def build_tiny_random(seed: int = 0, hidden: int = 64, layers: int = 2):
-    """(model, processor) with randomly initialised weights, deterministic under `seed`."""
+def build_model(seed: int = 0, hidden: int = 64, layers: int = 2, vision_hidden: int = 32, vision_layers: int = 2):
+    """(model, processor): a plain LlavaNextForConditionalGeneration at random init, deterministic under
+    `seed`. The one builder of the tiny model: `train-tiny` starts from it, tests and benches use it."""
     processor = build_processor()
-    config = build_config(processor.tokenizer, hidden=hidden, layers=layers)
+    config = build_config(processor.tokenizer, hidden=hidden, layers=layers, vision_hidden=vision_hidden,
+                          vision_layers=vision_layers)
     torch.manual_seed(seed)
     model = LlavaNextForConditionalGeneration(config)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id

@@ -1,0 +1,148 @@
+"""Commands that need the library and the test bed only: eval, fixtures, train-tiny, benchmarks."""
+
+import argparse
+import json
+import os
+
+from tabulate import tabulate
+
+from testbed.training.settings import TrainSettings
+
+from .prune_args import add_prune_args, prune_from_args
+
+FLOPS_NOTE = ("TFLOPs per sample: exact = 2 x multiply-adds of the whole model (vision, projector, selection, "
+              "prefill, decode); fastv = L*(4nd^2+2n^2d+2ndm) MACs of the LM prefill, as in the paper's Table 1")
+
+
+def at_least(least: int):
+    """An argparse type: an integer >= `least`, else a usage error naming the value."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {least}")
+        return value
+    parse.__name__ = f"integer >= {least}"
+    return parse
+
+
+def print_results(results) -> None:
+    rows = []
+    for result in results.values():
+        metrics = list(result.metrics.items()) + [(m, None) for m in result.aggregation_errors]
+        for i, (metric, value) in enumerate(metrics or [("(no metric)", None)]):
+            first = i == 0
+            rows.append([result.benchmark if first else "", metric, "error" if value is None else f"{value:.4f}",
+                         *([result.errors, f"{result.visual_tokens_kept:.1f}/{result.visual_tokens_full:.1f}",
+                            f"{result.tflops_exact:.3e}", f"{result.tflops_fastv:.3e}", f"{result.samples_per_s:.2f}",
+                            f"{result.prefill_latency_ms:.1f}"] if first else [""] * 6)])
+    print(tabulate(rows, headers=["benchmark", "metric", "value", "errors", "visual kept/full", "TFLOPs exact",
+                                  "TFLOPs fastv", "samples/s", "prefill ms"], disable_numparse=True))
+    some = next(iter(results.values()))
+    t = some.throughput
+    print(f"\nprune: {some.prune}")
+    print(f"throughput on {t['device']} ({t['dtype']}), batch size {t['batch_size']}; timed: {t['timed']}")
+    print(f"prefill ms: {t['prefill_timed']}")
+    print(FLOPS_NOTE)
+    for result in results.values():
+        if result.note:
+            print(f"{result.benchmark}: {result.note}")
+        for metric, error in result.aggregation_errors.items():
+            print(f"{result.benchmark}: {metric} could not be aggregated: {error}")
+
+
+def cmd_eval(args) -> int:
+    from gprune.benchmarks import check_data, resolve_benchmarks
+    from gprune.evaluation import evaluate
+    from gprune.loading import load_model
+
+    prune = prune_from_args(args)  # bad parameters, names and data fail before the model loads
+    benchmarks = resolve_benchmarks(args.benchmarks)
+    check_data(benchmarks, args.data_dir)
+    model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
+    results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
+                       data_dir=args.data_dir, max_new_tokens=args.max_new_tokens)
+    print_results(results)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({name: r.to_dict() for name, r in results.items()}, out, indent=2, default=str)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def cmd_fixtures(args) -> int:
+    from testbed.fixtures import GENERATORS, write_fixtures
+
+    out = write_fixtures(args.out, n=args.n, seed=args.seed)
+    print(f"wrote fixtures for {len(GENERATORS)} benchmarks ({args.n} samples each, seed {args.seed}) to {out}")
+    print(f"use them with: gprune eval --benchmarks all --data-dir {out}")
+    return 0
+
+
+def cmd_train_tiny(args) -> int:
+    from testbed.training.pipeline import run_training
+
+    settings = TrainSettings(steps=args.steps, seed=args.seed, batch_size=args.batch_size,
+                             vision_pretrain_steps=args.vision_steps,
+                             generated_per_benchmark=args.generated_per_benchmark)
+    run_training(args.out, settings, report=not args.no_report, easyvqa_limit=args.easyvqa_limit)
+    print(f"load it with: gprune eval --model {args.out}   (or copy it to gprune/checkpoints/tiny for --model tiny)")
+    return 0
+
+
+def cmd_benchmarks(args) -> int:
+    from gprune.benchmarks import NOTES, PRIMARY, TASKS, task_config
+
+    rows = [[name, task, PRIMARY[name], task_config(name).get("dataset_path", "the easy-vqa pip package"),
+             NOTES.get(name, "")] for name, task in TASKS.items()]
+    print(tabulate(rows, headers=["benchmark", "lmms-eval task", "primary metric", "hub dataset", "scoring"],
+                   maxcolwidths=[None, None, None, None, 60]))
+    print("\ndata layout under --data-dir: README 'Benchmarks'; `gprune fixtures --out DIR` writes small ones")
+    return 0
+
+
+def register(commands) -> None:
+    defaults = TrainSettings()
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+
+    evaluate = commands.add_parser("eval", help="evaluate one pruning config on benchmarks", formatter_class=formatter)
+    evaluate.add_argument("--model", default="tiny",
+                          help="'tiny' (shipped), 'tiny-random', a local checkpoint dir, or a hub id in the cache")
+    evaluate.add_argument("--benchmarks", default="easyvqa",
+                          help="comma-separated names (see `gprune benchmarks`), or all")
+    evaluate.add_argument("--data-dir", default=os.environ.get("GPRUNE_DATA_DIR"),
+                          help="folder holding <benchmark>/ data in the hub layout ($GPRUNE_DATA_DIR)")
+    evaluate.add_argument("--max-new-tokens", type=at_least(1), default=None,
+                          help="cap on each task's max_new_tokens (None: the task's own)")
+    evaluate.add_argument("--limit", type=at_least(1), default=None, help="samples per benchmark (None: all)")
+    evaluate.add_argument("--batch-size", type=at_least(1), default=1, help="generation batch size")
+    evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (None: cuda when present)")
+    evaluate.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                          help="weights and activations (None: bfloat16 on cuda, float32 on cpu)")
+    evaluate.add_argument("--json", default=None, help="also write results with per-sample records here")
+    add_prune_args(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
+
+    fixtures = commands.add_parser("fixtures", help="write small benchmark fixtures in the real schemas",
+                                   formatter_class=formatter)
+    fixtures.add_argument("--out", required=True, help="data directory to write <benchmark>/ folders into")
+    fixtures.add_argument("--n", type=at_least(2), default=40, help="samples per benchmark")
+    fixtures.add_argument("--seed", type=at_least(0), default=0, help="generator seed")
+    fixtures.set_defaults(func=cmd_fixtures)
+
+    train = commands.add_parser("train-tiny", help="train the small LLaVA-NeXT behind --model tiny, on CPU",
+                                formatter_class=formatter)
+    train.add_argument("--out", default=".data/tiny-model", help="checkpoint folder to write")
+    train.add_argument("--steps", type=at_least(1), default=defaults.steps, help="stage 2 steps (the whole model)")
+    train.add_argument("--vision-steps", type=at_least(0), default=defaults.vision_pretrain_steps,
+                       help="stage 1 steps: the vision tower alone on easy-VQA shape and colour (0 skips it)")
+    train.add_argument("--seed", type=at_least(0), default=defaults.seed, help="seed of data order and init")
+    train.add_argument("--batch-size", type=at_least(2), default=defaults.batch_size, help="examples per step")
+    train.add_argument("--generated-per-benchmark", type=at_least(2), default=defaults.generated_per_benchmark,
+                       help="fixture-style training items written per benchmark")
+    train.add_argument("--no-report", action="store_true", help="skip the unpruned evaluation in the model card")
+    train.add_argument("--easyvqa-limit", type=at_least(1), default=None,
+                       help="easy-VQA test questions to report on (None: all 9,673)")
+    train.set_defaults(func=cmd_train_tiny)
+
+    listing = commands.add_parser("benchmarks", help="list the benchmarks, their tasks, metrics and data")
+    listing.set_defaults(func=cmd_benchmarks)

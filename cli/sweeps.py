@@ -1,0 +1,90 @@
+"""Commands of the sweep service: sweep (Ray Tune + MLflow) and presets."""
+
+from sweep.spec import list_presets, preset_description
+
+
+def _sort_key(value):
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+def print_summary(outcome, printer=print) -> None:
+    """The baseline, then the trials in parameter order (the best objective marked), with each
+    benchmark's primary metric, so accuracy against pruning ratio reads down the table."""
+    from gprune.benchmarks import PRIMARY
+
+    nan = float("nan")
+    trials = sorted(outcome.trials, key=lambda t: [_sort_key(t["params"].get(k)) for k in outcome.swept])
+    best = max(trials, key=lambda t: t["metrics"].get("objective", float("-inf")), default=None)
+    scored = [(name, f"{name}.{metric}") for name, metric in PRIMARY.items() if f"{name}.{metric}" in outcome.baseline]
+    header = ("".join(f"{k:>11}" for k in outcome.swept) + "".join(f"{name[:9]:>10}" for name, _ in scored)
+              + f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}  status")
+    printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; per benchmark: "
+            + ", ".join(f"{name} {key.split('.', 1)[1]}" for name, key in scored))
+    printer(header)
+    printer("-" * len(header))
+
+    def row(label, m, status):
+        printer(label + "".join(f"{m.get(key, nan):>10.3f}" for _, key in scored)
+                + f" {m.get('mean_retention', nan):>9.3f} {m.get('tflops_exact', nan):>12.3e}"
+                  f" {m.get('tflops_fastv', nan):>12.3e} {m.get('samples_per_s', nan):>9.2f}"
+                  f" {m.get('speedup', nan):>7.2f}  {status}")
+
+    row(f"{'unpruned baseline':>{11 * len(outcome.swept)}}", {**outcome.baseline, "mean_retention": 1.0,
+                                                               "speedup": 1.0}, "baseline")
+    for trial in trials:
+        row("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept), trial["metrics"],
+            trial["status"] + ("  <- best" if trial is best else ""))
+    printer(f"\nworkers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
+            f"{[w['weight_loads'] for w in outcome.workers]}, images through the vision tower "
+            f"{[w['images_encoded'] for w in outcome.workers]}")
+    printer("retention: each benchmark's primary metric over the same-run unpruned baseline, averaged (NaN where "
+            "the baseline scored 0); speedup: samples/s over the baseline's, on the same workers")
+    if outcome.interrupted:
+        printer(f"INTERRUPTED: finished trials are logged; continue with `gprune sweep --resume {outcome.name}`")
+    printer(f"MLflow: experiment {outcome.name!r}, parent run {outcome.parent_run_id}. Browse it with:\n"
+            f"  mlflow ui --backend-store-uri {outcome.tracking_uri}")
+
+
+def cmd_sweep(args) -> int:
+    from sweep.spec import load_spec, preset_path
+
+    if sum(x is not None for x in (args.file, args.preset, args.resume)) != 1:
+        raise ValueError("give exactly one of SWEEP.yaml, --preset NAME or --resume NAME")
+    if args.resume:
+        from sweep.runner import load_saved_spec
+
+        if args.tracking_uri:
+            raise ValueError("--resume logs to the tracking store the sweep started with; drop --tracking-uri")
+        spec = load_saved_spec(args.resume, args.storage or ".sweeps")
+    else:
+        spec = load_spec(args.file or preset_path(args.preset))  # every problem, before Ray starts
+        spec.storage = args.storage or spec.storage
+    from sweep.runner import run_sweep
+
+    outcome = run_sweep(spec, tracking_uri=args.tracking_uri, address=args.address, resume=bool(args.resume))
+    print_summary(outcome)
+    return 130 if outcome.interrupted else 0
+
+
+def cmd_presets(args) -> int:
+    for name in list_presets():
+        print(f"{name}: {preset_description(name)}")
+    print("\nrun one with: gprune sweep --preset NAME")
+    return 0
+
+
+def register(commands) -> None:
+    sweep = commands.add_parser("sweep", help="sweep pruning configs with Ray Tune, tracked in MLflow",
+                                description="Give exactly one of SWEEP.yaml, --preset or --resume.")
+    sweep.add_argument("file", nargs="?", help="a sweep YAML file (keys: README 'Sweeps')")
+    sweep.add_argument("--preset", help=f"an embedded sweep: {', '.join(list_presets())} (see `gprune presets`)")
+    sweep.add_argument("--resume", metavar="NAME", help="continue the interrupted sweep NAME")
+    sweep.add_argument("--tracking-uri", help="overrides the file's tracking.uri: sqlite:///FILE, "
+                                              "postgresql+psycopg://..., http(s)://...")
+    sweep.add_argument("--address", help="an existing Ray cluster (auto, or HEAD_IP:6379); default: start one")
+    sweep.add_argument("--storage", help="where Ray Tune keeps sweep state for --resume (default: the file's "
+                                         "storage, .sweeps)")
+    sweep.set_defaults(func=cmd_sweep)
+
+    presets = commands.add_parser("presets", help="list the embedded sweep files")
+    presets.set_defaults(func=cmd_presets)

@@ -1,0 +1,42 @@
+"""One sample's record, and the counts and per-sample means over a list of them.
+
+Kept free of torch and transformers: sweep trials summarise records they receive from workers.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SampleRecord:
+    index: int
+    target: str | None = None
+    prediction: str | None = None
+    score: float | None = None  # this sample's value of the benchmark's first metric
+    visual_tokens_kept: int | None = None
+    visual_tokens_full: int | None = None
+    prefill_tokens: int | None = None
+    generated_tokens: int | None = None
+    tflops_exact: float | None = None
+    tflops_fastv: float | None = None
+    error: str | None = None
+    results: dict = field(default_factory=dict, repr=False)  # lmms-eval process_results output
+
+
+def mean(values) -> float:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def summarize_records(records: list[SampleRecord], model_seconds: float) -> dict:
+    """Samples, errors, and means over the error-free records of tokens, FLOPs and throughput."""
+    scored = [r for r in records if r.error is None]
+    return {
+        "samples": len(records),
+        "errors": len(records) - len(scored),
+        "visual_tokens_kept": mean(r.visual_tokens_kept for r in scored),
+        "visual_tokens_full": mean(r.visual_tokens_full for r in scored),
+        "tflops_exact": mean(r.tflops_exact for r in scored),
+        "tflops_fastv": mean(r.tflops_fastv for r in scored),
+        "samples_per_s": len(scored) / model_seconds if model_seconds else float("nan"),
+        "model_seconds": model_seconds,
+    }

@@ -1,0 +1,57 @@
+"""The command line: defaults come from PruneConfig, help shows defaults and choices, listings work."""
+
+from dataclasses import fields
+
+import pytest
+
+from cli.main import build_parser, main
+from cli.prune_args import prune_from_args
+from gprune.benchmarks import TASKS
+from gprune.config import PruneConfig
+from gprune.methods import SCORERS
+from sweep.spec import list_presets
+
+
+def test_eval_defaults_are_pruneconfig_defaults():
+    args = build_parser().parse_args(["eval"])
+    assert prune_from_args(args) == PruneConfig()
+
+
+def test_help_shows_every_pruning_option_with_its_default_and_choices(capsys):
+    assert main(["eval", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for field in fields(PruneConfig):
+        assert f"--{field.name}" in text
+        assert f"(default: {field.default})" in text, field.name
+    assert "{" + ",".join(SCORERS) + "}" in text
+
+
+def test_every_option_has_help(capsys):
+    parser = build_parser()
+    for command in parser._subparsers._group_actions[0].choices.values():
+        for action in command._actions:
+            assert action.help, (command.prog, action.dest)
+
+
+def test_benchmarks_presets_and_version(capsys):
+    assert main(["benchmarks"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in TASKS) and "gpt_eval_score" in out
+    assert main(["presets"]) == 0
+    assert all(name in capsys.readouterr().out for name in list_presets())
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("gprune ")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["eval", "--limit", "0"], "argument --limit: 0 must be at least 1"),
+    (["eval", "--batch-size", "-2"], "argument --batch-size: -2 must be at least 1"),
+    (["eval", "--max-new-tokens", "0"], "argument --max-new-tokens: 0 must be at least 1"),
+    (["eval", "--dtype", "float99"], "invalid choice: 'float99'"),
+    (["eval", "--method", "tome"], "invalid choice: 'tome'"),
+    (["eval", "--benchmarks", ","], "no benchmark named"),
+    (["fixtures", "--out", "x", "--n", "1"], "argument --n: 1 must be at least 2"),
+])
+def test_bad_values_are_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""Sweep files: pydantic checks every key, the checks across keys run too, one error lists it all."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli.main import main
+from sweep.spec import SweepSpecError, list_presets, load_spec, parse_spec, preset_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_sweep_file_in_the_repository_is_valid():
+    files = [preset_path(name) for name in list_presets()] + sorted((REPO / "docs").glob("**/*.yaml"))
+    assert files
+    for path in files:
+        spec = load_spec(path)
+        assert spec.name and spec.benchmarks
+
+
+def test_each_bad_value_is_named_in_one_error_with_its_path(tmp_path):
+    bad = {"name": "bad", "model": 5, "max_new_tokens": -3, "seed": "x", "fixtures": {"n": -1},
+           "scheduler": {"type": "asha", "grace_period": 0, "reduction_factor": 1}, "workers": {"cache_mb": -5},
+           "search": {"num_samples": True}, "benchmarks": 5, "batch_size": 0, "tracking": {"uri": "mongo://x"}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(SweepSpecError) as error:
+        load_spec(path)
+    problems = error.value.problems
+    for expected in ("model: 5", "max_new_tokens: -3", "seed: 'x'", "fixtures.n: -1", "scheduler.grace_period: 0",
+                     "scheduler.reduction_factor: 1", "workers.cache_mb: -5", "search.num_samples: True",
+                     "benchmarks: 5 must be a list", "batch_size: 0", "tracking.uri: 'mongo://x'"):
+        assert sum(p.startswith(expected) for p in problems) == 1, (expected, problems)
+    assert len(problems) == 11
+    assert str(path) in str(error.value) and "11 problem(s)" in str(error.value)
+
+
+def test_the_cli_rejects_a_bad_file_in_one_message_before_ray(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "workers": {"cache_mb": -5}, "seed": "x"}))
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n  - ") == 2 and "workers.cache_mb: -5" in err and "Traceback" not in err
+
+
+def test_problems_across_keys_are_reported_with_those_of_single_keys():
+    with pytest.raises(SweepSpecError) as error:
+        parse_spec({"name": "x", "seed": -1, "benchmarks": ["pope"], "limit": {"pope": 1, "gqa": 2},
+                    "scheduler": {"type": "asha", "slices": 2},
+                    "search_space": {"ratio": {"uniform": [0.1, 0.5]}}}, check_files=False)
+    problems = "\n".join(error.value.problems)
+    assert "seed: -1" in problems and "limit.gqa: not one of this sweep's benchmarks" in problems
+    assert "limit: pope: 1 is smaller than scheduler.slices=2" in problems
+    assert "grid cannot sample distributions" in problems
+
+
+def test_a_valid_spec_round_trips_through_its_saved_form():
+    spec = parse_spec({"name": "ok", "benchmarks": "pope,textvqa", "fixtures": {"n": 4}, "limit": {"pope": 3},
+                       "search_space": {"ratio": [0.5, 0.9], "method": "gprune"}})
+    assert spec.benchmarks == ["pope", "textvqa"] and spec.limits() == {"pope": 3, "textvqa": None}
+    assert spec.fixed_prune() == {"method": "gprune"}
+    assert parse_spec(spec.to_dict(), check_files=False) == spec
+
+
+def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path, monkeypatch, capsys):
+    import sweep.runner
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for an invalid sweep file")
+
+    monkeypatch.setattr(sweep.runner, "connect", no_ray)
+    bad = {"name": "bad one", "data_dir": str(tmp_path / "nowhere"), "benchmarks": ["pope", "gqq"], "colour": "red",
+           "limit": {"pope": 0, "chartqa": 3},
+           "search_space": {"ratio": [0.5, 1.5], "method": ["gprune", "tome"], "iterations": [-1], "depth": [1]},
+           "search": {"algorithm": "bayes"}, "scheduler": {"type": "asha", "slices": 1}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(SweepSpecError) as error:
+        load_spec(path)
+    problems = "\n".join(error.value.problems)
+    for expected in ("colour: unknown key", "name: 'bad one'", "'gqq' unknown", "ratio=1.5", "method='tome'",
+                     "iterations=-1", "search_space.depth: unknown parameter", "search.algorithm: 'bayes'",
+                     "scheduler.slices: 1", "no files match data/test-*.parquet", "limit: pope: 0",
+                     "limit.chartqa: not one of this sweep's benchmarks"):
+        assert expected in problems, expected
+    assert main(["sweep", str(path)]) == 2
+    assert "problem(s)" in capsys.readouterr().err
