@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/prefill.py --hidden 1024 --layers 8
 	$(PY) bench/runner.py --limit 256
 	$(PY) bench/flops_8b.py
+	$(PY) bench/gpu.py   # the 8B geometry on a GPU; on a CPU, the narrow smoke model
 	$(PY) bench/sweep_timing.py
 	$(PY) bench/pruning_table.py
 	$(PY) bench/easyvqa_types.py

@@ -6,9 +6,11 @@ import os
 
 from tabulate import tabulate
 
+from gprune.config import PruneConfig
+from gprune.decoding import Decoding
 from testbed.training.settings import TrainSettings
 
-from .prune_args import add_prune_args, prune_from_args
+from .dataclass_args import add_dataclass_args, from_args
 
 FLOPS_NOTE = ("TFLOPs per sample: exact = 2 x multiply-adds of the whole model (vision, projector, selection, "
               "prefill, decode); fastv = L*(4nd^2+2n^2d+2ndm) MACs of the LM prefill, as in the paper's Table 1")
@@ -34,14 +36,17 @@ def print_results(results) -> None:
             rows.append([result.benchmark if first else "", metric, "error" if value is None else f"{value:.4f}",
                          *([result.errors, f"{result.visual_tokens_kept:.1f}/{result.visual_tokens_full:.1f}",
                             f"{result.tflops_exact:.3e}", f"{result.tflops_fastv:.3e}", f"{result.samples_per_s:.2f}",
-                            f"{result.prefill_latency_ms:.1f}"] if first else [""] * 6)])
+                            f"{result.prefill_latency_ms:.1f}", f"{result.decode_ms_per_token:.2f}"]
+                           if first else [""] * 7)])
     print(tabulate(rows, headers=["benchmark", "metric", "value", "errors", "visual kept/full", "TFLOPs exact",
-                                  "TFLOPs fastv", "samples/s", "prefill ms"], disable_numparse=True))
+                                  "TFLOPs fastv", "samples/s", "prefill ms", "decode ms/token"],
+                   disable_numparse=True))
     some = next(iter(results.values()))
     t = some.throughput
     print(f"\nprune: {some.prune}")
-    print(f"throughput on {t['device']} ({t['dtype']}), batch size {t['batch_size']}; timed: {t['timed']}")
-    print(f"prefill ms: {t['prefill_timed']}")
+    print(f"throughput on {t['device']} ({t['dtype']}), batch size {t['batch_size']}, {t['decoding']}; "
+          f"timed: {t['timed']}")
+    print(f"prefill ms: {t['prefill_timed']}; decode ms/token: {t['decode_timed']}")
     print(FLOPS_NOTE)
     for result in results.values():
         if result.note:
@@ -55,12 +60,13 @@ def cmd_eval(args) -> int:
     from gprune.evaluation import evaluate
     from gprune.loading import load_model
 
-    prune = prune_from_args(args)  # bad parameters, names and data fail before the model loads
+    prune = from_args(PruneConfig, args)  # bad parameters, names and data fail before the model loads
+    decoding = from_args(Decoding, args)
     benchmarks = resolve_benchmarks(args.benchmarks)
     check_data(benchmarks, args.data_dir)
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
     results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
-                       data_dir=args.data_dir, max_new_tokens=args.max_new_tokens)
+                       data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, decoding=decoding)
     print_results(results)
     if args.json:
         with open(args.json, "w") as out:
@@ -119,7 +125,8 @@ def register(commands) -> None:
     evaluate.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                           help="weights and activations (None: bfloat16 on cuda, float32 on cpu)")
     evaluate.add_argument("--json", default=None, help="also write results with per-sample records here")
-    add_prune_args(evaluate)
+    add_dataclass_args(evaluate, PruneConfig, "pruning (gprune.PruneConfig)")
+    add_dataclass_args(evaluate, Decoding, "decoding (gprune.decoding.Decoding)")
     evaluate.set_defaults(func=cmd_eval)
 
     fixtures = commands.add_parser("fixtures", help="write small benchmark fixtures in the real schemas",

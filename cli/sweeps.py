@@ -17,7 +17,8 @@ def print_summary(outcome, printer=print) -> None:
     best = max(trials, key=lambda t: t["metrics"].get("objective", float("-inf")), default=None)
     scored = [(name, f"{name}.{metric}") for name, metric in PRIMARY.items() if f"{name}.{metric}" in outcome.baseline]
     header = ("".join(f"{k:>11}" for k in outcome.swept) + "".join(f"{name[:9]:>10}" for name, _ in scored)
-              + f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}  status")
+              + f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}"
+                f" {'prefill ms':>10} {'decode ms/tok':>13}  status")
     printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; per benchmark: "
             + ", ".join(f"{name} {key.split('.', 1)[1]}" for name, key in scored))
     printer(header)
@@ -27,14 +28,19 @@ def print_summary(outcome, printer=print) -> None:
         printer(label + "".join(f"{m.get(key, nan):>10.3f}" for _, key in scored)
                 + f" {m.get('mean_retention', nan):>9.3f} {m.get('tflops_exact', nan):>12.3e}"
                   f" {m.get('tflops_fastv', nan):>12.3e} {m.get('samples_per_s', nan):>9.2f}"
-                  f" {m.get('speedup', nan):>7.2f}  {status}")
+                  f" {m.get('speedup', nan):>7.2f} {m.get('prefill_latency_ms', nan):>10.1f}"
+                  f" {m.get('decode_ms_per_token', nan):>13.2f}  {status}")
 
     row(f"{'unpruned baseline':>{11 * len(outcome.swept)}}", {**outcome.baseline, "mean_retention": 1.0,
                                                                "speedup": 1.0}, "baseline")
     for trial in trials:
         row("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept), trial["metrics"],
             trial["status"] + ("  <- best" if trial is best else ""))
-    printer(f"\nworkers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
+    first = outcome.workers[0] if outcome.workers else {}
+    printer(f"\nthroughput: {first.get('dtype')}, batch size {outcome.batch_size}, {first.get('decoding')}; compile "
+            f"and warm-up before timing: {[round(w['warmup_seconds'], 1) for w in outcome.workers]} s; prefill ms per "
+            "batch and decode ms per step (one token per row), means")
+    printer(f"workers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
             f"{[w['weight_loads'] for w in outcome.workers]}, images through the vision tower "
             f"{[w['images_encoded'] for w in outcome.workers]}")
     printer("retention: each benchmark's primary metric over the same-run unpruned baseline, averaged (NaN where "

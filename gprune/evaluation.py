@@ -11,15 +11,17 @@ from types import SimpleNamespace
 
 from .benchmarks import NOTES, check_data, load_task, resolve_benchmarks
 from .config import PruneConfig
+from .decoding import Decoding
 from .flops import exact_flops, fastv_flops
 from .generation import generate_batch
 from .layout import image_layout
 from .model import set_prune
-from .records import SampleRecord, mean, summarize_records
+from .records import SampleRecord, batch_timing, summarize_records
 
 TIMED = "processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded"
 PREFILL_TIMED = ("generate() start to the end of the first language-model forward (vision tower, projector, "
                  "selection, LM prefill), mean per batch")
+DECODE_TIMED = "the end of that forward to the end of generate(), per decode step (one token per row), mean"
 SKIPPED_METRICS = {"submission"}  # lmms-eval's submission-file writers, not scores
 
 
@@ -38,8 +40,13 @@ class BenchmarkResult:
     tflops_fastv: float  # mean per sample: FastV/paper convention, LM prefill MACs
     samples_per_s: float
     model_seconds: float  # the wall time samples_per_s divides by (see TIMED)
-    prefill_latency_ms: float
-    throughput: dict  # device, dtype, batch_size, what was timed
+    batches: int
+    prefill_seconds: float  # summed over batches (see PREFILL_TIMED)
+    decode_seconds: float
+    decode_steps: int
+    prefill_latency_ms: float  # mean per batch
+    decode_ms_per_token: float  # per decode step (see DECODE_TIMED)
+    throughput: dict  # device, dtype, batch_size, decoding, what was timed
     aggregation_errors: dict = field(default_factory=dict)
     records: list[SampleRecord] = field(default_factory=list)
 
@@ -97,7 +104,7 @@ def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
 
 
 def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None,
-                  offset=0) -> BenchmarkResult:
+                  offset=0, decoding: Decoding | None = None) -> BenchmarkResult:
     """Run samples [offset, offset + limit) of one lmms-eval task's test split through the model
     (with its current pruning config)."""
     prune = model.model.prune
@@ -106,13 +113,15 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     records = [SampleRecord(index=i) for i in range(offset, end)]
     count = len(records)
     gen_kwargs = dict(task.config.generation_kwargs or {})
-    model_seconds, prefill_times = 0.0, []
+    decoding = decoding or Decoding()
+    model_seconds, timed = 0.0, []
 
     def run(batch):  # batch: [(record, doc, visuals, text)]
         nonlocal model_seconds
-        out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs, max_new_tokens)
+        out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
+                             max_new_tokens, decoding)
         model_seconds += out.seconds
-        prefill_times.append(out.prefill_seconds)
+        timed.append(out)
         for (record, doc, _, _), text, stat in zip(batch, out.texts, out.stats):
             _fill(record, text, stat, doc, task, model, prune)
 
@@ -144,16 +153,19 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         note=NOTES.get(name, ""),
         prune=prune.to_dict(),
         **summarize_records(records, model_seconds),
-        prefill_latency_ms=1000 * mean(prefill_times),
+        **batch_timing(len(timed), sum(t.prefill_seconds for t in timed), sum(t.decode_seconds for t in timed),
+                       sum(t.decode_steps for t in timed)),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
-                    "batch_size": batch_size, "timed": TIMED, "prefill_timed": PREFILL_TIMED},
+                    "batch_size": batch_size, "decoding": decoding.describe(model.device), "timed": TIMED,
+                    "prefill_timed": PREFILL_TIMED, "decode_timed": DECODE_TIMED},
         aggregation_errors=aggregation_errors,
         records=records,
     )
 
 
 def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | None = None, limit=None,
-             batch_size=1, data_dir=None, max_new_tokens=None) -> dict[str, BenchmarkResult]:
+             batch_size=1, data_dir=None, max_new_tokens=None, decoding: Decoding | None = None
+             ) -> dict[str, BenchmarkResult]:
     """Evaluate on each benchmark (names, or "all"); `prune`, if given, is set on the model first.
     Missing or misplaced data fails here, before any model work."""
     names = resolve_benchmarks(benchmarks)
@@ -161,7 +173,8 @@ def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | Non
     if prune is not None:
         set_prune(model, processor, prune)
     return {
-        name: evaluate_task(model, processor, load_task(name, data_dir), limit, batch_size, max_new_tokens, name)
+        name: evaluate_task(model, processor, load_task(name, data_dir), limit, batch_size, max_new_tokens, name,
+                            decoding=decoding)
         for name in names
     }
 

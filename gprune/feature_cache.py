@@ -24,8 +24,10 @@ class FeatureCache:
 
     @staticmethod
     def key(pixels: torch.Tensor, image_size) -> str:
-        digest = hashlib.blake2b(pixels.detach().contiguous().cpu().numpy().tobytes(), digest_size=16)
-        digest.update(str([int(v) for v in image_size]).encode())
+        # The raw bytes, whatever the dtype (numpy has no bfloat16); the dtype is part of the key.
+        raw = pixels.detach().contiguous().view(torch.uint8).cpu().numpy().tobytes()
+        digest = hashlib.blake2b(raw, digest_size=16)
+        digest.update(f"{pixels.dtype}{[int(v) for v in image_size]}".encode())
         return digest.hexdigest()
 
     def get(self, key: str) -> torch.Tensor | None:

@@ -7,6 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
+
+from .decoding import Decoding
 
 DEFAULT_MAX_NEW_TOKENS = 128  # when a task sets none (lmms-eval's llava_hf would allow 1024)
 
@@ -17,6 +20,8 @@ class BatchOutput:
     stats: list[dict]  # per sample: prefill_tokens, visual_tokens_kept, generated_tokens, image_sizes
     seconds: float  # processor + generate(), wall clock
     prefill_seconds: float  # generate() start to the end of the first language-model forward
+    decode_seconds: float  # the end of that forward to the end of generate()
+    decode_steps: int  # forwards after the first: one token each for every row still generating
 
 
 def format_prompt(processor, text: str, images: int = 1) -> str:
@@ -85,20 +90,23 @@ def _cut(text: str, stops: list[str]) -> str:
 
 @torch.inference_mode()
 def generate_batch(model, processor, images: list[list], texts: list[str], gen_kwargs: dict,
-                   max_new_tokens: int | None = None) -> BatchOutput:
+                   max_new_tokens: int | None = None, decoding: Decoding | None = None) -> BatchOutput:
     """Answers for one batch: `images[i]` are sample i's PIL images, `texts[i]` its task text."""
     kwargs, stops = generate_kwargs(gen_kwargs, max_new_tokens)
+    decoding = decoding or Decoding()
     prompts = [format_prompt(processor, text, len(imgs)) for text, imgs in zip(texts, images)]
     start = time.perf_counter()
     flat = [image for sample in images for image in sample]
     inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True).to(model.device)
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    kwargs.update(decoding.generate_kwargs(model.device, inputs["input_ids"].shape[1], kwargs["max_new_tokens"]))
     with prefill_clock(model) as marks:
         generate_start = time.perf_counter()
         output = model.generate(**inputs, **kwargs)
         _synchronize(model.device)
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
+    seconds = end - start
     new_ids = output[:, inputs["input_ids"].shape[1]:]
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
@@ -113,4 +121,15 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
         })
         offset += len(sample)
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
-    return BatchOutput([_cut(t, stops) for t in decoded], stats, seconds, marks["prefill_end"] - generate_start)
+    return BatchOutput([_cut(t, stops) for t in decoded], stats, seconds, marks["prefill_end"] - generate_start,
+                       end - marks["prefill_end"], new_ids.shape[1] - 1)
+
+
+def warm_up(model, processor, decoding: Decoding | None = None, max_new_tokens: int = 4) -> float:
+    """One short generation on a blank image, so compilation (and allocator warm-up) happens before
+    anything is timed. Returns its wall-clock seconds, to be reported on their own."""
+    start = time.perf_counter()
+    blank = Image.new("RGB", (64, 64), "white")
+    generate_batch(model, processor, [[blank]], ["What is in the image?"], {"max_new_tokens": max_new_tokens},
+                   decoding=decoding)
+    return time.perf_counter() - start

@@ -33,6 +33,17 @@ def kept_token_indices(features: torch.Tensor, layout: ImageLayout, prune: Prune
     return torch.cat([base, grid, newlines]).sort().values
 
 
+def padding_mask(attention_mask, input_ids) -> torch.Tensor:
+    """The 2-D [B, L] mask (1 = a real token) from generate()'s 2-D mask or, with a static KV cache, the
+    4-D [B, 1, L, cache] mask it builds for compilation: a real token attends to itself, padding does not."""
+    if attention_mask is None:
+        return torch.ones_like(input_ids)
+    if attention_mask.dim() == 2:
+        return attention_mask
+    self_attention = attention_mask[:, 0].diagonal(dim1=-2, dim2=-1)[:, : input_ids.shape[1]]
+    return (self_attention if self_attention.dtype == torch.bool else self_attention == 0).long()
+
+
 def original_position_ids(input_ids, attention_mask, image_token_id, full_lengths, kept_indices):
     """Position ids [B, L] for a prompt whose images were pruned, keeping original positions.
 
@@ -41,7 +52,7 @@ def original_position_ids(input_ids, attention_mask, image_token_id, full_length
     token advances the position by its distance from the previous kept token, and the text after
     an image resumes at image_start + full_length. Padding (attention_mask 0) advances nothing.
     """
-    mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+    mask = padding_mask(attention_mask, input_ids)
     step = mask.long().clone()
     rows, cols = (input_ids == image_token_id).nonzero(as_tuple=True)
     start = 0

@@ -27,6 +27,17 @@ def mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def batch_timing(batches: int, prefill_seconds: float, decode_seconds: float, decode_steps: int) -> dict:
+    """Totals over a run's batches and what is reported from them: mean prefill ms per batch and ms
+    per decode step (one new token for every row of the batch still generating)."""
+    return {
+        "batches": batches, "prefill_seconds": prefill_seconds, "decode_seconds": decode_seconds,
+        "decode_steps": decode_steps,
+        "prefill_latency_ms": 1000 * prefill_seconds / batches if batches else float("nan"),
+        "decode_ms_per_token": 1000 * decode_seconds / decode_steps if decode_steps else float("nan"),
+    }
+
+
 def summarize_records(records: list[SampleRecord], model_seconds: float) -> dict:
     """Samples, errors, and means over the error-free records of tokens, FLOPs and throughput."""
     scored = [r for r in records if r.error is None]

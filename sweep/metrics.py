@@ -4,7 +4,7 @@ unpruned baseline, FLOPs per sample in both conventions, throughput and speedup.
 import math
 
 from gprune.benchmarks import PRIMARY
-from gprune.records import SampleRecord, summarize_records
+from gprune.records import SampleRecord, batch_timing, summarize_records
 
 
 def merge_slices(parts: list[dict]) -> dict:
@@ -12,7 +12,9 @@ def merge_slices(parts: list[dict]) -> dict:
     records = [r for part in parts for r in part["records"]]
     model_seconds = sum(p["model_seconds"] for p in parts)
     summary = summarize_records([SampleRecord(**r) for r in records], model_seconds)
-    return {"records": records, **summary, "worker": parts[-1].get("worker")}
+    timing = batch_timing(*(sum(p[key] for p in parts)
+                            for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
+    return {"records": records, **summary, **timing, "worker": parts[-1].get("worker")}
 
 
 def summarize(benchmarks: dict, baseline: dict | None) -> dict:
@@ -22,7 +24,8 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
     for name, result in benchmarks.items():
         for metric, value in result["metrics"].items():
             flat[f"{name}.{metric}"] = value
-        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors"):
+        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors",
+                    "prefill_latency_ms", "decode_ms_per_token"):
             flat[f"{name}.{key}"] = result[key]
         if baseline is not None:
             value = result["metrics"].get(PRIMARY[name])
@@ -46,6 +49,9 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
         "errors": sum(r["errors"] for r in benchmarks.values()),
         "model_seconds": seconds,
     })
+    totals = batch_timing(*(sum(r[key] for r in benchmarks.values())
+                            for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
+    flat.update(prefill_latency_ms=totals["prefill_latency_ms"], decode_ms_per_token=totals["decode_ms_per_token"])
     if baseline is not None:
         defined = [r for r in retentions if not math.isnan(r)]
         flat["mean_retention"] = sum(defined) / len(defined) if defined else float("nan")

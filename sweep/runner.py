@@ -39,6 +39,7 @@ class SweepOutcome:
     experiment_path: str = ""
     interrupted: bool = False
     seconds: dict = field(default_factory=dict)  # wall time: baseline, fit (Tune), logging (MLflow, in fit)
+    batch_size: int = 1
 
 
 def prepare_data(spec: SweepSpec) -> str | None:
@@ -138,7 +139,8 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     connect(address)
     fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
     pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name, data_dir=data_dir,
-                      batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb)
+                      batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb,
+                      decoding=spec.generation.decoding())
     try:
         started = time.perf_counter()
         baseline_file = experiment_path / "baseline.json"
@@ -173,7 +175,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
         outcome = SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id,
                                baseline["metrics"], swept, trials, pool.info(), str(experiment_path), interrupted,
-                               seconds)
+                               seconds, spec.batch_size)
         objectives = [t["metrics"].get("objective", float("nan")) for t in trials]
         tracker.finish("KILLED" if interrupted else "FINISHED",
                        {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
+from gprune.decoding import Decoding
 from gprune.tasks.local import DataLayoutError
 
 SWEEPABLE = ("method", "ratio", "threshold", "iterations", "temperature")  # seed and positions are fixed per sweep
@@ -69,6 +70,16 @@ class Tracking(Section):
         return uri
 
 
+class Generation(Section):
+    """gprune.decoding.Decoding's settings; validated by Decoding itself in the checks across keys."""
+    cache: Text = Decoding.cache
+    compile: Text = Decoding.compile
+    bucket: PositiveInt = Decoding.bucket
+
+    def decoding(self) -> Decoding:
+        return Decoding(**self.model_dump())
+
+
 class Fixtures(Section):
     n: Annotated[int, Field(strict=True, ge=2)] = 40  # MME needs a question pair per image
     seed: NonNegativeInt = 0
@@ -105,6 +116,7 @@ class SweepSpec(Section):
     scheduler: Scheduler = Scheduler()
     workers: Workers = Workers()
     tracking: Tracking = Tracking()
+    generation: Generation = Generation()
     storage: Text = ".sweeps"  # Ray Tune's experiment folder (for --resume)
 
     def limits(self) -> dict:
@@ -139,6 +151,11 @@ class SweepSpec(Section):
                     problems.append(f"limit: asha needs a finite sample budget for {name} (set limit)")
                 elif budget < slices:
                     problems.append(f"limit: {name}: {budget} is smaller than scheduler.slices={slices}")
+        if "generation" not in skip:
+            try:
+                self.generation.decoding()
+            except ValueError as error:
+                problems.append(f"generation: {error}")
         generated = self.data_dir is None and self.fixtures is not None  # fixtures are written at start
         if check_files and not generated and {"benchmarks", "data_dir", "fixtures"}.isdisjoint(skip):
             try:

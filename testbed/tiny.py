@@ -73,17 +73,20 @@ def build_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def build_processor(tokenizer: PreTrainedTokenizerFast | None = None) -> LlavaNextProcessor:
+def build_processor(tokenizer: PreTrainedTokenizerFast | None = None, crop: int = CROP, patch: int = PATCH,
+                    pinpoints=GRID_PINPOINTS) -> LlavaNextProcessor:
+    """The real LlavaNextProcessor around the offline tokenizer; crop, patch and pinpoints default to
+    the tiny model's (bench/gpu.py passes llama3-llava-next-8b's 336 / 14)."""
     tokenizer = tokenizer or build_tokenizer()
     image_processor = LlavaNextImageProcessorPil(
-        size={"shortest_edge": CROP},
-        crop_size={"height": CROP, "width": CROP},
-        image_grid_pinpoints=GRID_PINPOINTS,
+        size={"shortest_edge": crop},
+        crop_size={"height": crop, "width": crop},
+        image_grid_pinpoints=pinpoints,
     )
     return LlavaNextProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        patch_size=PATCH,
+        patch_size=patch,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,  # the CLIP tower's CLS token, dropped by the "default" strategy
         chat_template=CHAT_TEMPLATE,

@@ -4,8 +4,8 @@ from dataclasses import fields
 
 import pytest
 
+from cli.dataclass_args import from_args
 from cli.main import build_parser, main
-from cli.prune_args import prune_from_args
 from gprune.benchmarks import TASKS
 from gprune.config import PruneConfig
 from gprune.methods import SCORERS
@@ -14,7 +14,7 @@ from sweep.spec import list_presets
 
 def test_eval_defaults_are_pruneconfig_defaults():
     args = build_parser().parse_args(["eval"])
-    assert prune_from_args(args) == PruneConfig()
+    assert from_args(PruneConfig, args) == PruneConfig()
 
 
 def test_help_shows_every_pruning_option_with_its_default_and_choices(capsys):

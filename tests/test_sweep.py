@@ -224,3 +224,30 @@ def test_optuna_with_asha_runs_the_requested_trials_over_sample_slices(ray_clust
         finished = trial["status"] == "finished"
         assert trial["metrics"]["samples_evaluated"] == (6 if finished else 3)
         assert trial["metrics"]["slice"] == (2 if finished else 1)
+
+
+DECLARED_GPUS = """
+import ray
+from workers import WorkerPool
+
+ray.init(num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)  # declared, not real
+pool = WorkerPool("tiny", cpus_per_worker=1, name="gpus", cache_mb=0)
+print("COUNT", pool.count, "USE_GPU", pool.use_gpu)
+calls = [pool.dispatcher.evaluate.remote({"ratio": 0.5}, "easyvqa", 1) for _ in range(4)]  # in flight together
+print("SAMPLES", [r["samples"] for r in ray.get(calls)])
+for worker in pool.info():
+    print("WORKER", worker["cuda_visible_devices"], worker["device"], worker["calls"])
+ray.shutdown()
+"""
+
+
+def test_one_worker_per_declared_gpu_each_with_its_own_device(tmp_path):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", DECLARED_GPUS], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert "COUNT 2 USE_GPU True" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "SAMPLES [1, 1, 1, 1]" in done.stdout
+    workers = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("WORKER")]
+    assert sorted(w[0] for w in workers) == ["0", "1"]  # Ray gave each worker its own GPU
+    assert all(w[1] == "cpu" for w in workers)  # no CUDA on this machine: the worker says it used the CPU
+    assert all(int(w[2]) >= 1 for w in workers)  # the calls ran through both

@@ -2,7 +2,9 @@
 
 A Ray actor holds one of these per GPU (or per configured CPU slot). Trials never reload weights:
 each call sets the pruning config on the resident model. The vision-feature cache lets every
-config of a sweep reuse the vision tower's output for images it has already seen.
+config of a sweep reuse the vision tower's output for images it has already seen. The worker uses
+CUDA when Ray gave it a GPU (and torch sees one), else the CPU, and says which in info(); it warms
+up (compiles the decode step where that applies) once, before any call is timed.
 """
 
 import os
@@ -11,18 +13,23 @@ import torch
 
 from gprune import PruneConfig, load_model, set_prune
 from gprune.benchmarks import load_task
+from gprune.decoding import Decoding
 from gprune.evaluation import SampleRecord, aggregate, evaluate_task
 from gprune.feature_cache import FeatureCache
+from gprune.generation import warm_up
 
 
 class EvalWorker:
     def __init__(self, model: str = "tiny", device: str | None = None, dtype: str | None = None,
                  data_dir: str | None = None, batch_size: int = 1, max_new_tokens: int | None = None,
-                 cache_mb: int = 512):
+                 cache_mb: int = 512, decoding: Decoding | None = None):
         self.model_name, self.data_dir = model, data_dir
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.decoding = decoding or Decoding()
         self.model, self.processor = load_model(model, device=device, dtype=dtype)
         self.weight_loads = 1
+        self.warmup_seconds = warm_up(self.model, self.processor, self.decoding)
+        self.model.model.images_encoded = 0  # count the benchmarks' images, not the warm-up's blank one
         self.model.model.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
         self.tasks = {}  # benchmark -> lmms-eval task, loaded once
         self.calls = 0
@@ -37,7 +44,7 @@ class EvalWorker:
         self.calls += 1
         set_prune(self.model, self.processor, PruneConfig(**prune))
         result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
-                               self.max_new_tokens, name=benchmark, offset=offset)
+                               self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding)
         return {**result.to_dict(), "worker": self.info()}
 
     def aggregate(self, benchmark: str, records: list[dict]) -> tuple[dict, dict]:
@@ -47,6 +54,7 @@ class EvalWorker:
     def info(self) -> dict:
         import ray
 
+        node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
         device = self.model.device
         if device.type == "cuda":
             memory = torch.cuda.memory_allocated(device)
@@ -57,7 +65,9 @@ class EvalWorker:
         cache = self.model.model.feature_cache
         return {
             "model": self.model_name, "device": str(device), "dtype": str(self.model.dtype).removeprefix("torch."),
+            "decoding": self.decoding.describe(device), "warmup_seconds": self.warmup_seconds,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "memory_bytes": memory, "weight_loads": self.weight_loads, "calls": self.calls,
             "images_encoded": self.model.model.images_encoded, "cache": cache.stats() if cache else None,
-            "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
+            "node_id": node, "pid": os.getpid(),
         }

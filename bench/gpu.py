@@ -1,0 +1,148 @@
+"""End-to-end pruning speed on a GPU at the paper's model size: llama3-llava-next-8b's geometry with random
+weights in bfloat16 (no download), one 672x672 image (2,928 packed visual tokens) and a short prompt.
+
+For gprune / random / l2norm at 0 / 50 / 70 / 90% removed, batch 1 and 8, on the dynamic-cache path and
+the fast path (static KV cache, decode step compiled on CUDA), in one run: prefill ms (generate() start to
+the end of the first LM forward: vision tower, projector, selection, prefill), decode ms per step, and
+samples/s end to end (processor + generate(), `--new-tokens` tokens forced), each the median of
+`--repeats` after a warm-up that compiles; speedup over the unpruned run of the same path and batch; the
+FLOPs-ideal speedup (exact FLOPs, unpruned / pruned); and whether the fast path's greedy tokens equal the
+dynamic path's. Prints a Markdown table naming the card, torch and transformers.
+
+    python bench/gpu.py [--out results.json]            # on an H100/H200, ~5 min
+    python bench/gpu.py --smoke                         # CPU: a narrow model of the same token geometry
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+import transformers
+from PIL import Image
+from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration
+
+from gprune import PruneConfig, exact_flops, image_layout, set_prune
+from gprune.decoding import Decoding
+from gprune.generation import generate_batch
+from testbed.tiny import IMAGE_TOKEN, build_processor, build_tokenizer
+
+PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+FULL = {"text": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+                     num_key_value_heads=8, vocab_size=128320),
+        "vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16)}
+NARROW = {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=1024),
+          "vision": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)}
+QUESTION = ("Look at the picture carefully and answer the question about the objects, their colours and their "
+            "positions. What is written on the sign in the middle of the image?")  # ~41 tokens with the template
+
+
+def build(sizes: dict, device: torch.device, dtype: torch.dtype):
+    """A random-weight LLaVA-NeXT of the llama3-llava-next-8b token geometry (336 px crops, 14 px patches)."""
+    tokenizer = build_tokenizer()
+    processor = build_processor(tokenizer, crop=336, patch=14, pinpoints=PINPOINTS)
+    config = LlavaNextConfig(
+        text_config={"model_type": "llama", "max_position_embeddings": 8192, **sizes["text"],
+                     "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"model_type": "clip_vision_model", "image_size": 336, "patch_size": 14, **sizes["vision"]},
+        image_grid_pinpoints=PINPOINTS, vision_feature_layer=-2, vision_feature_select_strategy="default",
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), tie_word_embeddings=False,
+    )
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # build in the target dtype: 8B in float32 would need 32 GB first
+    try:
+        with device:
+            model = LlavaNextForConditionalGeneration(config)
+    finally:
+        torch.set_default_dtype(previous)
+    model.eval()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = None  # random weights: force every answer to --new-tokens tokens
+    processor.tokenizer.padding_side = "left"
+    set_prune(model, processor, PruneConfig())
+    return model, processor
+
+
+def run_config(model, processor, image, batch, new_tokens, decoding, repeats):
+    images, texts = [[image]] * batch, [QUESTION] * batch
+    out = generate_batch(model, processor, images, texts, {"max_new_tokens": new_tokens}, decoding=decoding)
+    warm = time.perf_counter()
+    generate_batch(model, processor, images, texts, {"max_new_tokens": new_tokens}, decoding=decoding)  # compiled
+    runs = [generate_batch(model, processor, images, texts, {"max_new_tokens": new_tokens}, decoding=decoding)
+            for _ in range(repeats)]
+    return {
+        "prefill_ms": 1000 * statistics.median(r.prefill_seconds for r in runs),
+        "decode_ms_per_token": 1000 * statistics.median(r.decode_seconds / max(1, r.decode_steps) for r in runs),
+        "samples_per_s": batch / statistics.median(r.seconds for r in runs),
+        "second_warmup_s": time.perf_counter() - warm, "texts": out.texts,
+        "prefill_tokens": out.stats[0]["prefill_tokens"],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="CPU, a narrow model of the same token geometry")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=9)
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--methods", default="gprune,random,l2norm")
+    parser.add_argument("--ratios", default="0,0.5,0.7,0.9")
+    parser.add_argument("--out", default=None, help="also write every number as JSON here")
+    args = parser.parse_args()
+
+    cuda = torch.cuda.is_available() and not args.smoke
+    device, dtype = torch.device("cuda" if cuda else "cpu"), torch.bfloat16
+    card = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    model, processor = build(FULL if cuda else NARROW, device, dtype)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (672, 672, 3), dtype=np.uint8))
+    layout = image_layout(model.config, (672, 672))
+    paths = {"dynamic": Decoding(cache="dynamic"),
+             "fast": Decoding(cache="static", compile="auto" if cuda else "off")}
+    batches = [int(b) for b in args.batches.split(",")]
+    methods, ratios = args.methods.split(","), [float(r) for r in args.ratios.split(",")]
+    started = time.perf_counter()
+    print(f"{'llama3-llava-next-8b geometry' if cuda else 'NARROW smoke model, 8b token geometry'}, random weights, "
+          f"{str(dtype).removeprefix('torch.')}, SDPA, {card}, torch {torch.__version__}, transformers "
+          f"{transformers.__version__}; one 672x672 image = {layout.full} visual tokens; {args.new_tokens} new "
+          f"tokens forced; medians of {args.repeats}; fast path = {paths['fast'].describe(device)}")
+    print("| path | batch | method | ratio | visual kept | prefill ms | decode ms/token | samples/s | speedup "
+          "| FLOPs-ideal speedup | answers = dynamic |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for batch in batches:
+        for method in methods:
+            for ratio in ratios:
+                if ratio == 0 and method != methods[0]:
+                    continue  # unpruned is the same run for every method
+                prune = PruneConfig(method=method, ratio=ratio)
+                set_prune(model, processor, prune)
+                result = {name: run_config(model, processor, image, batch, args.new_tokens, decoding, args.repeats)
+                          for name, decoding in paths.items()}
+                flops = exact_flops(model.config, result["fast"]["prefill_tokens"], args.new_tokens, [layout],
+                                    prune).total
+                for name in paths:
+                    rows.append({"path": name, "batch": batch, "method": method if ratio else "none", "ratio": ratio,
+                                 "visual_kept": layout.kept(ratio), "tflops_exact": flops / 1e12,
+                                 "same_answers": result[name]["texts"] == result["dynamic"]["texts"],
+                                 **{k: v for k, v in result[name].items() if k != "texts"}})
+    for row in rows:
+        base = next(r for r in rows if r["path"] == row["path"] and r["batch"] == row["batch"] and r["ratio"] == 0)
+        row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
+        row["flops_ideal_speedup"] = base["tflops_exact"] / row["tflops_exact"]
+        print(f"| {row['path']} | {row['batch']} | {row['method']} | {row['ratio']:.0%} | {row['visual_kept']} "
+              f"| {row['prefill_ms']:.1f} | {row['decode_ms_per_token']:.2f} | {row['samples_per_s']:.2f} "
+              f"| {row['speedup']:.2f}x | {row['flops_ideal_speedup']:.2f}x | {row['same_answers']} |")
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+    if args.out:
+        with open(args.out, "w") as out:
+            json.dump({"card": card, "torch": torch.__version__, "transformers": transformers.__version__,
+                       "rows": rows}, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()

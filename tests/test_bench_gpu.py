@@ -1,0 +1,27 @@
+"""bench/gpu.py's CPU smoke run: the same code path as on a GPU, on a narrow model of the 8B token geometry."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow  # a subprocess building a 2,928-visual-token model
+def test_gpu_bench_smoke_runs_every_path_and_keeps_answers(tmp_path):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, "bench/gpu.py", "--smoke", "--repeats", "1", "--batches", "1,2",
+                           "--methods", "gprune,random", "--ratios", "0,0.9", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| path | batch | method | ratio |" in done.stdout and "NARROW smoke model" in done.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["path"], r["batch"], r["method"], r["ratio"]) for r in rows} == {
+        (p, b, m, r) for p in ("dynamic", "fast") for b in (1, 2)
+        for m, r in (("none", 0.0), ("gprune", 0.9), ("random", 0.9))}
+    assert all(r["same_answers"] for r in rows)  # the fast path decodes exactly as the dynamic one
+    assert all(r["flops_ideal_speedup"] > 1 for r in rows if r["ratio"])
+    assert all(r["visual_kept"] == 2928 for r in rows if not r["ratio"])  # one 672x672 image, as on the GPU
