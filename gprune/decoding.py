@@ -16,6 +16,11 @@ CACHES = ("auto", "static", "dynamic")
 COMPILE = ("auto", "on", "off")
 
 
+def _is_cuda(device) -> bool:
+    """True for torch.device('cuda'), 'cuda' and 'cuda:1' alike."""
+    return str(getattr(device, "type", device)).startswith("cuda")
+
+
 @dataclass(frozen=True)
 class Decoding:
     cache: str = field(default="auto", metadata={
@@ -40,13 +45,13 @@ class Decoding:
         """The cache this device gets: auto is static on CUDA (where compiling pays), dynamic elsewhere."""
         if self.cache != "auto":
             return self.cache
-        return "static" if getattr(device, "type", str(device)).startswith("cuda") else "dynamic"
+        return "static" if _is_cuda(device) else "dynamic"
 
     def compiles_on(self, device) -> bool:
         """Whether generate() will compile the decode step on `device` (transformers' own rule for auto)."""
         if self.cache_on(device) != "static" or self.compile == "off":
             return False
-        return self.compile == "on" or getattr(device, "type", str(device)) == "cuda"
+        return self.compile == "on" or _is_cuda(device)
 
     def describe(self, device) -> str:
         return f"{self.cache_on(device)} KV cache, decode step {'compiled' if self.compiles_on(device) else 'eager'}"

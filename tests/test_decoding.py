@@ -48,6 +48,7 @@ def test_auto_is_static_and_compiled_on_cuda_dynamic_on_cpu():
     assert auto.cache_on(torch.device("cpu")) == "dynamic" and not auto.compiles_on(torch.device("cpu"))
     assert auto.generate_kwargs(torch.device("cpu"), 10, 4) == {"disable_compile": True}
     assert Decoding(compile="off").describe(torch.device("cuda")) == "static KV cache, decode step eager"
+    assert auto.describe("cuda:1") == "static KV cache, decode step compiled"  # a device string, as --device gives
 
 
 @pytest.mark.parametrize("kwargs,message", [
