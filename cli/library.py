@@ -34,7 +34,8 @@ def print_results(results) -> None:
         for i, (metric, value) in enumerate(metrics or [("(no metric)", None)]):
             first = i == 0
             rows.append([result.benchmark if first else "", metric, "error" if value is None else f"{value:.4f}",
-                         *([result.errors, f"{result.visual_tokens_kept:.1f}/{result.visual_tokens_full:.1f}",
+                         *([f"{result.errors} ({result.error_rate:.0%})",
+                            f"{result.visual_tokens_kept:.1f}/{result.visual_tokens_full:.1f}",
                             f"{result.tflops_exact:.3e}", f"{result.tflops_fastv:.3e}", f"{result.samples_per_s:.2f}",
                             f"{result.prefill_latency_ms:.1f}", f"{result.decode_ms_per_token:.2f}"]
                            if first else [""] * 7)])
@@ -78,6 +79,8 @@ def cmd_eval(args) -> int:
 def cmd_fixtures(args) -> int:
     from testbed.fixtures import GENERATORS, write_fixtures
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file; give a folder (it is created if missing)")
     out = write_fixtures(args.out, n=args.n, seed=args.seed)
     print(f"wrote fixtures for {len(GENERATORS)} benchmarks ({args.n} samples each, seed {args.seed}) to {out}")
     print(f"use them with: gprune eval --benchmarks all --data-dir {out}")

@@ -1,6 +1,7 @@
 """Commands of the sweep service: sweep (Ray Tune + MLflow) and presets."""
 
 from sweep.spec import list_presets, preset_description
+from sweep.tracking import FINISHED
 
 
 def _sort_key(value):
@@ -14,11 +15,12 @@ def print_summary(outcome, printer=print) -> None:
 
     nan = float("nan")
     trials = sorted(outcome.trials, key=lambda t: [_sort_key(t["params"].get(k)) for k in outcome.swept])
-    best = max(trials, key=lambda t: t["metrics"].get("objective", float("-inf")), default=None)
+    standing = [t for t in trials if t["status"] in FINISHED]  # failed trials are listed, never best
+    best = max(standing, key=lambda t: t["metrics"].get("objective", float("-inf")), default=None)
     scored = [(name, f"{name}.{metric}") for name, metric in PRIMARY.items() if f"{name}.{metric}" in outcome.baseline]
     header = ("".join(f"{k:>11}" for k in outcome.swept) + "".join(f"{name[:9]:>10}" for name, _ in scored)
-              + f" {'retention':>9} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9} {'speedup':>7}"
-                f" {'prefill ms':>10} {'decode ms/tok':>13}  status")
+              + f" {'retention':>9} {'errors':>6} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9}"
+                f" {'speedup':>7} {'prefill ms':>10} {'decode ms/tok':>13}  status")
     printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; per benchmark: "
             + ", ".join(f"{name} {key.split('.', 1)[1]}" for name, key in scored))
     printer(header)
@@ -26,7 +28,8 @@ def print_summary(outcome, printer=print) -> None:
 
     def row(label, m, status):
         printer(label + "".join(f"{m.get(key, nan):>10.3f}" for _, key in scored)
-                + f" {m.get('mean_retention', nan):>9.3f} {m.get('tflops_exact', nan):>12.3e}"
+                + f" {m.get('mean_retention', nan):>9.3f} {m.get('error_rate', nan):>6.0%}"
+                  f" {m.get('tflops_exact', nan):>12.3e}"
                   f" {m.get('tflops_fastv', nan):>12.3e} {m.get('samples_per_s', nan):>9.2f}"
                   f" {m.get('speedup', nan):>7.2f} {m.get('prefill_latency_ms', nan):>10.1f}"
                   f" {m.get('decode_ms_per_token', nan):>13.2f}  {status}")

@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 
+import datasets
+
 from .benchmarks import NOTES, check_data, load_task, resolve_benchmarks
 from .config import PruneConfig
 from .decoding import Decoding
@@ -33,7 +35,9 @@ class BenchmarkResult:
     note: str
     prune: dict
     samples: int
-    errors: int
+    errors: int  # failed samples, each scored as an empty (wrong) answer
+    error_rate: float
+    unscored: int  # failed samples whose row could not even be read: counted in errors, not in metrics
     visual_tokens_kept: float
     visual_tokens_full: float
     tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
@@ -73,6 +77,23 @@ def score_record(record: SampleRecord, task, doc, prediction: str) -> None:
     record.score = _sample_score(record.results)
 
 
+def score_failure(record: SampleRecord, task, docs) -> None:
+    """A sample that failed scores as an empty answer, as lmms-eval's llava_hf scores a failed generation:
+    wrong, and in the denominator. Its row is read again without decoding images (the image may be what
+    failed). A row that cannot be read at all stays unscored, counted in `errors` and `unscored`."""
+    try:
+        lazy = docs
+        for column, feature in (getattr(docs, "features", None) or {}).items():
+            if isinstance(feature, datasets.Image) and feature.decode:
+                lazy = lazy.cast_column(column, datasets.Image(decode=False))
+        doc = lazy[record.index]
+        record.target = str(task.doc_to_target(doc))
+        record.results = task.process_results(doc, [""])
+        record.score = _sample_score(record.results)
+    except Exception:
+        record.results, record.score = {}, None
+
+
 def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: PruneConfig) -> None:
     layouts = [image_layout(model.config, size) for size in stat["image_sizes"]]
     score_record(record, task, doc, text)
@@ -86,13 +107,13 @@ def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: 
 
 
 def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
-    """lmms-eval's own aggregation of each metric over the error-free records."""
+    """lmms-eval's own aggregation of each metric over every scored record (failures score as wrong)."""
     metrics, errors = {}, {}
     # Some aggregations write report files and print tables: keep both out of our way.
     with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
         args = SimpleNamespace(output_path=scratch)
         for metric, function in task.aggregation().items():
-            values = [r.results[metric] for r in records if r.error is None and metric in r.results]
+            values = [r.results[metric] for r in records if metric in r.results]
             if metric in SKIPPED_METRICS or not values:
                 continue
             try:
@@ -144,6 +165,9 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                 except Exception as error:
                     item[0].error = f"model: {type(error).__name__}: {error}"
 
+    for record in records:
+        if record.error is not None:
+            score_failure(record, task, docs)
     metrics, aggregation_errors = aggregate(task, records)
     name = name or task.config.task
     return BenchmarkResult(

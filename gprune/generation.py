@@ -100,6 +100,11 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True).to(model.device)
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    # A batch holding one over-long prompt fails here; the runner then isolates that sample as an error.
+    context = model.config.text_config.max_position_embeddings
+    if inputs["input_ids"].shape[1] + kwargs["max_new_tokens"] > context:
+        raise ValueError(f"prompt of {inputs['input_ids'].shape[1]} tokens + {kwargs['max_new_tokens']} new tokens "
+                         f"exceeds the model's context of {context} positions; shorten the question or the cap")
     kwargs.update(decoding.generate_kwargs(model.device, inputs["input_ids"].shape[1], kwargs["max_new_tokens"]))
     with prefill_clock(model) as marks:
         generate_start = time.perf_counter()

@@ -1,5 +1,6 @@
 """load_model: a LLaVA-NeXT and its processor, ready to prune, from a name, a local path or a hub id."""
 
+import json
 import os
 import re
 from pathlib import Path
@@ -19,9 +20,28 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_checkpoint_folder(path: Path) -> None:
+    """Fail in milliseconds, before any weight loads, unless `path` holds a LLaVA-NeXT checkpoint."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{path} holds no config.json: not a saved checkpoint; pass a folder written by "
+                                "save_pretrained or `hf download llava-hf/llama3-llava-next-8b-hf --local-dir DIR`")
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_file} is not valid JSON ({error}); the checkpoint is damaged") from error
+    if model_type != "llava_next":
+        raise ValueError(f"{path} holds a {model_type!r} model (config.json model_type); G-Prune needs a LLaVA-NeXT "
+                         "checkpoint (model_type 'llava_next'), e.g. llava-hf/llama3-llava-next-8b-hf")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise FileNotFoundError(f"{path} has a LLaVA-NeXT config.json but no weights (*.safetensors or *.bin); "
+                                "copy the whole checkpoint folder")
+
+
 def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kwargs=None):
     path = Path(name_or_path).expanduser()
     if path.is_dir():
+        check_checkpoint_folder(path)
         source = str(path)
     elif HUB_ID.match(name_or_path):
         source = name_or_path
@@ -75,7 +95,10 @@ def load_model(
     "torchvision") picks the image processor's backend for a checkpoint; transformers' default
     otherwise. The tiny checkpoints were trained on "pil", which "tiny" uses.
     """
-    device = torch.device(device) if device is not None else default_device()
+    try:
+        device = torch.device(device) if device is not None else default_device()
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not a torch device; use cpu, cuda or cuda:N") from error
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)

@@ -43,7 +43,9 @@ def summarize_records(records: list[SampleRecord], model_seconds: float) -> dict
     scored = [r for r in records if r.error is None]
     return {
         "samples": len(records),
-        "errors": len(records) - len(scored),
+        "errors": len(records) - len(scored),  # failed samples: scored as wrong, excluded from the means below
+        "error_rate": (len(records) - len(scored)) / len(records) if records else float("nan"),
+        "unscored": sum(not r.results for r in records if r.error is not None),  # rows that could not be read
         "visual_tokens_kept": mean(r.visual_tokens_kept for r in scored),
         "visual_tokens_full": mean(r.visual_tokens_full for r in scored),
         "tflops_exact": mean(r.tflops_exact for r in scored),

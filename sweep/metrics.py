@@ -24,7 +24,7 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
     for name, result in benchmarks.items():
         for metric, value in result["metrics"].items():
             flat[f"{name}.{metric}"] = value
-        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors",
+        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors", "error_rate",
                     "prefill_latency_ms", "decode_ms_per_token"):
             flat[f"{name}.{key}"] = result[key]
         if baseline is not None:
@@ -49,6 +49,7 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
         "errors": sum(r["errors"] for r in benchmarks.values()),
         "model_seconds": seconds,
     })
+    flat["error_rate"] = flat["errors"] / flat["samples_evaluated"] if flat["samples_evaluated"] else float("nan")
     totals = batch_timing(*(sum(r[key] for r in benchmarks.values())
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
     flat.update(prefill_latency_ms=totals["prefill_latency_ms"], decode_ms_per_token=totals["decode_ms_per_token"])
@@ -61,3 +62,15 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
         # what schedulers and searchers optimise: retention, 0 where undefined (a baseline that scored 0)
         flat["objective"] = 0.0 if math.isnan(flat["mean_retention"]) else flat["mean_retention"]
     return flat
+
+
+def failure(flat: dict, max_error_rate: float) -> str:
+    """Why a trial's numbers cannot stand ('' when they can): failed samples score as wrong, but a trial
+    that lost more than `max_error_rate` of its samples (or all of a benchmark's) measured its errors."""
+    rates = {key.removesuffix(".error_rate"): value for key, value in flat.items() if key.endswith(".error_rate")}
+    lost = [name for name, rate in rates.items() if rate == 1]
+    if lost:
+        return f"every sample failed on {', '.join(lost)}"
+    if flat["error_rate"] > max_error_rate:
+        return f"error rate {flat['error_rate']:.1%} > max_error_rate {max_error_rate:.1%}"
+    return ""

@@ -156,7 +156,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
 
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, dispatcher=pool.dispatcher, limits=spec.limits(), slices=slices,
-                                 fixed=fixed, baseline=baseline["results"]),
+                                 fixed=fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate),
             {"cpu": TRIAL_CPUS})
         total = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
         callbacks = [MLflowCallback(tracker, common, tags, slices), ProgressLine(total)]

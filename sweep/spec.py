@@ -111,6 +111,7 @@ class SweepSpec(Section):
     max_new_tokens: PositiveInt | None = None
     seed: NonNegativeInt = 0
     concurrency: PositiveInt = 2
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.05  # above it a trial is failed, never best
     search_space: dict[str, Any] = {}
     search: Search = Search()
     scheduler: Scheduler = Scheduler()

@@ -19,6 +19,7 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 PARENT = "parent"
+FINISHED = ("finished", "stopped early")  # trial statuses whose numbers stand
 
 
 def git_commit() -> str:
@@ -126,10 +127,12 @@ class MLflowCallback(tune.Callback):
                   if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
         records = result.pop("records", None)
         prune = result.pop("prune", None) or trial.config
+        reason = result.pop("failure", "")
+        status = f"failed: {reason}" if reason else status
         tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
         name = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
         self.tracker.log_child(trial.trial_id, name or trial.trial_id, {**self.params, **prune},
-                               result, tags, records, "FAILED" if status == "error" else "FINISHED")
+                               result, tags, records, "FINISHED" if status in FINISHED else "FAILED")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         finished = (trial.last_result or {}).get("slice", 0) >= self.slices

@@ -11,7 +11,7 @@ from ray import tune
 
 from gprune.config import PruneConfig
 
-from .metrics import merge_slices, summarize
+from .metrics import failure, merge_slices, summarize
 
 
 def slice_bounds(limit: int | None, slices: int) -> list[tuple[int, int | None]]:
@@ -41,11 +41,15 @@ def evaluate_slices(dispatcher, prune: dict, limits: dict, slices: int, baseline
         yield dict(merged), summarize(merged, baseline)
 
 
-def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, baseline: dict):
+def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, baseline: dict,
+              max_error_rate: float):
     prune = PruneConfig(**{**fixed, **config}).to_dict()  # every pruning parameter, defaults included
     for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, limits, slices, baseline), 1):
+        reason = failure(flat, max_error_rate)
+        if reason:
+            flat["objective"] = 0.0  # never "best", and schedulers stop it
         tune.report({
-            **flat, "slice": step, "prune": prune,
+            **flat, "slice": step, "prune": prune, "failure": reason,
             "records": {name: result["records"] for name, result in merged.items()},
             "device": next(iter(merged.values()))["worker"]["device"],
         })

@@ -74,8 +74,12 @@ def test_one_corrupt_image_is_one_error_and_the_rest_still_count(tiny, fixtures_
     assert broken.records[2].error.startswith("data:") and broken.records[2].prediction is None
     kept = [i for i in range(6) if i != 2]
     assert [broken.records[i].prediction for i in kept] == [clean.records[i].prediction for i in kept]
-    expected, _ = aggregate(load_task("textvqa", clean_dir), [clean.records[i] for i in kept])
-    assert broken.metrics == expected
+    # the failed sample counts, as an empty (wrong) answer: 6 in the denominator, not 5
+    assert broken.records[2].score == 0 and broken.records[2].target == clean.records[2].target
+    assert broken.error_rate == 1 / 6 and broken.unscored == 0
+    task = load_task("textvqa", clean_dir)
+    assert broken.metrics == aggregate(task, [clean.records[i] for i in kept] + [broken.records[2]])[0]
+    assert broken.metrics["exact_match"] < aggregate(task, [clean.records[i] for i in kept])[0]["exact_match"]
 
 
 def test_missing_data_fails_before_any_model_work(tmp_path, capsys):
@@ -132,3 +136,62 @@ def test_evaluate_task_reads_the_task_generation_kwargs(tiny, fixtures_dir):
     task = load_task("gqa", fixtures_dir)
     result = evaluate_task(model, processor, task, limit=2)
     assert all(r.generated_tokens <= task.config.generation_kwargs["max_new_tokens"] for r in result.records)
+
+
+def test_a_corrupt_image_in_row_zero_is_one_error_record_not_a_failed_benchmark(tiny, fixtures_dir, tmp_path):
+    model, processor = tiny
+    for name, parquet in (("textvqa", "textvqa/data/validation-00000-of-00001.parquet"),
+                          ("gqa", None)):
+        shutil.copytree(fixtures_dir / name, tmp_path / name)
+        if parquet is None:  # GQA joins its images from a second file: break the first image there
+            parquet = str(next((tmp_path / name).rglob("testdev_balanced_images/*.parquet")).relative_to(tmp_path))
+        corrupt_one_image(tmp_path / parquet, tmp_path / parquet, row=0)
+        result = evaluate(model, processor, [name], PruneConfig(ratio=0.5), limit=4, batch_size=2,
+                          data_dir=tmp_path, max_new_tokens=4)[name]
+        assert result.samples == 4 and result.errors >= 1, name
+        assert result.records[0].error.startswith("data:") and result.records[0].score == 0, name
+        assert result.errors < 4 and result.metrics, name  # the other samples were evaluated and scored
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"model_type": "bert", "hidden_size": 8}, "holds a 'bert' model"),
+    ({"model_type": "llava_next"}, "no weights"),
+    (None, "holds no config.json"),
+])
+def test_a_folder_that_is_not_a_llava_next_checkpoint_fails_before_loading_weights(tmp_path, config, message,
+                                                                                   capsys):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    if config and config["model_type"] == "bert":
+        (folder / "model.safetensors").write_bytes(b"garbage: loading these would raise SafetensorError")
+    assert main(["eval", "--model", str(folder), "--limit", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(folder) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["eval", "--device", "tpu", "--limit", "1"], "device='tpu' is not a torch device"),
+])
+def test_bad_devices_and_outputs_are_one_clear_error(argv, message, capsys, tmp_path):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["fixtures", "--out", str(a_file)]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_prompt_longer_than_the_context_is_one_error_record(tiny):
+    from gprune.evaluation import evaluate_task
+
+    model, processor = tiny
+    task = load_task("easyvqa")
+    docs, original = task.test_docs(), task.doc_to_text
+    long_one = docs[1]["question"]
+    assert long_one not in (docs[0]["question"], docs[2]["question"])
+    task.doc_to_text = lambda doc: original(doc) + (" very" * 3000 if doc["question"] == long_one else "")
+    result = evaluate_task(model, processor, task, limit=3, batch_size=3, max_new_tokens=4)
+    assert [r.error is None for r in result.records] == [True, False, True]
+    assert "exceeds the model's context of 2048 positions" in result.records[1].error

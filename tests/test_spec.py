@@ -86,3 +86,14 @@ def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path
         assert expected in problems, expected
     assert main(["sweep", str(path)]) == 2
     assert "problem(s)" in capsys.readouterr().err
+
+
+def test_failure_reasons_name_the_benchmark_or_the_rate():
+    from sweep.metrics import failure
+
+    assert failure({"pope.error_rate": 0.0, "textvqa.error_rate": 1.0, "error_rate": 0.5}, 0.05) \
+        == "every sample failed on textvqa"
+    assert failure({"pope.error_rate": 0.1, "error_rate": 0.1}, 0.05) == "error rate 10.0% > max_error_rate 5.0%"
+    assert failure({"pope.error_rate": 0.04, "error_rate": 0.04}, 0.05) == ""
+    with pytest.raises(SweepSpecError, match="max_error_rate: 1.5"):
+        parse_spec({"name": "x", "max_error_rate": 1.5}, check_files=False)

@@ -1,6 +1,7 @@
 """`gprune sweep` on a real local Ray cluster with real MLflow (SQLite and a throwaway PostgreSQL)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,3 +252,35 @@ def test_one_worker_per_declared_gpu_each_with_its_own_device(tmp_path):
     assert sorted(w[0] for w in workers) == ["0", "1"]  # Ray gave each worker its own GPU
     assert all(w[1] == "cpu" for w in workers)  # no CUDA on this machine: the worker says it used the CPU
     assert all(int(w[2]) >= 1 for w in workers)  # the calls ran through both
+
+
+def test_a_trial_whose_samples_fail_is_logged_failed_and_never_best(ray_cluster, fixtures_dir, tmp_path,
+                                                                       monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cli.sweeps import print_summary
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    shutil.copytree(fixtures_dir / "pope", data / "pope")
+    shutil.copytree(fixtures_dir / "textvqa", data / "textvqa")
+    for parquet in (data / "textvqa").rglob("*.parquet"):  # every TextVQA image unreadable
+        table = pq.read_table(parquet)
+        index = table.schema.get_field_index("image")
+        broken = [{"bytes": b"not an image", "path": None}] * table.num_rows
+        pq.write_table(table.set_column(index, table.schema.field(index),
+                                        pa.array(broken, type=table.schema.field(index).type)), parquet)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(sweep_dict("failing", data, limit=2, search_space={"ratio": [0.5, 0.9]}))
+    outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    assert len(outcome.trials) == 2
+    for trial in outcome.trials:
+        assert trial["status"] == "failed: every sample failed on textvqa", trial["status"]
+        assert trial["metrics"]["textvqa.error_rate"] == 1 and trial["metrics"]["textvqa.exact_match"] == 0
+        assert trial["metrics"]["objective"] == 0 and trial["metrics"]["pope.error_rate"] == 0
+    client, _, runs = children(uri, "failing")
+    assert sorted(r.info.status for r in runs if r.data.tags["gprune.role"] == "trial") == ["FAILED", "FAILED"]
+    lines = []
+    print_summary(outcome, printer=lines.append)
+    assert not any("<- best" in line for line in lines) and sum("failed: every sample" in line for line in lines) == 2

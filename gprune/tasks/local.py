@@ -57,6 +57,22 @@ class LocalTask(ConfigurableTask):
         config["dataset_kwargs"] = {"data_files": files}
         config["dataset_path"], config["dataset_name"] = "parquet", None
         super().__init__(config=config, **kwargs)
+        self.decode_images(True)
+
+    def download(self, dataset_kwargs=None) -> None:
+        super().download(dataset_kwargs)
+        # lmms-eval reads row 0 while the task loads: with images decoded there, one corrupt image would
+        # stop the benchmark. They are decoded on access again once the task stands, so each sample's
+        # image is decoded where the runner reads it, inside its per-sample error handling.
+        self.decode_images(False)
+
+    def decode_images(self, decode: bool) -> None:
+        for split, data in self.dataset.items():
+            for column, feature in data.features.items():
+                if isinstance(feature, datasets.Image):
+                    self.dataset[split] = self.dataset[split].cast_column(column, datasets.Image(decode=decode))
+        if hasattr(self, "task_docs"):
+            self.task_docs = self.test_docs()
 
     @classmethod
     def required_files(cls, config: dict) -> dict[str, str]:
@@ -91,6 +107,7 @@ class GQALocalTask(LocalTask):
             self.dataset[split] = self.dataset[split].map(
                 lambda doc: {"image": images[row_of[doc["imageId"]]]["image"]}, features=features
             )
+        self.decode_images(False)  # as every local task, until it stands
 
 
 class EasyVQATask(ConfigurableTask):
