@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     datasets.disable_progress_bars()
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:  # bad input: a clear message, no traceback
+    except (ValueError, OSError) as error:  # bad input, missing files, unreachable stores: one message
         print(f"gprune: error: {error}", file=sys.stderr)
         return 2
 

@@ -3,6 +3,8 @@
 from sweep.spec import list_presets, preset_description
 from sweep.tracking import FINISHED
 
+CONFIRM_ABOVE = 1000  # trials a sweep may run without --yes
+
 
 def _sort_key(value):
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
@@ -55,7 +57,7 @@ def print_summary(outcome, printer=print) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from sweep.spec import load_spec, preset_path
+    from sweep.spec import grid_size, load_spec, preset_path
 
     if sum(x is not None for x in (args.file, args.preset, args.resume)) != 1:
         raise ValueError("give exactly one of SWEEP.yaml, --preset NAME or --resume NAME")
@@ -68,6 +70,10 @@ def cmd_sweep(args) -> int:
     else:
         spec = load_spec(args.file or preset_path(args.preset))  # every problem, before Ray starts
         spec.storage = args.storage or spec.storage
+        trials = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
+        if trials > CONFIRM_ABOVE and not args.yes:
+            raise ValueError(f"this sweep runs {trials:,} trials (over {CONFIRM_ABOVE:,}); pass --yes to run them, "
+                             "or shrink search_space")
     from sweep.runner import run_sweep
 
     outcome = run_sweep(spec, tracking_uri=args.tracking_uri, address=args.address, resume=bool(args.resume))
@@ -93,6 +99,7 @@ def register(commands) -> None:
     sweep.add_argument("--address", help="an existing Ray cluster (auto, or HEAD_IP:6379); default: start one")
     sweep.add_argument("--storage", help="where Ray Tune keeps sweep state for --resume (default: the file's "
                                          "storage, .sweeps)")
+    sweep.add_argument("--yes", action="store_true", help=f"run sweeps of over {CONFIRM_ABOVE:,} trials")
     sweep.set_defaults(func=cmd_sweep)
 
     presets = commands.add_parser("presets", help="list the embedded sweep files")

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import GenerationConfig, LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor
 
 from .checkpoints import TINY
@@ -38,25 +39,38 @@ def check_checkpoint_folder(path: Path) -> None:
                                 "copy the whole checkpoint folder")
 
 
-def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kwargs=None):
+def check_model_source(name_or_path: str) -> str:
+    """What `load_model` will read (a built-in name, a checked checkpoint folder, or a hub id), or one
+    clear error, without loading anything."""
     path = Path(name_or_path).expanduser()
+    if name_or_path in BUILT_IN:
+        return name_or_path
     if path.is_dir():
         check_checkpoint_folder(path)
-        source = str(path)
-    elif HUB_ID.match(name_or_path):
-        source = name_or_path
-    else:
-        raise FileNotFoundError(
-            f"model path {name_or_path!r} does not exist or is not a directory; pass a directory holding a "
-            f"llava-hf LLaVA-NeXT checkpoint (config.json, *.safetensors, processor files), "
-            f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {', '.join(BUILT_IN)}"
-        )
+        return str(path)
+    if HUB_ID.match(name_or_path):
+        return name_or_path
+    raise FileNotFoundError(
+        f"model path {name_or_path!r} does not exist or is not a directory; pass a directory holding a "
+        f"llava-hf LLaVA-NeXT checkpoint (config.json, *.safetensors, processor files), "
+        f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {', '.join(BUILT_IN)}"
+    )
+
+
+def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kwargs=None):
+    path = Path(name_or_path).expanduser()
+    source = check_model_source(name_or_path)
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation}
     try:  # a local directory or the local hub cache first: works offline
         model = LlavaNextForConditionalGeneration.from_pretrained(source, local_files_only=True, **kwargs)
         processor = LlavaNextProcessor.from_pretrained(source, local_files_only=True, **(processor_kwargs or {}))
+    except SafetensorError as error:
+        raise ValueError(f"{source}: a weight file is damaged ({error}); copy the checkpoint again") from None
     except OSError as local_error:
-        if path.is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        if path.is_dir():
+            raise OSError(f"could not load LLaVA-NeXT from {source} ({local_error}); the folder needs the config, "
+                          "weights and processor files that save_pretrained writes") from local_error
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             raise OSError(
                 f"could not load LLaVA-NeXT from {source!r} without network access ({local_error}). On a machine "
                 f"with internet, run `hf download {name_or_path} --local-dir DIR` once and pass DIR"

@@ -19,6 +19,7 @@ from workers import WorkerPool
 
 from .fingerprint import dataset_fingerprint
 from .progress import ProgressLine
+from .reachability import check_ray_address, check_tracking_store
 from .spec import SweepSpec, grid_size, parse_spec
 from .tracking import MLflowCallback, SweepTracker, git_commit
 from .trial import evaluate_slices, run_trial
@@ -120,6 +121,8 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
               printer=print) -> SweepOutcome:
     if tracking_uri:
         spec.tracking.uri = tracking_uri
+    check_tracking_store(spec.tracking.uri)  # seconds, before any run is created or Ray starts
+    check_ray_address(address)
     experiment_path = Path(spec.storage).resolve() / spec.name
     state_file = experiment_path / "sweep.json"
     slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1

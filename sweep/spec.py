@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
 from gprune.decoding import Decoding
+from gprune.loading import check_model_source
 from gprune.tasks.local import DataLayoutError
 
 SWEEPABLE = ("method", "ratio", "threshold", "iterations", "temperature")  # seed and positions are fixed per sweep
@@ -136,6 +137,11 @@ class SweepSpec(Section):
     def consistency_problems(self, skip: set, check_files: bool) -> list[str]:
         """What spans keys; checks touching a key in `skip` (already reported) are left out."""
         problems = [] if "search_space" in skip else _space_problems(self.search_space)
+        if "model" not in skip and check_files:
+            try:
+                check_model_source(self.model)  # a folder is checked here, not first inside a Ray worker
+            except (ValueError, OSError) as error:
+                problems.append(f"model: {error}")
         if {"search", "search_space"}.isdisjoint(skip) and self.search.algorithm == "grid" and any(
                 isinstance(v, dict) for v in self.search_space.values()):
             problems.append("search.algorithm: grid cannot sample distributions; use lists, or algorithm: optuna")

@@ -195,3 +195,14 @@ def test_a_prompt_longer_than_the_context_is_one_error_record(tiny):
     result = evaluate_task(model, processor, task, limit=3, batch_size=3, max_new_tokens=4)
     assert [r.error is None for r in result.records] == [True, False, True]
     assert "exceeds the model's context of 2048 positions" in result.records[1].error
+
+
+def test_a_damaged_weight_file_is_one_clear_error(tmp_path, capsys):
+    from gprune.checkpoints import TINY
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(TINY, folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    assert main(["eval", "--model", str(folder), "--limit", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "a weight file is damaged" in err and str(folder) in err

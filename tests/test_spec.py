@@ -97,3 +97,50 @@ def test_failure_reasons_name_the_benchmark_or_the_rate():
     assert failure({"pope.error_rate": 0.04, "error_rate": 0.04}, 0.05) == ""
     with pytest.raises(SweepSpecError, match="max_error_rate: 1.5"):
         parse_spec({"name": "x", "max_error_rate": 1.5}, check_files=False)
+
+
+def test_the_model_is_checked_before_ray(tmp_path):
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text('{"model_type": "bert"}')
+    for model, message in ((str(tmp_path / "missing"), "does not exist"), (str(bert), "holds a 'bert' model"),
+                           (5, "model: 5")):
+        with pytest.raises(SweepSpecError, match=message):
+            parse_spec({"name": "x", "model": model, "fixtures": {"n": 4}})
+
+
+def test_a_huge_grid_needs_yes(tmp_path, capsys):
+    path = tmp_path / "huge.yaml"
+    space = {"ratio": [i / 1000 for i in range(1, 999)], "iterations": [1, 2]}
+    path.write_text(yaml.safe_dump({"name": "huge", "fixtures": {"n": 4}, "search_space": space}))
+    assert main(["sweep", str(path)]) == 2
+    assert "runs 1,996 trials (over 1,000); pass --yes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("uri,message", [
+    ("http://127.0.0.1:1", "tracking server http://127.0.0.1:1 is unreachable"),
+    ("postgresql+psycopg://gprune:secret@127.0.0.1:1/mlflow", "postgresql+psycopg://gprune:***@127.0.0.1:1/mlflow"),
+    ("sqlite:////no/such/folder/mlflow.db", "folder /no/such/folder does not exist"),
+])
+def test_an_unreachable_tracking_store_is_named_before_any_run_or_ray(uri, message, tmp_path, monkeypatch, capsys):
+    import sweep.runner
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for an unreachable tracking store")
+
+    monkeypatch.setattr(sweep.runner, "connect", no_ray)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "fixtures": {"n": 4}, "limit": 1}))
+    assert main(["sweep", str(path), "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "secret" not in err and "Traceback" not in err
+
+
+def test_an_unreachable_ray_address_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", "fixtures": {"n": 4}, "limit": 1}))
+    assert main(["sweep", str(path), "--address", "127.0.0.1:1",
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]) == 2
+    assert "Ray address 127.0.0.1:1 is unreachable" in capsys.readouterr().err
