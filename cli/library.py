@@ -6,6 +6,7 @@ import os
 
 from tabulate import tabulate
 
+from gprune.answers import AnswerRules
 from gprune.config import PruneConfig
 from gprune.decoding import Decoding
 from testbed.training.settings import TrainSettings
@@ -45,6 +46,7 @@ def print_results(results) -> None:
     some = next(iter(results.values()))
     t = some.throughput
     print(f"\nprune: {some.prune}")
+    print(f"answers: {some.answers} (lmms-eval's llava_hf: stop strings keep, 1024, think keep)")
     print(f"throughput on {t['device']} ({t['dtype']}), batch size {t['batch_size']}, {t['decoding']}; "
           f"timed: {t['timed']}")
     print(f"prefill ms: {t['prefill_timed']}; decode ms/token: {t['decode_timed']}")
@@ -54,6 +56,9 @@ def print_results(results) -> None:
             print(f"{result.benchmark}: {result.note}")
         for metric, error in result.aggregation_errors.items():
             print(f"{result.benchmark}: {metric} could not be aggregated: {error}")
+        if result.truncated_images:
+            print(f"{result.benchmark}: {result.truncated_images} sample(s) scored on a truncated image "
+                  f"(flagged truncated_image in the records)")
 
 
 def cmd_eval(args) -> int:
@@ -63,11 +68,13 @@ def cmd_eval(args) -> int:
 
     prune = from_args(PruneConfig, args)  # bad parameters, names and data fail before the model loads
     decoding = from_args(Decoding, args)
+    answers = from_args(AnswerRules, args)
     benchmarks = resolve_benchmarks(args.benchmarks)
     check_data(benchmarks, args.data_dir)
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
     results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
-                       data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, decoding=decoding)
+                       data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, decoding=decoding,
+                       answers=answers)
     print_results(results)
     if args.json:
         with open(args.json, "w") as out:
@@ -130,6 +137,7 @@ def register(commands) -> None:
     evaluate.add_argument("--json", default=None, help="also write results with per-sample records here")
     add_dataclass_args(evaluate, PruneConfig, "pruning (gprune.PruneConfig)")
     add_dataclass_args(evaluate, Decoding, "decoding (gprune.decoding.Decoding)")
+    add_dataclass_args(evaluate, AnswerRules, "answers (gprune.answers.AnswerRules; defaults are lmms-eval's)")
     evaluate.set_defaults(func=cmd_eval)
 
     fixtures = commands.add_parser("fixtures", help="write small benchmark fixtures in the real schemas",

@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as error:  # bad input, missing files, unreachable stores: one message
         print(f"gprune: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before Tune took over (it handles its own): runs are closed KILLED
+        print("gprune: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

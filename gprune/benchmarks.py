@@ -64,7 +64,7 @@ def check_data(names, data_dir=None) -> None:
         except DataLayoutError as error:
             problems.append(f"{name}: {error}")
     if problems:
-        raise DataLayoutError("benchmark data not found:\n  " + "\n  ".join(problems))
+        raise DataLayoutError("benchmark data missing or unusable:\n  " + "\n  ".join(problems))
 
 
 def load_task(name: str, data_dir=None):

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import datasets
 
+from .answers import AnswerRules
 from .benchmarks import NOTES, check_data, load_task, resolve_benchmarks
 from .config import PruneConfig
 from .decoding import Decoding
@@ -19,6 +20,7 @@ from .generation import generate_batch
 from .layout import image_layout
 from .model import set_prune
 from .records import SampleRecord, batch_timing, summarize_records
+from .tasks.rows import read_sample
 
 TIMED = "processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded"
 PREFILL_TIMED = ("generate() start to the end of the first language-model forward (vision tower, projector, "
@@ -38,6 +40,7 @@ class BenchmarkResult:
     errors: int  # failed samples, each scored as an empty (wrong) answer
     error_rate: float
     unscored: int  # failed samples whose row could not even be read: counted in errors, not in metrics
+    truncated_images: int  # samples scored on a truncated image (as lmms-eval would), flagged on their records
     visual_tokens_kept: float
     visual_tokens_full: float
     tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
@@ -51,6 +54,7 @@ class BenchmarkResult:
     prefill_latency_ms: float  # mean per batch
     decode_ms_per_token: float  # per decode step (see DECODE_TIMED)
     throughput: dict  # device, dtype, batch_size, decoding, what was timed
+    answers: dict  # the AnswerRules the predictions were scored under
     aggregation_errors: dict = field(default_factory=dict)
     records: list[SampleRecord] = field(default_factory=list)
 
@@ -96,7 +100,11 @@ def score_failure(record: SampleRecord, task, docs) -> None:
 
 def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: PruneConfig) -> None:
     layouts = [image_layout(model.config, size) for size in stat["image_sizes"]]
-    score_record(record, task, doc, text)
+    try:
+        score_record(record, task, doc, text)
+    except Exception as error:  # the row lacks what the task's scoring reads: the data's fault, not retried
+        record.error = f"data: scoring failed: {type(error).__name__}: {error}"
+        return
     record.visual_tokens_kept = stat["visual_tokens_kept"]
     record.visual_tokens_full = sum(layout.full for layout in layouts)
     record.prefill_tokens = stat["prefill_tokens"]
@@ -125,7 +133,7 @@ def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
 
 
 def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None,
-                  offset=0, decoding: Decoding | None = None) -> BenchmarkResult:
+                  offset=0, decoding: Decoding | None = None, answers: AnswerRules | None = None) -> BenchmarkResult:
     """Run samples [offset, offset + limit) of one lmms-eval task's test split through the model
     (with its current pruning config)."""
     prune = model.model.prune
@@ -134,13 +142,14 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     records = [SampleRecord(index=i) for i in range(offset, end)]
     count = len(records)
     gen_kwargs = dict(task.config.generation_kwargs or {})
-    decoding = decoding or Decoding()
+    decoding, answers = decoding or Decoding(), answers or AnswerRules()
+    folder = getattr(task, "local_folder", None)  # image paths must stay under it
     model_seconds, timed = 0.0, []
 
     def run(batch):  # batch: [(record, doc, visuals, text)]
         nonlocal model_seconds
         out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
-                             max_new_tokens, decoding)
+                             max_new_tokens, decoding, answers)
         model_seconds += out.seconds
         timed.append(out)
         for (record, doc, _, _), text, stat in zip(batch, out.texts, out.stats):
@@ -150,8 +159,8 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         batch = []
         for record in records[start : start + batch_size]:
             try:  # reading the row decodes its image: a corrupt file fails here
-                doc = docs[record.index]
-                batch.append((record, doc, task.doc_to_visual(doc), task.doc_to_text(doc)))
+                doc, visuals, text, record.truncated_image = read_sample(task, docs, record.index, folder)
+                batch.append((record, doc, visuals, text))
             except Exception as error:
                 record.error = f"data: {type(error).__name__}: {error}"
         if not batch:
@@ -182,14 +191,15 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
                     "batch_size": batch_size, "decoding": decoding.describe(model.device), "timed": TIMED,
                     "prefill_timed": PREFILL_TIMED, "decode_timed": DECODE_TIMED},
+        answers=answers.to_dict(),
         aggregation_errors=aggregation_errors,
         records=records,
     )
 
 
 def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | None = None, limit=None,
-             batch_size=1, data_dir=None, max_new_tokens=None, decoding: Decoding | None = None
-             ) -> dict[str, BenchmarkResult]:
+             batch_size=1, data_dir=None, max_new_tokens=None, decoding: Decoding | None = None,
+             answers: AnswerRules | None = None) -> dict[str, BenchmarkResult]:
     """Evaluate on each benchmark (names, or "all"); `prune`, if given, is set on the model first.
     Missing or misplaced data fails here, before any model work."""
     names = resolve_benchmarks(benchmarks)
@@ -198,7 +208,7 @@ def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | Non
         set_prune(model, processor, prune)
     return {
         name: evaluate_task(model, processor, load_task(name, data_dir), limit, batch_size, max_new_tokens, name,
-                            decoding=decoding)
+                            decoding=decoding, answers=answers)
         for name in names
     }
 

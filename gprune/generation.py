@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from .answers import AnswerRules
 from .decoding import Decoding
-
-DEFAULT_MAX_NEW_TOKENS = 128  # when a task sets none (lmms-eval's llava_hf would allow 1024)
 
 
 @dataclass
@@ -36,13 +35,15 @@ def format_prompt(processor, text: str, images: int = 1) -> str:
     return "".join(f"{image_token}\n" if part["type"] == "image" else part["text"] for part in content)
 
 
-def generate_kwargs(gen_kwargs: dict, max_new_tokens: int | None = None) -> tuple[dict, list[str]]:
+def generate_kwargs(gen_kwargs: dict, max_new_tokens: int | None = None, answers: AnswerRules | None = None
+                    ) -> tuple[dict, list[str]]:
     """transformers generate() kwargs and stop strings from an lmms-eval task's generation_kwargs.
-    `max_new_tokens`, when given, caps the task's own value. Stop strings cut the decoded text, as
-    lmms-eval's own models do; generation itself runs to EOS, so token counts are what was computed."""
+    `max_new_tokens`, when given, caps the task's own value (or the answer rules' default where the
+    task sets none). Generation itself runs to EOS, so token counts are what was computed; what the
+    stop strings do to the scored text is the answer rules' choice."""
     until = gen_kwargs.get("until") or []
     until = [until] if isinstance(until, str) else [u for u in until if u]
-    limit = gen_kwargs.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
+    limit = gen_kwargs.get("max_new_tokens") or (answers or AnswerRules()).default_max_new_tokens
     limit = min(limit, max_new_tokens) if max_new_tokens else limit
     temperature = float(gen_kwargs.get("temperature") or 0)
     sample = bool(gen_kwargs.get("do_sample")) and temperature > 0
@@ -82,17 +83,13 @@ def _generated_length(new_ids: list[int], eos_ids: set[int]) -> int:
     return len(new_ids)
 
 
-def _cut(text: str, stops: list[str]) -> str:
-    for stop in stops:
-        text = text.split(stop)[0]
-    return text.strip()
-
-
 @torch.inference_mode()
 def generate_batch(model, processor, images: list[list], texts: list[str], gen_kwargs: dict,
-                   max_new_tokens: int | None = None, decoding: Decoding | None = None) -> BatchOutput:
+                   max_new_tokens: int | None = None, decoding: Decoding | None = None,
+                   answers: AnswerRules | None = None) -> BatchOutput:
     """Answers for one batch: `images[i]` are sample i's PIL images, `texts[i]` its task text."""
-    kwargs, stops = generate_kwargs(gen_kwargs, max_new_tokens)
+    answers = answers or AnswerRules()
+    kwargs, stops = generate_kwargs(gen_kwargs, max_new_tokens, answers)
     decoding = decoding or Decoding()
     prompts = [format_prompt(processor, text, len(imgs)) for text, imgs in zip(texts, images)]
     start = time.perf_counter()
@@ -126,8 +123,8 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
         })
         offset += len(sample)
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
-    return BatchOutput([_cut(t, stops) for t in decoded], stats, seconds, marks["prefill_end"] - generate_start,
-                       end - marks["prefill_end"], new_ids.shape[1] - 1)
+    return BatchOutput([answers.finish(t, stops) for t in decoded], stats, seconds,
+                       marks["prefill_end"] - generate_start, end - marks["prefill_end"], new_ids.shape[1] - 1)
 
 
 def warm_up(model, processor, decoding: Decoding | None = None, max_new_tokens: int = 4) -> float:

@@ -6,13 +6,15 @@
 
 Registered through the `lmms_eval.models` entry point (`gprune.lmms_entry`, see pyproject.toml). `generate_until`
 batches requests with left padding (same answers as batch 1), honours each task's generation kwargs
-and stop strings, and keeps per-request token counts in `self.records` for FLOPs accounting.
+(stop strings as gprune.answers.AnswerRules says: by default, as lmms-eval's llava_hf), and keeps
+per-request token counts in `self.records` for FLOPs accounting.
 """
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from lmms_eval.utils import Collator
 
+from .answers import AnswerRules
 from .config import PruneConfig
 from .generation import generate_batch
 from .loading import load_model
@@ -22,7 +24,8 @@ class GPruneLlavaNext(lmms):
     def __init__(self, pretrained: str = "tiny", method: str = "gprune", ratio: float = 0.0,
                  threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03,
                  positions: str = "original", seed: int = 0, batch_size: int | str = 1, device: str | None = None,
-                 dtype: str | None = None, max_new_tokens: int | None = None, **unused) -> None:
+                 dtype: str | None = None, max_new_tokens: int | None = None, stop_strings: str = "keep",
+                 think: str = "keep", default_max_new_tokens: int = 1024, **unused) -> None:
         super().__init__()
         if unused:
             raise ValueError(f"gprune_llava_next: unknown model_args {sorted(unused)}")
@@ -31,6 +34,7 @@ class GPruneLlavaNext(lmms):
         self.model, self.processor = load_model(str(pretrained), prune=prune, device=device, dtype=dtype)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
+        self.answers = AnswerRules(stop_strings, int(default_max_new_tokens), think)
         self.records: list[dict] = []  # per request, in request order: token counts for FLOPs
 
     def generate_until(self, requests: list[Instance]) -> list[str]:
@@ -42,7 +46,7 @@ class GPruneLlavaNext(lmms):
             docs = [self.task_dict[task][split][doc_id] for task, split, doc_id in zip(tasks, splits, doc_ids)]
             visuals = [to_visual(doc) for to_visual, doc in zip(doc_to_visual, docs)]
             out = generate_batch(self.model, self.processor, visuals, list(contexts), dict(gen_kwargs[0]),
-                                 self.max_new_tokens)
+                                 self.max_new_tokens, answers=self.answers)
             answers.extend(out.texts)
             records.extend(out.stats)
         self.records.extend(order.get_original(records))

@@ -18,7 +18,8 @@ class SampleRecord:
     generated_tokens: int | None = None
     tflops_exact: float | None = None
     tflops_fastv: float | None = None
-    error: str | None = None
+    error: str | None = None  # "data: ..." (the row, not retried) or "model: ..." (generation)
+    truncated_image: bool = False  # its image only loaded leniently (lmms-eval scores such images silently)
     results: dict = field(default_factory=dict, repr=False)  # lmms-eval process_results output
 
 
@@ -46,6 +47,7 @@ def summarize_records(records: list[SampleRecord], model_seconds: float) -> dict
         "errors": len(records) - len(scored),  # failed samples: scored as wrong, excluded from the means below
         "error_rate": (len(records) - len(scored)) / len(records) if records else float("nan"),
         "unscored": sum(not r.results for r in records if r.error is not None),  # rows that could not be read
+        "truncated_images": sum(r.truncated_image for r in records),
         "visual_tokens_kept": mean(r.visual_tokens_kept for r in scored),
         "visual_tokens_full": mean(r.visual_tokens_full for r in scored),
         "tflops_exact": mean(r.tflops_exact for r in scored),

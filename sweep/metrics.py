@@ -25,8 +25,8 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
         for metric, value in result["metrics"].items():
             flat[f"{name}.{metric}"] = value
         for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors", "error_rate",
-                    "prefill_latency_ms", "decode_ms_per_token"):
-            flat[f"{name}.{key}"] = result[key]
+                    "truncated_images", "prefill_latency_ms", "decode_ms_per_token"):
+            flat[f"{name}.{key}"] = result.get(key, 0) if key == "truncated_images" else result[key]
         if baseline is not None:
             value = result["metrics"].get(PRIMARY[name])
             reference = baseline[name]["metrics"].get(PRIMARY[name])
@@ -47,6 +47,7 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
         "samples_per_s": samples / seconds if seconds else float("nan"),
         "samples_evaluated": sum(r["samples"] for r in benchmarks.values()),
         "errors": sum(r["errors"] for r in benchmarks.values()),
+        "truncated_images": sum(r.get("truncated_images", 0) for r in benchmarks.values()),
         "model_seconds": seconds,
     })
     flat["error_rate"] = flat["errors"] / flat["samples_evaluated"] if flat["samples_evaluated"] else float("nan")

@@ -129,22 +129,24 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     data_dir = prepare_data(spec)
     tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location)
     common = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
-              "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices}
+              "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices,
+              **{f"answers.{k}": v for k, v in spec.answer_rules().to_dict().items()}}
     tags = {"git_commit": git_commit(), "dataset_fingerprint": dataset_fingerprint(spec.benchmarks, data_dir),
             "gprune.sweep": spec.name}
     if not resume:
         set_aside(experiment_path)
     parent = json.loads(state_file.read_text())["parent_run_id"] if resume else None
     tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
-    experiment_path.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id}))
-
-    connect(address)
-    fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
-    pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name, data_dir=data_dir,
-                      batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb,
-                      decoding=spec.generation.decoding())
-    try:
+    pool = None
+    try:  # from here on, whatever ends the sweep (Ctrl-C included) closes the parent run
+        experiment_path.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id}))
+        connect(address)
+        fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
+        pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name,
+                          data_dir=data_dir, batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens,
+                          cache_mb=spec.workers.cache_mb, decoding=spec.generation.decoding(),
+                          answers=spec.answer_rules())
         started = time.perf_counter()
         baseline_file = experiment_path / "baseline.json"
         if baseline_file.exists():  # a resumed sweep keeps its baseline
@@ -187,7 +189,8 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         tracker.finish("KILLED")
         raise
     finally:
-        pool.shutdown()
+        if pool is not None:
+            pool.shutdown()
 
 
 def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:

@@ -7,6 +7,7 @@ file, before anything starts.
 """
 
 import math
+from dataclasses import fields
 from itertools import takewhile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from gprune.answers import AnswerRules
 from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
 from gprune.decoding import Decoding
@@ -119,6 +121,7 @@ class SweepSpec(Section):
     workers: Workers = Workers()
     tracking: Tracking = Tracking()
     generation: Generation = Generation()
+    answers: dict[str, Any] = {}  # gprune.answers.AnswerRules' fields; {} is lmms-eval's llava_hf behaviour
     storage: Text = ".sweeps"  # Ray Tune's experiment folder (for --resume)
 
     def limits(self) -> dict:
@@ -133,6 +136,13 @@ class SweepSpec(Section):
 
     def to_dict(self) -> dict:
         return self.model_dump()
+
+    def answer_rules(self) -> AnswerRules:
+        known = [f.name for f in fields(AnswerRules)]
+        unknown = sorted(set(self.answers) - set(known))
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return AnswerRules(**self.answers)
 
     def consistency_problems(self, skip: set, check_files: bool) -> list[str]:
         """What spans keys; checks touching a key in `skip` (already reported) are left out."""
@@ -163,6 +173,11 @@ class SweepSpec(Section):
                 self.generation.decoding()
             except ValueError as error:
                 problems.append(f"generation: {error}")
+        if "answers" not in skip:
+            try:
+                self.answer_rules()
+            except (TypeError, ValueError) as error:
+                problems.append(f"answers: {error}")
         generated = self.data_dir is None and self.fixtures is not None  # fixtures are written at start
         if check_files and not generated and {"benchmarks", "data_dir", "fixtures"}.isdisjoint(skip):
             try:

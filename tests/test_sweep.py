@@ -182,6 +182,29 @@ def test_an_interrupted_sweep_resumes_and_logs_every_trial_once(fixtures_dir, tm
     check_sweep_in_mlflow(uri, "resumable", fixtures_dir)
 
 
+@pytest.mark.parametrize("delay", [0, 8])  # while Ray starts; while the baseline runs
+def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures_dir, tmp_path, delay):
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep_dict("early", fixtures_dir, limit=20)))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
+    deadline = time.monotonic() + 120
+    parents = []
+    while not parents and time.monotonic() < deadline:
+        try:
+            _, parents, _ = children(uri, "early")
+        except Exception:
+            time.sleep(0.2)
+    assert parents, "the sweep never created its parent run"
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    _, parents, runs = children(uri, "early")
+    assert process.returncode == 130, out[-3000:]
+    assert parents[0].info.status == "KILLED", out[-3000:]
+    assert not [r for r in runs if r.data.tags.get("gprune.role") == "trial"]
+
+
 MULTI_NODE = """
 import ray
 from ray.cluster_utils import Cluster

@@ -12,6 +12,7 @@ import os
 import torch
 
 from gprune import PruneConfig, load_model, set_prune
+from gprune.answers import AnswerRules
 from gprune.benchmarks import load_task
 from gprune.decoding import Decoding
 from gprune.evaluation import SampleRecord, aggregate, evaluate_task
@@ -22,10 +23,10 @@ from gprune.generation import warm_up
 class EvalWorker:
     def __init__(self, model: str = "tiny", device: str | None = None, dtype: str | None = None,
                  data_dir: str | None = None, batch_size: int = 1, max_new_tokens: int | None = None,
-                 cache_mb: int = 512, decoding: Decoding | None = None):
+                 cache_mb: int = 512, decoding: Decoding | None = None, answers: AnswerRules | None = None):
         self.model_name, self.data_dir = model, data_dir
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
-        self.decoding = decoding or Decoding()
+        self.decoding, self.answers = decoding or Decoding(), answers or AnswerRules()
         self.model, self.processor = load_model(model, device=device, dtype=dtype)
         self.weight_loads = 1
         self.warmup_seconds = warm_up(self.model, self.processor, self.decoding)
@@ -44,7 +45,8 @@ class EvalWorker:
         self.calls += 1
         set_prune(self.model, self.processor, PruneConfig(**prune))
         result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
-                               self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding)
+                               self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
+                               answers=self.answers)
         return {**result.to_dict(), "worker": self.info()}
 
     def aggregate(self, benchmark: str, records: list[dict]) -> tuple[dict, dict]:

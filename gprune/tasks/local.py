@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import datasets
+import pyarrow.parquet as pq
 from lmms_eval.api.task import ConfigurableTask
 
 DATA_DIR_ENV = "GPRUNE_DATA_DIR"
@@ -48,6 +49,34 @@ def hub_dataset(config: dict) -> str:
     return (config.get("metadata") or {}).get("hub_dataset", "the lmms-lab dataset")
 
 
+def table_problems(files: list[str], columns: list[str]) -> list[str]:
+    """What is wrong with one split's parquet files: unreadable, lacking a column the task reads, or no
+    rows at all. Only the files' footers are read."""
+    problems, rows = [], 0
+    for path in files:
+        try:
+            schema, rows = pq.read_schema(path), rows + pq.read_metadata(path).num_rows
+        except Exception as error:  # 0-byte, truncated or not parquet at all
+            problems.append(f"{path} is not a readable parquet file ({type(error).__name__}: {error})")
+            continue
+        missing = [column for column in columns if column not in schema.names]
+        if missing:
+            problems.append(f"{path} lacks column(s) {', '.join(missing)} (has {', '.join(schema.names)})")
+    if not problems and rows == 0:
+        problems.append(f"{', '.join(files)} hold(s) no rows")
+    return problems
+
+
+def check_tables(task: str, folder: Path, files: dict[str, list[str]], columns: dict[str, list[str]],
+                 hub: str) -> None:
+    """A DataLayoutError listing every unreadable file, missing column and empty split, with the fix."""
+    problems = [problem for split, names in columns.items() for problem in table_problems(files[split], names)]
+    if problems:
+        raise DataLayoutError(
+            f"task {task}: " + "; ".join(problems) + f". The files must be {hub}'s parquet files: download them "
+            f"again (`hf download {hub} --repo-type dataset --local-dir {folder}`) or regenerate fixtures")
+
+
 class LocalTask(ConfigurableTask):
     def __init__(self, config: dict, data_dir: str | None = None, **kwargs):
         config = {k: v for k, v in config.items() if k != "class"}
@@ -79,10 +108,17 @@ class LocalTask(ConfigurableTask):
         return dict(config["dataset_kwargs"]["data_files"])
 
     @classmethod
+    def required_columns(cls, config: dict) -> dict[str, list[str]]:
+        """Per entry of required_files: the columns lmms-eval's functions read (the YAML's metadata)."""
+        return {config["test_split"]: list((config.get("metadata") or {}).get("columns", []))}
+
+    @classmethod
     def check_data(cls, config: dict, data_dir: str | None = None) -> None:
-        """Raise DataLayoutError (naming task, path, layout) unless every file the task reads is there."""
+        """Raise DataLayoutError (naming task, path, layout) unless every file the task reads is there, is
+        parquet, has the columns the task reads and the test split has rows."""
         folder = resolve_folder(config["dataset_path"], data_dir)
-        split_files(config["task"], folder, cls.required_files(config), hub_dataset(config))
+        files = split_files(config["task"], folder, cls.required_files(config), hub_dataset(config))
+        check_tables(config["task"], folder, files, cls.required_columns(config), hub_dataset(config))
 
 
 class GQALocalTask(LocalTask):
@@ -94,6 +130,10 @@ class GQALocalTask(LocalTask):
     @classmethod
     def required_files(cls, config: dict) -> dict[str, str]:
         return {**super().required_files(config), "images": cls.IMAGES}
+
+    @classmethod
+    def required_columns(cls, config: dict) -> dict[str, list[str]]:
+        return {**super().required_columns(config), "images": ["id", "image"]}
 
     def download(self, dataset_kwargs=None) -> None:
         super().download(dataset_kwargs)
