@@ -18,7 +18,7 @@ import torch
 from gprune import PruneConfig, evaluate, load_model
 from gprune.benchmarks import PRIMARY
 from gprune.checkpoints import TINY
-from gprune.methods import SCORERS
+from gprune.methods import METHODS
 from testbed.fixtures import GENERATORS, write_fixtures
 from testbed.training.report import load_prior, prior_score
 
@@ -48,7 +48,7 @@ def main():
         limits = {name: args.easyvqa if name == "easyvqa" else None for name in names}
         rows.append(("question prior (no image)", None,
                      {n: prior_score(prior[n], n, data_dir, limits[n]) for n in names}, None))
-        configs = [PruneConfig(ratio=0.0)] + [PruneConfig(method=m, ratio=r) for m in sorted(SCORERS) for r in RATIOS]
+        configs = [PruneConfig(ratio=0.0)] + [PruneConfig(method=m, ratio=r) for m in sorted(METHODS) for r in RATIOS]
         for config in configs:
             start = time.perf_counter()
             results = {n: evaluate(model, processor, [n], prune=config, limit=limits[n], batch_size=args.batch_size,

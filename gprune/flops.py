@@ -2,8 +2,9 @@
 
 `exact`: floating-point operations actually executed, counted as 2 x multiply-adds of every
 matrix product (the convention of torch.utils.flop_counter): vision tower (patch conv, attention,
-MLP) for every crop, projector, token selection, language-model prefill (grouped-query attention
-projections, full n x n attention score and value products as eager/SDPA compute them, SwiGLU MLP),
+MLP) for every crop, projector, token reduction (each method declares its own), language-model
+prefill (grouped-query attention projections, full n x n attention score and value products as
+eager/SDPA compute them, SwiGLU MLP),
 lm_head, and one KV-cache decode step per generated token after the first. Norms, softmax,
 rotary and element-wise ops are not counted (neither does FlopCounterMode).
 
@@ -16,9 +17,8 @@ exact for Llama-3 (GQA, SwiGLU) nor a FLOP count (it counts MACs); it is what th
 from dataclasses import asdict, dataclass
 
 from .config import PruneConfig
-from .layout import ImageLayout
-
-GRAPH_METHODS = ("gprune", "graph")
+from .layout import ImageLayout, keep_count
+from .methods import METHODS
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,12 @@ def _projector_flops(config, crops: int) -> float:
 
 
 def _selection_flops(layout: ImageLayout, hidden: int, prune: PruneConfig) -> float:
-    """Similarity graph (N^2 d) and `iterations` vector-matrix products (N^2), base and grid apart."""
-    if not prune.active or prune.method not in GRAPH_METHODS:
+    """The method's own FLOPs (declared in its module), base view and grid apart."""
+    if not prune.active:
         return 0.0
-    groups = (layout.base, layout.rows * layout.cols)
-    return sum(2 * n * n * hidden + prune.iterations * 2 * n * n for n in groups)
+    flops = METHODS[prune.method].flops
+    return sum(flops(n, hidden, keep_count(n, prune.ratio), **prune.method_params())
+               for n in (layout.base, layout.rows * layout.cols))
 
 
 def _lm_layer_flops(text, new_tokens: int, context: int) -> float:

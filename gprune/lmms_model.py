@@ -10,6 +10,8 @@ batches requests with left padding (same answers as batch 1), honours each task'
 per-request token counts in `self.records` for FLOPs accounting.
 """
 
+from dataclasses import fields
+
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from lmms_eval.utils import Collator
@@ -21,16 +23,15 @@ from .loading import load_model
 
 
 class GPruneLlavaNext(lmms):
-    def __init__(self, pretrained: str = "tiny", method: str = "gprune", ratio: float = 0.0,
-                 threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03,
-                 positions: str = "original", seed: int = 0, batch_size: int | str = 1, device: str | None = None,
+    def __init__(self, pretrained: str = "tiny", batch_size: int | str = 1, device: str | None = None,
                  dtype: str | None = None, max_new_tokens: int | None = None, stop_strings: str = "keep",
-                 think: str = "keep", default_max_new_tokens: int = 1024, **unused) -> None:
+                 think: str = "keep", default_max_new_tokens: int = 1024, **prune_args) -> None:
         super().__init__()
-        if unused:
-            raise ValueError(f"gprune_llava_next: unknown model_args {sorted(unused)}")
-        prune = PruneConfig(method=method, ratio=float(ratio), threshold=float(threshold), iterations=int(iterations),
-                            temperature=float(temperature), positions=positions, seed=int(seed))
+        known = {f.name: f.type for f in fields(PruneConfig)}  # method, ratio and every method's parameters
+        unknown = sorted(set(prune_args) - set(known))
+        if unknown:
+            raise ValueError(f"gprune_llava_next: unknown model_args {unknown}")
+        prune = PruneConfig(**{name: known[name](value) for name, value in prune_args.items()})
         self.model, self.processor = load_model(str(pretrained), prune=prune, device=device, dtype=dtype)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None

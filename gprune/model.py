@@ -11,6 +11,8 @@ and (positions="original") surviving tokens keep their original position ids, so
 an image sits where it would have without pruning.
 """
 
+import math
+
 import torch
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -19,18 +21,31 @@ from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
 from .config import PruneConfig
 from .feature_cache import FeatureCache
 from .layout import ImageLayout, image_layout, keep_count
-from .selection import select_tokens
+from .selection import reduce_tokens
+
+
+def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig):
+    """One image's packed features [layout.full, d] after pruning: (indices, tokens). The base view and the
+    grid's content tokens are reduced apart, each to `ratio` of its tokens (the same budget for every
+    method); the grid's row-end newline tokens are always kept. `indices` (ascending) are each output
+    token's position in the unpruned image, for position ids."""
+    params = prune.method_params()
+    side = math.isqrt(layout.base)
+    base_shape = (side, side) if side * side == layout.base else None  # a CLS token ("full") has no place
+    base, base_tokens = reduce_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method,
+                                      base_shape, **params)
+    grid_positions = layout.grid_positions().to(features.device)
+    grid, grid_tokens = reduce_tokens(features[grid_positions], keep_count(len(grid_positions), prune.ratio),
+                                      prune.method, (layout.rows, layout.cols), **params)
+    newlines = layout.newline_positions().to(features.device)
+    indices = torch.cat([base, grid_positions[grid], newlines])
+    order = indices.argsort()
+    tokens = torch.cat([base_tokens, grid_tokens.to(features.dtype), features[newlines]])
+    return indices[order], tokens[order]
 
 
 def kept_token_indices(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig) -> torch.Tensor:
-    """Indices (ascending) into one image's packed features [layout.full, d] that survive pruning."""
-    params = prune.selection_params()
-    base = select_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method, **params)
-    grid_positions = layout.grid_positions().to(features.device)
-    grid_keep = keep_count(len(grid_positions), prune.ratio)
-    grid = grid_positions[select_tokens(features[grid_positions], grid_keep, prune.method, **params)]
-    newlines = layout.newline_positions().to(features.device)
-    return torch.cat([base, grid, newlines]).sort().values
+    return reduce_image(features, layout, prune)[0]
 
 
 def padding_mask(attention_mask, input_ids) -> torch.Tensor:
@@ -106,8 +121,9 @@ class PrunedLlavaNextModel(LlavaNextModel):
         if not self.prune.active:
             return outputs
         layouts = self.image_layouts(image_sizes)
-        kept = [kept_token_indices(f, lay, self.prune) for f, lay in zip(outputs.pooler_output, layouts)]
-        outputs.pooler_output = [f[idx] for f, idx in zip(outputs.pooler_output, kept)]
+        reduced = [reduce_image(f, lay, self.prune) for f, lay in zip(outputs.pooler_output, layouts)]
+        kept = [indices for indices, _ in reduced]
+        outputs.pooler_output = [tokens for _, tokens in reduced]
         # Travel with the features (generate() encodes images before prefill) to set positions.
         outputs["kept_indices"] = kept
         outputs["full_lengths"] = [lay.full for lay in layouts]

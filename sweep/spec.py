@@ -20,9 +20,11 @@ from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
 from gprune.decoding import Decoding
 from gprune.loading import check_model_source
+from gprune.methods import declared_params
 from gprune.tasks.local import DataLayoutError
 
-SWEEPABLE = ("method", "ratio", "threshold", "iterations", "temperature")  # seed and positions are fixed per sweep
+# the methods' declared parameters; seed and positions are fixed per sweep
+SWEEPABLE = ("method", "ratio", *(name for name in declared_params() if name != "seed"))
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 TRACKING_SCHEMES = ("sqlite:///", "postgresql", "mysql", "http://", "https://", "file:")
 PRESETS_DIR = Path(__file__).parent / "presets"

@@ -8,6 +8,7 @@ from transformers import LlavaNextConfig
 
 from gprune import PruneConfig, exact_flops, fastv_flops, image_layout, load_model, set_prune
 from gprune.generation import format_prompt
+from gprune.methods import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def counted(fn) -> int:
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.5, 0.9])
-@pytest.mark.parametrize("method", ["gprune", "l2norm"])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_exact_flops_agree_with_flop_counter(eager_tiny, images, ratio, method):
     model, processor = eager_tiny
     prune = PruneConfig(ratio=ratio, method=method)

@@ -112,7 +112,7 @@ def test_computes_graph_in_float32_for_half_inputs():
         ({"keep": 4, "iterations": -1}, "iterations=-1 must be an integer >= 0"),
         ({"keep": 4, "iterations": 2.5}, "iterations=2.5"),
         ({"keep": 4, "temperature": 0}, "temperature=0 must be a finite number > 0"),
-        ({"keep": 4, "method": "tome"}, "method='tome' is unknown"),
+        ({"keep": 4, "method": "sparsevlm"}, "method='sparsevlm' is unknown"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(kwargs, message):

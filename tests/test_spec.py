@@ -72,14 +72,14 @@ def test_a_bad_sweep_file_fails_before_ray_starts_listing_every_problem(tmp_path
     monkeypatch.setattr(sweep.runner, "connect", no_ray)
     bad = {"name": "bad one", "data_dir": str(tmp_path / "nowhere"), "benchmarks": ["pope", "gqq"], "colour": "red",
            "limit": {"pope": 0, "chartqa": 3},
-           "search_space": {"ratio": [0.5, 1.5], "method": ["gprune", "tome"], "iterations": [-1], "depth": [1]},
+           "search_space": {"ratio": [0.5, 1.5], "method": ["gprune", "sparsevlm"], "iterations": [-1], "depth": [1]},
            "search": {"algorithm": "bayes"}, "scheduler": {"type": "asha", "slices": 1}}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(SweepSpecError) as error:
         load_spec(path)
     problems = "\n".join(error.value.problems)
-    for expected in ("colour: unknown key", "name: 'bad one'", "'gqq' unknown", "ratio=1.5", "method='tome'",
+    for expected in ("colour: unknown key", "name: 'bad one'", "'gqq' unknown", "ratio=1.5", "method='sparsevlm'",
                      "iterations=-1", "search_space.depth: unknown parameter", "search.algorithm: 'bayes'",
                      "scheduler.slices: 1", "no files match data/test-*.parquet", "limit: pope: 0",
                      "limit.chartqa: not one of this sweep's benchmarks"):

@@ -7,8 +7,17 @@ each token's L2 norm and are propagated `iterations` times with S <- S @ A, then
 the node degree so that large connected regions (background) do not win by size alone.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
+
+from .base import Method, Param, from_scores, integer_at_least, number_in
+
+THRESHOLD = Param("threshold", 0.5, "similarity threshold s of the graph", "a number in (0, 1]", number_in(0, 1))
+ITERATIONS = Param("iterations", 5, "propagation steps t", "an integer >= 0", integer_at_least(0))
+TEMPERATURE = Param("temperature", 0.03, "row-softmax temperature (1.0: the paper's text)",
+                    "a finite number > 0", number_in(0, math.inf))
 
 
 def similarity_graph(features: torch.Tensor, threshold: float, temperature: float):
@@ -40,3 +49,12 @@ def graph_scores(features: torch.Tensor, initial, threshold: float, iterations: 
 def score(features: torch.Tensor, threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03):
     """Representativeness of each token [N]; higher is kept first. Initial score: the L2 norm (Eq. 2)."""
     return graph_scores(features, lambda x: x.norm(dim=-1), threshold, iterations, temperature)
+
+
+def graph_flops(n: int, d: int, keep: int, iterations: int = 5, **params) -> float:
+    """The similarity graph (N x N x d) and `iterations` vector-matrix products (N x N)."""
+    return 2 * n * n * d + iterations * 2 * n * n
+
+
+METHOD = Method("gprune", "G-Prune: L2-norm scores propagated over the similarity graph (the paper)",
+                from_scores(score), (THRESHOLD, ITERATIONS, TEMPERATURE), graph_flops)

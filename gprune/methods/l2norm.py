@@ -2,6 +2,11 @@
 
 import torch
 
+from .base import Method, from_scores
+
 
 def score(features: torch.Tensor) -> torch.Tensor:
     return features.float().norm(dim=-1)
+
+
+METHOD = Method("l2norm", "Table-2 ablation: the tokens with the largest feature norm, no graph", from_scores(score))

@@ -1,0 +1,113 @@
+"""Every reduction method, through the one interface: exact budgets, determinism, ratio 0 untouched,
+each method's own property, and each declared parameter reaching PruneConfig, the CLI, sweep files
+and MLflow params."""
+
+from dataclasses import fields
+
+import pytest
+import torch
+
+from cli.main import build_parser
+from gprune import PruneConfig, evaluate, image_layout, set_prune
+from gprune.flops import exact_flops
+from gprune.methods import METHODS, declared_params
+from gprune.selection import reduce_tokens
+from sweep.spec import SWEEPABLE, parse_spec
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("n,shape", [(16, (4, 4)), (37, None), (576, (24, 24)), (60, (5, 12))])
+def test_each_method_returns_exactly_the_budget_deterministically(method, n, shape):
+    features = torch.randn(n, 32, generator=torch.Generator().manual_seed(n))
+    for ratio in (0.5, 0.7, 0.9, 0.99):
+        keep = max(1, round(n * (1 - ratio)))
+        indices, tokens = reduce_tokens(features, keep, method, shape)
+        assert indices.shape == (keep,) and tokens.shape == (keep, 32), (method, n, ratio)
+        assert indices.dtype == torch.long and torch.all(indices[1:] > indices[:-1])  # ascending, unique
+        assert 0 <= int(indices[0]) and int(indices[-1]) < n
+        again = reduce_tokens(features, keep, method, shape)
+        assert torch.equal(again[0], indices) and torch.equal(again[1], tokens)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_at_ratio_zero_every_method_reproduces_the_unpruned_logits(tiny, method):
+    from PIL import Image
+
+    model, processor = tiny
+    image = Image.new("RGB", (48, 40), "teal")
+    logits = {}
+    for config in (PruneConfig(), PruneConfig(method=method, ratio=0.0)):
+        set_prune(model, processor, config)
+        inputs = processor(images=[image], text=["<image>\nWhat colour?"], return_tensors="pt")
+        with torch.no_grad():
+            logits[config.method] = model(**inputs).logits
+    assert torch.equal(logits["gprune"], logits[method])
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_each_method_runs_in_the_model_with_the_same_budget(tiny, method):
+    model, processor = tiny
+    result = evaluate(model, processor, ["easyvqa"], PruneConfig(method=method, ratio=0.7), limit=2,
+                      max_new_tokens=3)["easyvqa"]
+    layout = image_layout(model.config, (64, 64))
+    assert result.errors == 0 and result.visual_tokens_kept == layout.kept(0.7)
+
+
+def test_tome_merges_exact_duplicates_before_anything_else():
+    groups = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(32, generator=torch.Generator().manual_seed(1))
+    features = groups[order % 4]  # 4 groups of 8 exact duplicates, shuffled
+    _, tokens = reduce_tokens(features, 8, "tome")
+    for token in tokens:  # every merged token is still one group's vector: no two groups were mixed
+        assert min(torch.dist(token, g) for g in groups) < 1e-5
+    assert {int(torch.cdist(t[None], groups).argmin()) for t in tokens} == {0, 1, 2, 3}
+
+
+def test_tome_merges_by_size_weighted_average():
+    features = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.01, 1.0]])
+    indices, tokens = reduce_tokens(features, 2, "tome")
+    assert torch.allclose(tokens, torch.tensor([[1.0, 0.005], [0.005, 1.0]]))
+    assert int(indices[0]) in (0, 1) and int(indices[1]) in (2, 3)  # a merged token sits where one of its parts was
+    features = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    _, (one,) = reduce_tokens(features, 1, "tome")  # however the merges went, sizes weight them to the mean
+    assert torch.allclose(one, features.mean(0), atol=1e-6)
+
+
+def test_divprune_takes_one_token_per_cluster_before_a_second_from_any():
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.eye(6, 32) * 10
+    features = torch.cat([c + 0.01 * torch.randn(20, 32, generator=generator) for c in centres])
+    chosen, _ = reduce_tokens(features, 6, "divprune")
+    assert sorted(int(i) // 20 for i in chosen) == [0, 1, 2, 3, 4, 5]
+
+
+def test_pool_averages_spatial_windows():
+    grid = torch.arange(16.0).reshape(16, 1)  # a 4 x 4 grid, value = raster index
+    indices, tokens = reduce_tokens(grid, 4, "pool", (4, 4))
+    assert indices.tolist() == [0, 2, 8, 10]  # 2 x 2 windows, each at its first position
+    assert tokens.flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
+
+
+def test_every_declared_parameter_reaches_config_cli_sweep_and_mlflow_params():
+    options = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["eval"]._actions}
+    config_fields = {f.name for f in fields(PruneConfig)}
+    logged = set(PruneConfig().to_dict())  # a trial's MLflow params are its PruneConfig's dict
+    for method in METHODS.values():
+        for param in method.params:
+            assert param.name in config_fields and param.name in options and param.name in logged, param.name
+            assert getattr(PruneConfig(), param.name) == param.default
+            if param.name != "seed":  # fixed per sweep (the sweep file's seed)
+                assert param.name in SWEEPABLE
+                parse_spec({"name": "x", "search_space": {"method": method.name, param.name: [param.default]}},
+                           check_files=False)
+    assert set(declared_params()) <= config_fields
+
+
+def test_method_flops_are_the_declared_ones(tiny):
+    model, _ = tiny
+    layout = image_layout(model.config, (64, 64))
+    flops = {name: exact_flops(model.config, 100, 1, [layout], PruneConfig(method=name, ratio=0.7)).selection
+             for name in METHODS}
+    assert flops["l2norm"] == flops["random"] == flops["pool"] == 0
+    assert flops["gprune"] == flops["graph"] > flops["divprune"] > 0 and flops["tome"] > 0
+    assert exact_flops(model.config, 100, 1, [layout], PruneConfig(method="tome")).selection == 0  # ratio 0
