@@ -111,7 +111,7 @@ def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: 
     record.generated_tokens = stat["generated_tokens"]
     record.tflops_exact = exact_flops(model.config, stat["prefill_tokens"], stat["generated_tokens"], layouts,
                                       prune).total / 1e12
-    record.tflops_fastv = fastv_flops(model.config, stat["prefill_tokens"]) / 1e12
+    record.tflops_fastv = fastv_flops(model.config, stat["prefill_tokens"], layouts, prune) / 1e12
 
 
 def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:

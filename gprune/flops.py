@@ -56,7 +56,7 @@ def _projector_flops(config, crops: int) -> float:
 
 def _selection_flops(layout: ImageLayout, hidden: int, prune: PruneConfig) -> float:
     """The method's own FLOPs (declared in its module), base view and grid apart."""
-    if not prune.active:
+    if not prune.active or METHODS[prune.method].stage != "projector":
         return 0.0
     flops = METHODS[prune.method].flops
     return sum(flops(n, hidden, keep_count(n, prune.ratio), **prune.method_params())
@@ -74,6 +74,24 @@ def _lm_layer_flops(text, new_tokens: int, context: int) -> float:
     return projections + attention + mlp
 
 
+def layer_split(config, prefill_tokens: int, images: list[ImageLayout], prune: PruneConfig) -> tuple[int, int]:
+    """(language-model layers that see the whole prompt, prompt tokens the other layers see). A
+    language-model method (FastV) runs its first `lm_layer` layers on every token, the rest on the
+    survivors; every other method prunes before the language model (prefill_tokens is already reduced)."""
+    layers = config.text_config.num_hidden_layers
+    if not (prune.active and METHODS[prune.method].stage == "language_model"):
+        return layers, prefill_tokens
+    dropped = sum(layout.full - layout.kept(prune.ratio) for layout in images)
+    return min(prune.lm_layer, layers), prefill_tokens - dropped
+
+
+def _attention_row_flops(text, prefill_tokens: int) -> float:
+    """FastV's score: the k projection of every prompt token, one q projection, one row of scores."""
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    q_dim, kv_dim = text.num_attention_heads * head_dim, text.num_key_value_heads * head_dim
+    return 2 * prefill_tokens * text.hidden_size * kv_dim + 2 * text.hidden_size * q_dim + 2 * prefill_tokens * q_dim
+
+
 def exact_flops(
     config,
     prefill_tokens: int,
@@ -82,29 +100,44 @@ def exact_flops(
     prune: PruneConfig | None = None,
     all_logits: bool = False,
 ) -> Flops:
-    """Exact FLOPs of one sample: `prefill_tokens` prompt tokens (after pruning, no padding) and
-    `generated_tokens` new tokens. generate() computes logits for the last prompt position only;
-    a plain forward (`all_logits=True`) computes them for every position."""
+    """Exact FLOPs of one sample: `prefill_tokens` prompt tokens (no padding; after pruning, for a method
+    that prunes before the language model) and `generated_tokens` new tokens. generate() computes logits
+    for the last prompt position only; a plain forward (`all_logits=True`) computes them for every
+    position the last layer sees."""
     prune = prune or PruneConfig()
     text = config.text_config
     crops = sum(layout.crops for layout in images)
     lm_head = 2 * text.hidden_size * text.vocab_size
-    prefill = text.num_hidden_layers * _lm_layer_flops(text, prefill_tokens, prefill_tokens)
-    prefill += lm_head * (prefill_tokens if all_logits else 1)
+    full_layers, reduced = layer_split(config, prefill_tokens, images, prune)
+    later_layers = text.num_hidden_layers - full_layers
+    prefill = (full_layers * _lm_layer_flops(text, prefill_tokens, prefill_tokens)
+               + later_layers * _lm_layer_flops(text, reduced, reduced))
+    prefill += lm_head * (reduced if all_logits else 1)
     decode = 0.0
     for step in range(1, generated_tokens):  # the first new token comes out of the prefill
-        decode += text.num_hidden_layers * _lm_layer_flops(text, 1, prefill_tokens + step) + lm_head
+        decode += (full_layers * _lm_layer_flops(text, 1, prefill_tokens + step)
+                   + later_layers * _lm_layer_flops(text, 1, reduced + step) + lm_head)
+    selection = sum(_selection_flops(layout, text.hidden_size, prune) for layout in images)
+    if later_layers and reduced != prefill_tokens:
+        selection += _attention_row_flops(text, prefill_tokens)
     return Flops(
         vision=_vision_flops(config.vision_config, crops),
         projector=_projector_flops(config, crops),
-        selection=sum(_selection_flops(layout, text.hidden_size, prune) for layout in images),
+        selection=selection,
         prefill=prefill,
         decode=decode,
     )
 
 
-def fastv_flops(config, prefill_tokens: int) -> float:
-    """The pruning papers' prefill cost, L * (4nd^2 + 2n^2d + 2ndm) multiply-accumulates."""
+def fastv_flops(config, prefill_tokens: int, images: list[ImageLayout] = (), prune: PruneConfig | None = None
+                ) -> float:
+    """The pruning papers' prefill cost, per layer 4nd^2 + 2n^2d + 2ndm multiply-accumulates, n being
+    the tokens that layer sees (FastV's own count: K layers at full length, the rest reduced)."""
     text = config.text_config
-    n, d, m = prefill_tokens, text.hidden_size, text.intermediate_size
-    return text.num_hidden_layers * (4 * n * d * d + 2 * n * n * d + 2 * n * d * m)
+    d, m = text.hidden_size, text.intermediate_size
+    full_layers, reduced = layer_split(config, prefill_tokens, images, prune or PruneConfig())
+
+    def layer(n):
+        return 4 * n * d * d + 2 * n * n * d + 2 * n * d * m
+
+    return full_layers * layer(prefill_tokens) + (text.num_hidden_layers - full_layers) * layer(reduced)

@@ -11,6 +11,8 @@ from PIL import Image
 
 from .answers import AnswerRules
 from .decoding import Decoding
+from .layout import image_layout
+from .model import prunes_at
 
 
 @dataclass
@@ -102,6 +104,10 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     if inputs["input_ids"].shape[1] + kwargs["max_new_tokens"] > context:
         raise ValueError(f"prompt of {inputs['input_ids'].shape[1]} tokens + {kwargs['max_new_tokens']} new tokens "
                          f"exceeds the model's context of {context} positions; shorten the question or the cap")
+    prune = getattr(model.model, "prune", None)
+    in_lm = prune is not None and prunes_at(prune, "language_model")
+    if in_lm:  # its layers keep KV caches of two lengths: only a dynamic cache holds that
+        decoding = Decoding(cache="dynamic", compile="off")
     kwargs.update(decoding.generate_kwargs(model.device, inputs["input_ids"].shape[1], kwargs["max_new_tokens"]))
     with prefill_clock(model) as marks:
         generate_start = time.perf_counter()
@@ -115,11 +121,15 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     sizes = inputs["image_sizes"].tolist() if "image_sizes" in inputs else []
     stats, offset = [], 0
     for row, sample in enumerate(images):
+        sample_sizes = sizes[offset : offset + len(sample)]
+        visual = int((inputs["input_ids"][row] == model.config.image_token_id).sum())
+        if in_lm:  # the prompt holds every visual token; the language model keeps these past layer K
+            visual = sum(image_layout(model.config, size).kept(prune.ratio) for size in sample_sizes)
         stats.append({
             "prefill_tokens": int(inputs["attention_mask"][row].sum()),
-            "visual_tokens_kept": int((inputs["input_ids"][row] == model.config.image_token_id).sum()),
+            "visual_tokens_kept": visual,
             "generated_tokens": _generated_length(new_ids[row].tolist(), eos_ids),
-            "image_sizes": sizes[offset : offset + len(sample)],
+            "image_sizes": sample_sizes,
         })
         offset += len(sample)
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)

@@ -21,7 +21,14 @@ from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
 from .config import PruneConfig
 from .feature_cache import FeatureCache
 from .layout import ImageLayout, image_layout, keep_count
+from .lm_pruning import LayerPlan, set_lm_plan
+from .methods import METHODS
 from .selection import reduce_tokens
+
+
+def prunes_at(prune: PruneConfig, stage: str) -> bool:
+    """Whether `prune` removes tokens at `stage` ("projector" or "language_model")."""
+    return prune.active and METHODS[prune.method].stage == stage
 
 
 def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig):
@@ -118,9 +125,10 @@ class PrunedLlavaNextModel(LlavaNextModel):
             outputs = self._encode_cached(pixel_values, image_sizes, kwargs)
         else:
             outputs = self._encode(pixel_values, image_sizes, kwargs)
-        if not self.prune.active:
-            return outputs
         layouts = self.image_layouts(image_sizes)
+        outputs["layouts"] = layouts
+        if not prunes_at(self.prune, "projector"):
+            return outputs
         reduced = [reduce_image(f, lay, self.prune) for f, lay in zip(outputs.pooler_output, layouts)]
         kept = [indices for indices, _ in reduced]
         outputs.pooler_output = [tokens for _, tokens in reduced]
@@ -129,16 +137,45 @@ class PrunedLlavaNextModel(LlavaNextModel):
         outputs["full_lengths"] = [lay.full for lay in layouts]
         return outputs
 
+    def _plan_layer_pruning(self, input_ids, image, kwargs) -> None:
+        """At a prefill, where each sample's visual tokens sit and their layouts, for gprune.lm_pruning."""
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if cache is not None and cache.get_seq_length() > 0:
+            return  # a decode step: the prefill's plan holds
+        if image is None or input_ids is None:
+            set_lm_plan(self.language_model, None)
+            return
+        layouts, columns, per_sample, start = image["layouts"], [], [], 0
+        for row in input_ids == self.config.image_token_id:
+            positions = row.nonzero()[:, 0]
+            taken, count = [], 0
+            while count < len(positions):
+                taken.append(layouts[start])
+                count, start = count + layouts[start].full, start + 1
+            columns.append(positions)
+            per_sample.append(taken)
+        set_lm_plan(self.language_model, LayerPlan(self.prune, columns, per_sample))
+
+    def _features(self, pixel_values, image_sizes, kwargs):
+        features = self.get_image_features(
+            pixel_values, image_sizes,
+            vision_feature_layer=kwargs.get("vision_feature_layer"),
+            vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
+        )
+        return {"image": features}
+
     def forward(self, input_ids=None, pixel_values=None, image_sizes=None, attention_mask=None,
                 position_ids=None, mm_encoder_outputs=None, **kwargs):
-        if self.prune.active and self.prune.positions == "original":
-            if pixel_values is not None and pixel_values.size(0) > 0 and not mm_encoder_outputs:
-                features = self.get_image_features(
-                    pixel_values, image_sizes,
-                    vision_feature_layer=kwargs.get("vision_feature_layer"),
-                    vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
-                )
-                mm_encoder_outputs, pixel_values = {"image": features}, None
+        has_pixels = pixel_values is not None and pixel_values.size(0) > 0
+        if prunes_at(self.prune, "language_model"):
+            if has_pixels and not mm_encoder_outputs:
+                mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None
+            self._plan_layer_pruning(input_ids, (mm_encoder_outputs or {}).get("image"), kwargs)
+        else:
+            set_lm_plan(self.language_model, None)
+        if prunes_at(self.prune, "projector") and self.prune.positions == "original":
+            if has_pixels and not mm_encoder_outputs:
+                mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None
             image = (mm_encoder_outputs or {}).get("image")
             if image is not None and "kept_indices" in image:
                 if input_ids is None:
@@ -157,7 +194,7 @@ class PrunedLlavaNextForConditionalGeneration(LlavaNextForConditionalGeneration)
         """generate() fixes prompt positions before images are encoded and extends them by one per
         new token: give the text its original positions now (visual tokens get theirs at prefill)."""
         prune, image_sizes = self.model.prune, model_kwargs.get("image_sizes")
-        if not (prune.active and prune.positions == "original") or image_sizes is None:
+        if not (prunes_at(prune, "projector") and prune.positions == "original") or image_sizes is None:
             return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
         input_ids = model_kwargs.get("input_ids", inputs_tensor)
         layouts = self.model.image_layouts(image_sizes)
@@ -173,6 +210,8 @@ class PrunedLlavaNextProcessor(LlavaNextProcessor):
     def _get_number_of_features(self, orig_height: int, orig_width: int, height: int, width: int) -> int:
         """Emit one image placeholder per visual token the model will keep."""
         full = super()._get_number_of_features(orig_height, orig_width, height, width)
+        if not prunes_at(self.prune, "projector"):
+            return full  # a language-model method sees every visual token in the prompt
         layout = image_layout(self.layout_config, (orig_height, orig_width))
         return full - (layout.full - layout.kept(self.prune.ratio))
 
@@ -189,3 +228,4 @@ def set_prune(model, processor, prune: PruneConfig) -> None:
     processor.layout_config = model.config
     model.model.prune = prune
     processor.prune = prune
+    set_lm_plan(model.model.language_model, None)  # a language-model method plans at its next prefill

@@ -111,3 +111,46 @@ def test_method_flops_are_the_declared_ones(tiny):
     assert flops["l2norm"] == flops["random"] == flops["pool"] == 0
     assert flops["gprune"] == flops["graph"] > flops["divprune"] > 0 and flops["tome"] > 0
     assert exact_flops(model.config, 100, 1, [layout], PruneConfig(method="tome")).selection == 0  # ratio 0
+
+
+def test_fastv_prunes_the_kv_cache_of_layers_from_k_for_prefill_and_every_decode_step(tiny):
+    from PIL import Image
+
+    from gprune.generation import format_prompt
+
+    model, processor = tiny
+    set_prune(model, processor, PruneConfig(method="fastv", ratio=0.7, lm_layer=2))
+    image = Image.new("RGB", (64, 48), "red")
+    inputs = processor(images=[image], text=[format_prompt(processor, "What colour is it?")], return_tensors="pt")
+    prompt = inputs["input_ids"].shape[1]
+    layout = image_layout(model.config, (48, 64))
+    dropped = layout.full - layout.kept(0.7)
+    assert dropped > 0 and int((inputs["input_ids"] == model.config.image_token_id).sum()) == layout.full
+    new = 4
+    out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                         return_dict_in_generate=True)
+    cache = out["cache"] if "cache" in out else out["past_key_values"]
+    lengths = [cache.get_seq_length(i) for i in range(model.config.text_config.num_hidden_layers)]
+    # layers 0-1 hold the whole prompt, layers 2-3 the survivors; both hold the 3 tokens fed back since
+    assert lengths == [prompt + new - 1] * 2 + [prompt - dropped + new - 1] * 2
+    set_prune(model, processor, PruneConfig())  # and off again: the language model is itself once more
+    assert type(model.model.language_model).__name__ == "LlamaModel"
+
+
+def test_fastv_batch_of_four_gives_the_answers_of_batch_one(tiny, fixtures_dir):
+    model, processor = tiny
+    for name in ("docvqa", "chartqa", "gqa"):  # images of several sizes: samples drop different counts
+        one, four = (evaluate(model, processor, [name], prune=PruneConfig(method="fastv", ratio=0.7), limit=6,
+                              batch_size=b, data_dir=fixtures_dir, max_new_tokens=6)[name] for b in (1, 4))
+        assert [r.prediction for r in four.records] == [r.prediction for r in one.records], name
+        assert [r.visual_tokens_kept for r in four.records] == [r.visual_tokens_kept for r in one.records]
+        assert four.errors == 0
+
+
+def test_fastv_changes_answers_only_through_the_dropped_tokens(tiny):
+    """lm_layer at or past the last layer prunes nothing: the answers are the unpruned ones."""
+    model, processor = tiny
+    layers = model.config.text_config.num_hidden_layers
+    plain, late = (evaluate(model, processor, ["easyvqa"], prune, limit=4, batch_size=2, max_new_tokens=4)["easyvqa"]
+                   for prune in (PruneConfig(), PruneConfig(method="fastv", ratio=0.9, lm_layer=layers)))
+    assert [r.prediction for r in late.records] == [r.prediction for r in plain.records]

@@ -53,6 +53,9 @@ class Method:
     reduce: Callable  # (features [N, d], keep, shape, **params) -> (indices [keep], tokens [keep, d])
     params: tuple[Param, ...] = ()
     flops: Callable[..., float] = _no_flops  # (n, d, keep, **params): the reduction's FLOPs, 2 x multiply-adds
+    # where it acts: "projector" (on the projected visual tokens, before the language model) or
+    # "language_model" (inside it: gprune/lm_pruning.py hands `reduce` each visual token's attention score)
+    stage: str = "projector"
 
 
 def from_scores(score: Callable) -> Callable:

@@ -1,0 +1,21 @@
+"""FastV (Chen et al., ECCV 2024): prune inside the language model. After its first `lm_layer` layers
+run on the whole prompt, each visual token is scored by the attention the last prompt token gives it
+(in layer `lm_layer`, averaged over heads); the top share is kept and the rest leave the hidden states
+and the KV cache of every later layer, for the prefill and every decode step.
+
+This module declares the method and its choice (the top-k of the scores); gprune/lm_pruning.py runs the
+language model around it and hands it the scores, one value per visual token.
+"""
+
+from .base import Method, Param, from_scores, integer_at_least
+
+LM_LAYER = Param("lm_layer", 2, "FastV: language-model layers run on the whole prompt before pruning (K)",
+                 "an integer >= 1", integer_at_least(1))
+
+
+def score(attention, lm_layer: int = 2):
+    return attention[:, 0]  # [N, 1]: the last prompt token's attention to each visual token
+
+
+METHOD = Method("fastv", "FastV: inside the language model, after layer K keep the visual tokens the last "
+                "prompt token attends to most", from_scores(score), (LM_LAYER,), stage="language_model")
