@@ -116,6 +116,19 @@ def cmd_benchmarks(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    from gprune.methods import METHODS
+
+    rows = [[m.name, m.stage.replace("_", " ") + (f", {m.needs.replace('_', ' ')}" if m.needs else ""),
+             "\n".join(f"{p.name}={p.default!r}: {p.rule}" for p in m.params) or "-", m.summary]
+            for m in METHODS.values()]
+    print(tabulate(rows, headers=["method", "acts at", "parameters (default: valid values)", "what it does"],
+                   maxcolwidths=[None, 24, 40, 60]))
+    print("\nevery method gets the same budget: each image's base view and grid at --ratio, newlines kept "
+          "(README 'Methods')")
+    return 0
+
+
 def register(commands) -> None:
     defaults = TrainSettings()
     formatter = argparse.ArgumentDefaultsHelpFormatter
@@ -164,3 +177,5 @@ def register(commands) -> None:
 
     listing = commands.add_parser("benchmarks", help="list the benchmarks, their tasks, metrics and data")
     listing.set_defaults(func=cmd_benchmarks)
+    methods = commands.add_parser("methods", help="list the token-reduction methods and their parameters")
+    methods.set_defaults(func=cmd_methods)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from .config import PruneConfig
 from .layout import ImageLayout, keep_count
 from .methods import METHODS
+from .vision_attention import cls_attention_flops
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ def exact_flops(
     selection = sum(_selection_flops(layout, text.hidden_size, prune) for layout in images)
     if later_layers and reduced != prefill_tokens:
         selection += _attention_row_flops(text, prefill_tokens)
+    if prune.active and METHODS[prune.method].needs == "vision_attention":
+        selection += cls_attention_flops(config.vision_config, crops)
     return Flops(
         vision=_vision_flops(config.vision_config, crops),
         projector=_projector_flops(config, crops),

@@ -24,6 +24,7 @@ from .layout import ImageLayout, image_layout, keep_count
 from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
 from .selection import reduce_tokens
+from .vision_attention import capture_cls_attention
 
 
 def prunes_at(prune: PruneConfig, stage: str) -> bool:
@@ -31,7 +32,7 @@ def prunes_at(prune: PruneConfig, stage: str) -> bool:
     return prune.active and METHODS[prune.method].stage == stage
 
 
-def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig):
+def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig, guide=None):
     """One image's packed features [layout.full, d] after pruning: (indices, tokens). The base view and the
     grid's content tokens are reduced apart, each to `ratio` of its tokens (the same budget for every
     method); the grid's row-end newline tokens are always kept. `indices` (ascending) are each output
@@ -40,10 +41,11 @@ def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig
     side = math.isqrt(layout.base)
     base_shape = (side, side) if side * side == layout.base else None  # a CLS token ("full") has no place
     base, base_tokens = reduce_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method,
-                                      base_shape, **params)
+                                      base_shape, None if guide is None else guide[: layout.base], **params)
     grid_positions = layout.grid_positions().to(features.device)
     grid, grid_tokens = reduce_tokens(features[grid_positions], keep_count(len(grid_positions), prune.ratio),
-                                      prune.method, (layout.rows, layout.cols), **params)
+                                      prune.method, (layout.rows, layout.cols),
+                                      None if guide is None else guide[grid_positions], **params)
     newlines = layout.newline_positions().to(features.device)
     indices = torch.cat([base, grid_positions[grid], newlines])
     order = indices.argsort()
@@ -106,6 +108,23 @@ class PrunedLlavaNextModel(LlavaNextModel):
         self.images_encoded += len(image_sizes)
         return super().get_image_features(pixel_values, image_sizes, **kwargs)
 
+    def _encode_with_attention(self, pixel_values, image_sizes, kwargs):
+        """Features, and the vision tower's [CLS] attention packed exactly as they are ([full, 1] per image:
+        the same crops, unpadding and newline slots, newlines scoring 0)."""
+        layer = kwargs.get("vision_feature_layer")
+        layer = self.config.vision_feature_layer if layer is None else layer
+        strategy = kwargs.get("vision_feature_select_strategy") or self.config.vision_feature_select_strategy
+        with capture_cls_attention(self.vision_tower, layer) as captured:
+            outputs = self._encode(pixel_values, image_sizes, kwargs)
+        attention = captured["attention"]  # [crops, 1 + patches]
+        if strategy == "default":
+            attention = attention[:, 1:]
+        counts = [layout.crops for layout in self.image_layouts(image_sizes)]
+        per_image = torch.split(attention[..., None].to(outputs.pooler_output[0].dtype), counts)
+        newline = torch.zeros(1, dtype=per_image[0].dtype, device=attention.device)
+        outputs["vision_attention"], _ = self.pack_image_features(list(per_image), image_sizes, strategy, newline)
+        return outputs
+
     def _encode_cached(self, pixel_values, image_sizes, kwargs):
         """Packed features per image, running the vision tower only for images not in the cache."""
         cache = self.feature_cache
@@ -121,7 +140,10 @@ class PrunedLlavaNextModel(LlavaNextModel):
 
     def get_image_features(self, pixel_values, image_sizes, **kwargs):
         kwargs["return_dict"] = True
-        if self.feature_cache is not None and pixel_values.dim() == 5:  # one row of crops per image
+        needs = METHODS[self.prune.method].needs if prunes_at(self.prune, "projector") else None
+        if needs == "vision_attention":  # not cached: the cache holds features only
+            outputs = self._encode_with_attention(pixel_values, image_sizes, kwargs)
+        elif self.feature_cache is not None and pixel_values.dim() == 5:  # one row of crops per image
             outputs = self._encode_cached(pixel_values, image_sizes, kwargs)
         else:
             outputs = self._encode(pixel_values, image_sizes, kwargs)
@@ -129,7 +151,8 @@ class PrunedLlavaNextModel(LlavaNextModel):
         outputs["layouts"] = layouts
         if not prunes_at(self.prune, "projector"):
             return outputs
-        reduced = [reduce_image(f, lay, self.prune) for f, lay in zip(outputs.pooler_output, layouts)]
+        guides = [g[:, 0] for g in outputs["vision_attention"]] if needs else [None] * len(layouts)
+        reduced = [reduce_image(f, lay, self.prune, g) for f, lay, g in zip(outputs.pooler_output, layouts, guides)]
         kept = [indices for indices, _ in reduced]
         outputs.pooler_output = [tokens for _, tokens in reduced]
         # Travel with the features (generate() encodes images before prefill) to set positions.

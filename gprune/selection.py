@@ -10,13 +10,17 @@ def check_method(method: str) -> None:
         raise ValueError(f"method={method!r} is unknown; choose one of {sorted(METHODS)}")
 
 
-def reduce_tokens(features: torch.Tensor, keep: int, method: str = "gprune", shape=None, **params):
+def reduce_tokens(features: torch.Tensor, keep: int, method: str = "gprune", shape=None, guide=None, **params):
     """`keep` tokens for `features` [N, d]: (indices LongTensor[keep] ascending, tokens [keep, d]).
 
     `params` are the method's own (others are ignored, so one PruneConfig fits every method);
-    `shape` is the group's (rows, cols) raster arrangement, for spatial methods.
+    `shape` is the group's (rows, cols) raster arrangement, for spatial methods; `guide` [N] is what a
+    method that `needs` more than the features gets (the vision tower's [CLS] attention).
     """
     check_method(method)
+    needs = METHODS[method].needs
+    if needs and (guide is None or guide.shape != features.shape[:1]):
+        raise ValueError(f"method={method!r} needs {needs} for each of the {features.shape[0]} tokens (guide=)")
     declared = METHODS[method].params
     for param in declared:
         param.check(params.get(param.name, param.default))
@@ -28,6 +32,8 @@ def reduce_tokens(features: torch.Tensor, keep: int, method: str = "gprune", sha
     if not torch.isfinite(features).all():
         raise ValueError("features contain NaN or infinite values; check the vision tower's output")
     given = {p.name: params.get(p.name, p.default) for p in declared}
+    if needs:
+        given["guide"] = guide
     return METHODS[method].reduce(features, keep, shape, **given)
 
 

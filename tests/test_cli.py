@@ -37,6 +37,9 @@ def test_benchmarks_presets_and_version(capsys):
     assert main(["benchmarks"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in TASKS) and "gpt_eval_score" in out
+    assert main(["methods"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in METHODS) and "lm_layer=2" in listed
     assert main(["presets"]) == 0
     listed = capsys.readouterr().out  # read once: each read empties the buffer
     assert all(f"{name}: " in listed for name in list_presets())

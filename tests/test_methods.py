@@ -21,11 +21,12 @@ def test_each_method_returns_exactly_the_budget_deterministically(method, n, sha
     features = torch.randn(n, 32, generator=torch.Generator().manual_seed(n))
     for ratio in (0.5, 0.7, 0.9, 0.99):
         keep = max(1, round(n * (1 - ratio)))
-        indices, tokens = reduce_tokens(features, keep, method, shape)
+        guide = torch.rand(n, generator=torch.Generator().manual_seed(1)) if METHODS[method].needs else None
+        indices, tokens = reduce_tokens(features, keep, method, shape, guide)
         assert indices.shape == (keep,) and tokens.shape == (keep, 32), (method, n, ratio)
         assert indices.dtype == torch.long and torch.all(indices[1:] > indices[:-1])  # ascending, unique
         assert 0 <= int(indices[0]) and int(indices[-1]) < n
-        again = reduce_tokens(features, keep, method, shape)
+        again = reduce_tokens(features, keep, method, shape, guide)
         assert torch.equal(again[0], indices) and torch.equal(again[1], tokens)
 
 
@@ -154,3 +155,32 @@ def test_fastv_changes_answers_only_through_the_dropped_tokens(tiny):
     plain, late = (evaluate(model, processor, ["easyvqa"], prune, limit=4, batch_size=2, max_new_tokens=4)["easyvqa"]
                    for prune in (PruneConfig(), PruneConfig(method="fastv", ratio=0.9, lm_layer=layers)))
     assert [r.prediction for r in late.records] == [r.prediction for r in plain.records]
+
+
+def test_visionzip_ranks_by_the_vision_tower_s_own_cls_attention(tiny):
+    from PIL import Image
+
+    from gprune import load_model
+    from gprune.vision_attention import capture_cls_attention
+
+    model, processor = load_model("tiny", attn_implementation="eager")  # eager: the tower returns its weights
+    pixels = processor(images=[Image.new("RGB", (64, 48), "red")], text=["<image>"], return_tensors="pt")
+    crops = pixels["pixel_values"][0]
+    layers = model.model.vision_tower.encoder.layers
+    with capture_cls_attention(model.model.vision_tower, model.config.vision_feature_layer) as captured:
+        out = model.model.vision_tower(crops, output_attentions=True)
+    own = out.attentions[len(layers) - 1][:, :, 0].mean(dim=1)  # the feature layer's [CLS] row, mean over heads
+    assert torch.allclose(captured["attention"], own, atol=1e-5)
+
+
+def test_visionzip_keeps_the_most_attended_tokens_and_merges_the_rest():
+    features = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    guide = torch.zeros(64)
+    guide[[5, 17, 40, 41, 60]] = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5])
+    indices, tokens = reduce_tokens(features, 6, "visionzip", guide=guide, contextual=1 / 6)
+    assert {5, 17, 40, 41, 60} <= set(indices.tolist())  # the five dominant tokens, as they are
+    for index in (5, 17, 40, 41, 60):
+        assert torch.equal(tokens[indices.tolist().index(index)], features[index])
+    merged = tokens[[i for i, index in enumerate(indices.tolist()) if index not in (5, 17, 40, 41, 60)]]
+    rest = [i for i in range(64) if i not in (5, 17, 40, 41, 60)]
+    assert torch.allclose(merged[0], features[rest].mean(0), atol=1e-6)  # one contextual token: the mean

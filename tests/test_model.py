@@ -211,7 +211,7 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
         ({"ratio": 1.0}, "ratio=1.0 must be a number in \\[0, 1\\)"),
         ({"ratio": -0.1}, "ratio=-0.1"),
         ({"positions": "shifted"}, "positions='shifted'"),
-        ({"method": "fastv"}, "method='fastv' is unknown"),
+        ({"method": "sparsevlm"}, "method='sparsevlm' is unknown"),
         ({"threshold": 0}, "threshold=0"),
     ],
 )

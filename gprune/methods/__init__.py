@@ -5,12 +5,12 @@ Methods are pure tensor functions; they know nothing of models, datasets, Ray or
 declared here.
 """
 
-from . import divprune, fastv, gprune, graph, l2norm, pool, random, tome
+from . import divprune, fastv, gprune, graph, l2norm, pool, random, tome, visionzip
 from .base import Method, Param
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     gprune.METHOD, random.METHOD, l2norm.METHOD, graph.METHOD, tome.METHOD, divprune.METHOD, pool.METHOD,
-    fastv.METHOD)}
+    fastv.METHOD, visionzip.METHOD)}
 
 
 def declared_params() -> dict[str, Param]:

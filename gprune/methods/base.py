@@ -56,6 +56,9 @@ class Method:
     # where it acts: "projector" (on the projected visual tokens, before the language model) or
     # "language_model" (inside it: gprune/lm_pruning.py hands `reduce` each visual token's attention score)
     stage: str = "projector"
+    # what else its reduce takes: "vision_attention" (guide=[N], the vision tower's [CLS] attention to each
+    # token, from gprune/vision_attention.py), else nothing
+    needs: str | None = None
 
 
 def from_scores(score: Callable) -> Callable:
