@@ -9,6 +9,7 @@ import importlib
 _EXPORTS = {
     "PruneConfig": "config", "evaluate": "evaluation", "exact_flops": "flops", "fastv_flops": "flops",
     "image_layout": "layout", "keep_count": "layout", "load_model": "loading", "select_tokens": "selection",
+    "reduce_tokens": "selection",
     "set_prune": "model",
 }
 __all__ = sorted(_EXPORTS)
