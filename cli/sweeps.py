@@ -1,5 +1,7 @@
 """Commands of the sweep service: sweep (Ray Tune + MLflow) and presets."""
 
+from pathlib import Path
+
 from sweep.spec import list_presets, preset_description
 from sweep.tracking import FINISHED
 
@@ -11,14 +13,18 @@ def _sort_key(value):
 
 
 def print_summary(outcome, printer=print) -> None:
-    """The baseline, then the trials in parameter order (the best objective marked), with each
-    benchmark's primary metric, so accuracy against pruning ratio reads down the table."""
+    """The baseline, then the trials in parameter order (the Pareto set of retention against exact
+    TFLOPs marked), with each benchmark's primary metric, so accuracy against pruning ratio reads
+    down the table."""
+    from dashboards.pareto import pareto_front
     from gprune.benchmarks import PRIMARY
 
     nan = float("nan")
     trials = sorted(outcome.trials, key=lambda t: [_sort_key(t["params"].get(k)) for k in outcome.swept])
-    standing = [t for t in trials if t["status"] in FINISHED]  # failed trials are listed, never best
-    best = max(standing, key=lambda t: t["metrics"].get("objective", float("-inf")), default=None)
+    standing = [t for t in trials if t["status"] in FINISHED]  # failed trials are listed, never on the front
+    points = [(t["metrics"].get("tflops_exact", nan), t["metrics"].get("mean_retention", nan)) for t in standing]
+    front = [standing[i] for i in pareto_front([*points, (outcome.baseline.get("tflops_exact", nan), 1.0)])
+             if i < len(standing)]
     scored = [(name, f"{name}.{metric}") for name, metric in PRIMARY.items() if f"{name}.{metric}" in outcome.baseline]
     header = ("".join(f"{k:>11}" for k in outcome.swept) + "".join(f"{name[:9]:>10}" for name, _ in scored)
               + f" {'retention':>9} {'errors':>6} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9}"
@@ -40,7 +46,7 @@ def print_summary(outcome, printer=print) -> None:
                                                                "speedup": 1.0}, "baseline")
     for trial in trials:
         row("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept), trial["metrics"],
-            trial["status"] + ("  <- best" if trial is best else ""))
+            trial["status"] + ("  <- pareto" if any(trial is t for t in front) else ""))
     first = outcome.workers[0] if outcome.workers else {}
     printer(f"\nthroughput: {first.get('dtype')}, batch size {outcome.batch_size}, {first.get('decoding')}; compile "
             f"and warm-up before timing: {[round(w['warmup_seconds'], 1) for w in outcome.workers]} s; prefill ms per "
@@ -49,7 +55,8 @@ def print_summary(outcome, printer=print) -> None:
             f"{[w['weight_loads'] for w in outcome.workers]}, images through the vision tower "
             f"{[w['images_encoded'] for w in outcome.workers]}")
     printer("retention: each benchmark's primary metric over the same-run unpruned baseline, averaged (NaN where "
-            "the baseline scored 0); speedup: samples/s over the baseline's, on the same workers")
+            "the baseline scored 0); speedup: samples/s over the baseline's, on the same workers; pareto: no other "
+            "trial (nor the baseline) has both higher retention and fewer exact TFLOPs")
     if outcome.interrupted:
         printer(f"INTERRUPTED: finished trials are logged; continue with `gprune sweep --resume {outcome.name}`")
     printer(f"MLflow: experiment {outcome.name!r}, parent run {outcome.parent_run_id}. Browse it with:\n"
@@ -78,7 +85,24 @@ def cmd_sweep(args) -> int:
 
     outcome = run_sweep(spec, tracking_uri=args.tracking_uri, address=args.address, resume=bool(args.resume))
     print_summary(outcome)
+    if outcome.trials:
+        from dashboards.report import build_report
+
+        out = Path(outcome.experiment_path) / "report"
+        build_report(outcome.name, outcome.tracking_uri, out, outcome.parent_run_id)
+        print(f"report: {out / 'report.html'} (also on the parent run in MLflow, under report/)")
     return 130 if outcome.interrupted else 0
+
+
+def cmd_report(args) -> int:
+    from dashboards.report import build_report
+
+    out = Path(args.out or Path("reports") / args.experiment)
+    files = build_report(args.experiment, args.tracking_uri, out, args.parent_run, log=not args.no_log)
+    print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
+    if not args.no_log:
+        print("and logged them on the sweep's parent run, under report/")
+    return 0
 
 
 def cmd_presets(args) -> int:
@@ -104,3 +128,13 @@ def register(commands) -> None:
 
     presets = commands.add_parser("presets", help="list the embedded sweep files")
     presets.set_defaults(func=cmd_presets)
+
+    report = commands.add_parser("report", help="Table 1, Figure 3, Table 3 and a paired bootstrap for a sweep",
+                                 description="Reads the sweep's runs from MLflow; writes Markdown, HTML and PNG and "
+                                             "logs them on the sweep's parent run (report/).")
+    report.add_argument("--experiment", required=True, help="the sweep's name (its MLflow experiment)")
+    report.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store the sweep logged to")
+    report.add_argument("--out", help="folder to write (default: reports/EXPERIMENT)")
+    report.add_argument("--parent-run", help="a sweep's parent run id (default: the experiment's newest sweep)")
+    report.add_argument("--no-log", action="store_true", help="write the files only, log nothing to MLflow")
+    report.set_defaults(func=cmd_report)

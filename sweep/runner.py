@@ -104,9 +104,9 @@ def connect(address: str | None) -> None:
 def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
     """The unpruned model on every benchmark, once per sweep: what retention and speedup compare to."""
     printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
-    prune = PruneConfig(**{**fixed, "ratio": 0.0}).to_dict()
+    prune = PruneConfig(**{**fixed, "ratio": 0.0})
     merged, flat = list(evaluate_slices(pool.dispatcher, prune, spec.limits(), 1, None))[-1]
-    return {"prune": prune, "metrics": flat, "device": next(iter(merged.values()))["worker"]["device"],
+    return {"prune": prune.to_dict(), "metrics": flat, "device": next(iter(merged.values()))["worker"]["device"],
             "results": {n: {k: v for k, v in r.items() if k != "records"} for n, r in merged.items()},
             "records": {n: r["records"] for n, r in merged.items()}}
 
@@ -152,10 +152,11 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         if baseline_file.exists():  # a resumed sweep keeps its baseline
             baseline = json.loads(baseline_file.read_text())
         else:
+            began = time.time()
             baseline = evaluate_baseline(spec, pool, fixed, printer)
             tracker.log_child("baseline", "baseline", {**common, **baseline["prune"]}, baseline["metrics"],
                               {**tags, "gprune.trial_status": "baseline", "device": baseline.pop("device")},
-                              baseline.pop("records"), role="baseline")
+                              baseline.pop("records"), role="baseline", seconds=(began, time.time()))
             baseline_file.write_text(json.dumps(baseline, default=str))
         seconds = {"baseline": time.perf_counter() - started}
 

@@ -19,6 +19,13 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 PARENT = "parent"
+DESCRIPTION = (
+    "A G-Prune sweep. Child runs: one per trial (named method, ratio removed, its parameters) and one "
+    "`baseline` (the unpruned model on the same samples). Metrics: `<benchmark>.<lmms-eval metric>`, "
+    "`<benchmark>.retention` (over the baseline), `mean_retention`, `tflops_exact` (2 x multiply-adds of the "
+    "whole model per sample), `tflops_fastv` (the papers' LM-prefill MACs), `samples_per_s` and `speedup` (see "
+    "the device tag), `error_rate`. Each child holds `records.json` (every sample). The report (Table 1, "
+    "accuracy against TFLOPs with the Pareto front, bootstrap intervals) is under this run's artifacts, report/.")
 FINISHED = ("finished", "stopped early")  # trial statuses whose numbers stand
 
 
@@ -63,7 +70,7 @@ class SweepTracker:
             self.client.update_run(parent_id, status="RUNNING")
         else:
             run = self.client.create_run(self.experiment_id, run_name=self.sweep,
-                                         tags={"gprune.role": PARENT, **tags})
+                                         tags={"gprune.role": PARENT, "mlflow.note.content": DESCRIPTION, **tags})
             self.parent_id = run.info.run_id
             self._log(self.parent_id, params, {}, {})
         return self.parent_id
@@ -82,15 +89,19 @@ class SweepTracker:
                  "metrics": r.data.metrics, "status": r.data.tags.get("gprune.trial_status")} for r in runs]
 
     def log_child(self, trial_id: str, name: str, params: dict, metrics: dict, tags: dict, records=None,
-                  status: str = "FINISHED", role: str = "trial") -> str | None:
+                  status: str = "FINISHED", role: str = "trial", seconds: tuple[float, float] | None = None
+                  ) -> str | None:
+        """One child run; `seconds` (start, end, unix time) are the trial's own, so the UI's duration and
+        metric times are the evaluation's, not the logging's."""
         if trial_id in self.children():
             return None
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={
+        start_ms, end_ms = (int(1000 * t) for t in seconds) if seconds else (None, None)
+        run = self.client.create_run(self.experiment_id, run_name=name, start_time=start_ms, tags={
             "mlflow.parentRunId": self.parent_id, "gprune.trial_id": trial_id, "gprune.role": role, **tags})
-        self._log(run.info.run_id, params, metrics, {})
+        self._log(run.info.run_id, params, metrics, {}, end_ms)
         if records is not None:
             self.client.log_text(run.info.run_id, json.dumps(records, default=str), "records.json")
-        self.client.set_terminated(run.info.run_id, status)
+        self.client.set_terminated(run.info.run_id, status, end_time=end_ms)
         return run.info.run_id
 
     def finish(self, status: str = "FINISHED", metrics: dict | None = None) -> None:
@@ -98,14 +109,28 @@ class SweepTracker:
             self._log(self.parent_id, {}, metrics, {})
         self.client.set_terminated(self.parent_id, status)
 
-    def _log(self, run_id: str, params: dict, metrics: dict, tags: dict) -> None:
+    def _log(self, run_id: str, params: dict, metrics: dict, tags: dict, at_ms: int | None = None) -> None:
+        at_ms = at_ms or int(1000 * time.time())
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()
+            metrics=[Metric(k, float(v), at_ms, 0) for k, v in metrics.items()
                      if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v)],
             params=[Param(k, str(v)) for k, v in params.items()],
             tags=[RunTag(k, str(v)) for k, v in tags.items()],
         )
+
+
+SHORT = {"threshold": "s", "iterations": "t", "temperature": "tau", "lm_layer": "K", "contextual": "ctx"}
+
+
+def run_name(config: dict) -> str:
+    """A name that fits MLflow's run-name column: "gprune 70% s=0.5 t=5"."""
+    parts = [str(config["method"])] if "method" in config else []
+    if "ratio" in config:
+        parts.append(f"{config['ratio']:.0%}" if isinstance(config["ratio"], (int, float)) else str(config["ratio"]))
+    parts += [f"{SHORT.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{SHORT.get(k, k)}={v}"
+              for k, v in config.items() if k not in ("method", "ratio")]
+    return " ".join(parts)
 
 
 class MLflowCallback(tune.Callback):
@@ -130,9 +155,11 @@ class MLflowCallback(tune.Callback):
         reason = result.pop("failure", "")
         status = f"failed: {reason}" if reason else status
         tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
-        name = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
-        self.tracker.log_child(trial.trial_id, name or trial.trial_id, {**self.params, **prune},
-                               result, tags, records, "FINISHED" if status in FINISHED else "FAILED")
+        last = trial.last_result or {}
+        end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
+        seconds = (end - last.get("time_total_s", 0.0), end)
+        self.tracker.log_child(trial.trial_id, run_name(trial.config) or trial.trial_id, {**self.params, **prune},
+                               result, tags, records, "FINISHED" if status in FINISHED else "FAILED", seconds=seconds)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         finished = (trial.last_result or {}).get("slice", 0) >= self.slices

@@ -22,7 +22,7 @@ def slice_bounds(limit: int | None, slices: int) -> list[tuple[int, int | None]]
     return [(a, b - a) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def evaluate_slices(dispatcher, prune: dict, limits: dict, slices: int, baseline: dict | None):
+def evaluate_slices(dispatcher, prune: PruneConfig, limits: dict, slices: int, baseline: dict | None):
     """Yields (results per benchmark, flat metrics) after each slice of every benchmark's budget
     (`limits`: benchmark -> samples, None for the whole split)."""
     parts = {name: [] for name in limits}
@@ -43,13 +43,13 @@ def evaluate_slices(dispatcher, prune: dict, limits: dict, slices: int, baseline
 
 def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, baseline: dict,
               max_error_rate: float):
-    prune = PruneConfig(**{**fixed, **config}).to_dict()  # every pruning parameter, defaults included
+    prune = PruneConfig(**{**fixed, **config})  # validated here, once; it crosses Ray as it is
     for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, limits, slices, baseline), 1):
         reason = failure(flat, max_error_rate)
         if reason:
             flat["objective"] = 0.0  # never "best", and schedulers stop it
         tune.report({
-            **flat, "slice": step, "prune": prune, "failure": reason,
+            **flat, "slice": step, "prune": prune.to_dict(), "failure": reason,
             "records": {name: result["records"] for name, result in merged.items()},
             "device": next(iter(merged.values()))["worker"]["device"],
         })

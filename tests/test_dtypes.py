@@ -52,8 +52,8 @@ def test_bfloat16_evaluation_with_the_feature_cache(tiny_bf16):
 def test_a_worker_in_half_precision_evaluates_and_reuses_its_cache(fixtures_dir, dtype):
     worker = EvalWorker("tiny", device="cpu", dtype=dtype, data_dir=str(fixtures_dir), batch_size=2,
                         max_new_tokens=4, cache_mb=64)
-    first = worker.evaluate({"ratio": 0.5}, "textvqa", 4)
-    second = worker.evaluate({"ratio": 0.9}, "textvqa", 4)
+    first = worker.evaluate(PruneConfig(ratio=0.5), "textvqa", 4)
+    second = worker.evaluate(PruneConfig(ratio=0.9), "textvqa", 4)
     assert first["errors"] == second["errors"] == 0
     info = worker.info()
     assert info["dtype"] == dtype and info["device"] == "cpu" and info["cache"]["hits"] == 4

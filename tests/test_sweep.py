@@ -208,6 +208,7 @@ def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures
 MULTI_NODE = """
 import ray
 from ray.cluster_utils import Cluster
+from gprune import PruneConfig
 from workers import WorkerPool
 
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -216,7 +217,7 @@ cluster.wait_for_nodes()
 ray.init(address=cluster.address, log_to_driver=False)
 pool = WorkerPool("tiny", count=2, cpus_per_worker=1, name="spread", cache_mb=0)
 info = pool.info()
-answers = [ray.get(pool.dispatcher.evaluate.remote({"ratio": 0.5}, "easyvqa", 1)) for _ in range(2)]
+answers = [ray.get(pool.dispatcher.evaluate.remote(PruneConfig(ratio=0.5), "easyvqa", 1)) for _ in range(2)]
 print("NODES", len({w["node_id"] for w in info}), len({n["NodeID"] for n in ray.nodes() if n["Alive"]}))
 print("ANSWERS", [a["samples"] for a in answers])
 ray.shutdown()
@@ -252,12 +253,13 @@ def test_optuna_with_asha_runs_the_requested_trials_over_sample_slices(ray_clust
 
 DECLARED_GPUS = """
 import ray
+from gprune import PruneConfig
 from workers import WorkerPool
 
 ray.init(num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)  # declared, not real
 pool = WorkerPool("tiny", cpus_per_worker=1, name="gpus", cache_mb=0)
 print("COUNT", pool.count, "USE_GPU", pool.use_gpu)
-calls = [pool.dispatcher.evaluate.remote({"ratio": 0.5}, "easyvqa", 1) for _ in range(4)]  # in flight together
+calls = [pool.dispatcher.evaluate.remote(PruneConfig(ratio=0.5), "easyvqa", 1) for _ in range(4)]  # in flight together
 print("SAMPLES", [r["samples"] for r in ray.get(calls)])
 for worker in pool.info():
     print("WORKER", worker["cuda_visible_devices"], worker["device"], worker["calls"])

@@ -40,10 +40,12 @@ class EvalWorker:
             self.tasks[benchmark] = load_task(benchmark, self.data_dir)
         return self.tasks[benchmark]
 
-    def evaluate(self, prune: dict, benchmark: str, limit: int | None = None, offset: int = 0) -> dict:
+    def evaluate(self, prune: PruneConfig, benchmark: str, limit: int | None = None, offset: int = 0) -> dict:
         """Samples [offset, offset + limit) of `benchmark` under `prune`; a BenchmarkResult as a dict."""
+        if not isinstance(prune, PruneConfig):  # made (and validated) once, by whoever asks
+            raise TypeError(f"prune must be a PruneConfig, got {type(prune).__name__}")
         self.calls += 1
-        set_prune(self.model, self.processor, PruneConfig(**prune))
+        set_prune(self.model, self.processor, prune)
         result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
                                self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
                                answers=self.answers)

@@ -32,7 +32,7 @@ class Dispatcher:
         finally:
             self.free.put_nowait(worker)
 
-    async def evaluate(self, prune: dict, benchmark: str, limit=None, offset: int = 0) -> dict:
+    async def evaluate(self, prune, benchmark: str, limit=None, offset: int = 0) -> dict:
         return await self._call("evaluate", prune, benchmark, limit, offset)
 
     async def aggregate(self, benchmark: str, records: list[dict]):

@@ -1,0 +1,63 @@
+"""The paper's figures from a sweep's runs: accuracy against exact TFLOPs with the Pareto front
+(Figure 3) and threshold x iterations heatmaps (Table 3). matplotlib, written as PNG files."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .pareto import pareto_front  # noqa: E402
+
+
+def label(row, swept: list[str]) -> str:
+    return " ".join(str(row[f"params.{k}"]) for k in swept) or row["tags.mlflow.runName"]
+
+
+def accuracy_vs_flops(sweep, column: str, title: str, path: Path) -> Path:
+    """One line per method through its trials (by cost), the baseline as a star, the Pareto front
+    (over the trials and the baseline) ringed and labelled."""
+    trials, base = sweep.trials, sweep.baseline
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    by = "params.method" if "method" in sweep.swept else None
+    for method, group in (trials.groupby(by) if by else [("trials", trials)]):
+        group = group.sort_values("metrics.tflops_exact")
+        axes.plot(group["metrics.tflops_exact"], group[column], marker="o", label=method)
+    axes.plot([base["metrics.tflops_exact"]], [base.get(column, 1.0)], marker="*", markersize=14, color="black",
+              linestyle="none", label="unpruned")
+    points = [(r["metrics.tflops_exact"], r[column]) for _, r in trials.iterrows()]
+    points.append((base["metrics.tflops_exact"], base.get(column, 1.0)))
+    for i in sorted(pareto_front(points)):
+        x, y = points[i]
+        axes.scatter([x], [y], s=160, facecolors="none", edgecolors="red", linewidths=1.5)
+        name = "unpruned" if i == len(trials) else label(trials.iloc[i], sweep.swept)
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=7, color="red")
+    axes.set_xlabel("exact TFLOPs per sample (2 x multiply-adds, whole model)")
+    axes.set_ylabel(title)
+    axes.set_title(f"{sweep.name}: {title} against cost (red rings: Pareto front)")
+    axes.legend(fontsize=7)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def heatmap(table, title: str, path: Path) -> Path:
+    """`table`: a pivot (rows: threshold, columns: iterations) of one metric."""
+    figure, axes = plt.subplots(figsize=(1.2 * len(table.columns) + 2, 0.6 * len(table.index) + 1.8))
+    image = axes.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    axes.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
+    axes.set_yticks(range(len(table.index)), [str(i) for i in table.index])
+    axes.set_xlabel("iterations t")
+    axes.set_ylabel("threshold s")
+    for (row, col), value in zip(((r, c) for r in range(len(table.index)) for c in range(len(table.columns))),
+                                 table.to_numpy(dtype=float).flatten()):
+        axes.text(col, row, f"{value:.3f}", ha="center", va="center", color="white", fontsize=8)
+    figure.colorbar(image)
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,156 @@
+"""`gprune report`: the paper's views of one sweep, from its MLflow runs only.
+
+Table 1 (benchmarks x configs with the unpruned baseline, the best per ratio and benchmark marked),
+Figure 3 (each benchmark's metric and the mean retention against exact TFLOPs, Pareto front marked),
+Table 3 (threshold x iterations heatmaps per method and ratio, when both were swept) and, for every
+trial, a paired bootstrap of its per-sample scores against the baseline and against random selection
+at the same ratio (when the sweep ran it). Written to a folder (Markdown, HTML, PNG) and logged as
+artifacts under `report/` on the sweep's parent run, so the MLflow UI shows it.
+"""
+
+import html
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from .bootstrap import paired_difference
+from .figures import accuracy_vs_flops, heatmap, label
+from .runs import Sweep, load_sweep
+
+COST = [("mean_retention", "retention", "{:.3f}"), ("tflops_exact", "TFLOPs exact", "{:.3e}"),
+        ("samples_per_s", "samples/s", "{:.2f}"), ("speedup", "speedup", "{:.2f}")]
+
+
+def table1(sweep: Sweep) -> pd.DataFrame:
+    """Rows: the baseline, then each trial; the best trial per ratio and benchmark marked with *."""
+    rows = [sweep.baseline, *[row for _, row in sweep.trials.sort_values(
+        [f"params.{k}" for k in sweep.swept] or "run_id").iterrows()]]
+    ratio = "params.ratio" if "ratio" in sweep.swept else None
+    best = {}
+    for benchmark in sweep.benchmarks:
+        column = sweep.primary(benchmark)
+        groups = sweep.trials.groupby(ratio) if ratio else [(None, sweep.trials)]
+        for _, group in groups:
+            if group[column].notna().any():  # ties are all marked
+                best.setdefault(benchmark, set()).update(group.index[group[column] == group[column].max()])
+    table = []
+    for row in rows:
+        baseline = row["tags.gprune.role"] == "baseline"
+        entry = {k: ("unpruned" if baseline and k == "method" else row.get(f"params.{k}", "")) for k in sweep.swept}
+        for benchmark in sweep.benchmarks:
+            value = row[sweep.primary(benchmark)]
+            marked = not baseline and row.name in best.get(benchmark, set())
+            entry[benchmark] = "" if value != value else f"{value:.3f}{' *' if marked else ''}"
+        for key, title, fmt in COST:
+            value = 1.0 if baseline and key in ("mean_retention", "speedup") else row.get(f"metrics.{key}")
+            entry[title] = "" if value is None or value != value else fmt.format(value)
+        entry["status"] = row.get("tags.gprune.trial_status", "")
+        table.append(entry)
+    return pd.DataFrame(table)
+
+
+def figure3(sweep: Sweep, out: Path) -> list[Path]:
+    paths = [accuracy_vs_flops(sweep, sweep.primary(b), f"{b} {sweep.primary(b).split('.', 2)[2]}",
+                               out / f"figure3-{b}.png") for b in sweep.benchmarks]
+    paths.append(accuracy_vs_flops(sweep, "metrics.mean_retention", "mean retention", out / "figure3-retention.png"))
+    return paths
+
+
+def table3(sweep: Sweep, out: Path) -> tuple[list[pd.DataFrame], list[Path]]:
+    """Mean retention over threshold x iterations, one heatmap per (method, ratio)."""
+    if not {"threshold", "iterations"} <= set(sweep.swept):
+        return [], []
+    tables, paths = [], []
+    trials = sweep.trials.copy()
+    for key in ("threshold", "iterations"):
+        trials[f"params.{key}"] = pd.to_numeric(trials[f"params.{key}"])
+    fixed = [f"params.{k}" for k in ("method", "ratio") if f"params.{k}" in trials]
+    for values, group in trials.groupby(fixed):
+        values = values if isinstance(values, tuple) else (values,)
+        pivot = group.pivot_table(index="params.threshold", columns="params.iterations",
+                                  values="metrics.mean_retention", aggfunc="mean")
+        name = " ".join(f"{k.removeprefix('params.')}={v}" for k, v in zip(fixed, values))
+        pivot.attrs["title"] = f"mean retention, {name}"
+        tables.append(pivot)
+        paths.append(heatmap(pivot, pivot.attrs["title"], out / f"table3-{'-'.join(map(str, values))}.png"))
+    return tables, paths
+
+
+def significance(sweep: Sweep) -> pd.DataFrame:
+    """Every trial against the baseline, and against random selection at its ratio when the sweep has it."""
+    scores = {}
+
+    def of(run_id, benchmark):
+        if (run_id, benchmark) not in scores:
+            scores[run_id, benchmark] = sweep.scores(run_id, benchmark)
+        return scores[run_id, benchmark]
+
+    trials, rows = sweep.trials, []
+    for _, trial in trials.iterrows():
+        references = [("unpruned", sweep.baseline["run_id"])]
+        if "method" in sweep.swept and trial.get("params.method") != "random":
+            same = trials[(trials["params.method"] == "random") & (trials["params.ratio"] == trial["params.ratio"])]
+            references += [(f"random {trial['params.ratio']}", same.iloc[0]["run_id"])] if len(same) else []
+        for reference, run_id in references:
+            for benchmark in sweep.benchmarks:
+                d = paired_difference(of(trial["run_id"], benchmark), of(run_id, benchmark))
+                rows.append({"trial": label(trial, sweep.swept), "versus": reference, "benchmark": benchmark,
+                             "samples": d.samples, "difference": round(d.difference, 4),
+                             "95% CI": f"[{d.low:+.3f}, {d.high:+.3f}]", "real": "yes" if d.real else "no",
+                             "flipped samples": ", ".join(map(str, d.flips[:20])) + (" ..." * (len(d.flips) > 20))})
+    return pd.DataFrame(rows)
+
+
+def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files) -> str:
+    parts = [f"# Sweep report: {sweep.name}", "",
+             f"Parent run `{sweep.parent_id}` in {sweep.tracking_uri}. Retention: each benchmark's primary metric "
+             "over the same-run unpruned baseline; TFLOPs: exact, 2 x multiply-adds of the whole model per sample; "
+             "samples/s: processor + generate() wall time (see the runs' tags for device and dtype). "
+             "`*`: the best trial at its ratio on that benchmark.", "", "## Table 1", "",
+             t1.to_markdown(index=False, disable_numparse=True), "", "## Figure 3: accuracy against cost", ""]
+    parts += [f"![{p.stem}]({p.name})" for p in figures]
+    if heatmaps:
+        parts += ["", "## Table 3: threshold x iterations", ""]
+        for table, path in zip(heatmaps, heatmap_files):
+            parts += [f"### {table.attrs['title']}", "", table.round(3).to_markdown(), "",
+                      f"![{path.stem}]({path.name})"]
+    parts += ["", "## Is it real? Paired bootstrap of per-sample scores", "",
+              "Per-sample score: the benchmark's first lmms-eval metric per sample (failed samples 0); the interval is "
+              "of the difference of means, trial minus reference, 2,000 resamples, percentile; `real`: it excludes 0.",
+              "", boot.to_markdown(index=False, disable_numparse=True) if len(boot) else "(no trials)"]
+    return "\n".join(parts) + "\n"
+
+
+def _html(sweep, t1, heatmaps, boot, figures, heatmap_files) -> str:
+    body = [f"<h1>Sweep report: {html.escape(sweep.name)}</h1>",
+            f"<p>Parent run <code>{sweep.parent_id}</code>. * marks the best trial at its ratio per benchmark.</p>",
+            "<h2>Table 1</h2>", t1.to_html(index=False), "<h2>Figure 3</h2>"]
+    body += [f'<img src="{p.name}" alt="{p.stem}">' for p in figures]
+    for table, path in zip(heatmaps, heatmap_files):
+        body += [f"<h3>{html.escape(table.attrs['title'])}</h3>", table.round(3).to_html(), f'<img src="{path.name}">']
+    body += ["<h2>Is it real? Paired bootstrap</h2>", boot.to_html(index=False) if len(boot) else "<p>no trials</p>"]
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(sweep.name) +
+            "</title><style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
+            "td,th{border:1px solid #ccc;padding:3px 6px} img{max-width:48%;margin:4px}</style></head><body>"
+            + "\n".join(body) + "</body></html>")
+
+
+def build_report(name: str, tracking_uri: str, out, parent_id: str | None = None, log: bool = True) -> list[Path]:
+    """Write the report for sweep `name` to `out` (and log it on the parent run); returns the files."""
+    sweep = load_sweep(name, tracking_uri, parent_id)
+    if sweep.trials.empty:
+        raise ValueError(f"sweep {name!r} (parent run {sweep.parent_id}) has no trials to report on yet")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t1, figures = table1(sweep), figure3(sweep, out)
+    heatmaps, heatmap_files = table3(sweep, out)
+    boot = significance(sweep)
+    (out / "report.md").write_text(_markdown(sweep, t1, heatmaps, boot, figures, heatmap_files))
+    (out / "report.html").write_text(_html(sweep, t1, heatmaps, boot, figures, heatmap_files))
+    t1.to_csv(out / "table1.csv", index=False)
+    boot.to_csv(out / "significance.csv", index=False)
+    files = sorted(p for p in out.iterdir() if p.is_file())
+    if log:
+        MlflowClient(tracking_uri).log_artifacts(sweep.parent_id, str(out), "report")
+    return files

@@ -1,0 +1,69 @@
+"""A sweep's runs as MLflow holds them: the parent, the baseline and the trials, as one pandas table
+(mlflow.search_runs), and each run's per-sample records (its records.json artifact)."""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from gprune.benchmarks import PRIMARY
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per records.json otherwise
+
+
+@dataclass
+class Sweep:
+    name: str
+    tracking_uri: str
+    experiment_id: str
+    parent_id: str
+    runs: pd.DataFrame  # baseline and trials: params.*, metrics.*, tags.*, run_id
+    benchmarks: list[str]  # those the sweep ran, in PRIMARY's order
+    swept: list[str]  # parameters that vary across the trials
+
+    def primary(self, benchmark: str) -> str:
+        return f"metrics.{benchmark}.{PRIMARY[benchmark]}"
+
+    @property
+    def baseline(self) -> pd.Series:
+        return self.runs[self.runs["tags.gprune.role"] == "baseline"].iloc[0]
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        return self.runs[self.runs["tags.gprune.role"] == "trial"]
+
+    def records(self, run_id: str) -> dict:
+        """benchmark -> [record dicts] as logged with the run."""
+        client = MlflowClient(self.tracking_uri)
+        return json.loads(Path(client.download_artifacts(run_id, "records.json")).read_text())
+
+    def scores(self, run_id: str, benchmark: str) -> dict:
+        """sample index -> its score (a failed sample counts 0, as in the metrics)."""
+        return {r["index"]: (r["score"] if r["score"] is not None else 0.0)
+                for r in self.records(run_id).get(benchmark, [])}
+
+
+def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sweep:
+    """The newest sweep run under experiment `name` (or the parent run `parent_id`)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = MlflowClient(tracking_uri).get_experiment_by_name(name)
+    if experiment is None:
+        raise ValueError(f"no experiment {name!r} in {tracking_uri}; `mlflow ui --backend-store-uri {tracking_uri}` "
+                         "lists them, or run a sweep first")
+    runs = mlflow.search_runs([experiment.experiment_id], max_results=50000)
+    parents = runs[runs["tags.gprune.role"] == "parent"].sort_values("start_time", ascending=False)
+    if parents.empty:
+        raise ValueError(f"experiment {name!r} holds no sweep (no run tagged gprune.role=parent)")
+    parent_id = parent_id or parents.iloc[0]["run_id"]
+    children = runs[runs["tags.mlflow.parentRunId"] == parent_id].reset_index(drop=True)
+    trials = children[children["tags.gprune.role"] == "trial"]
+    benchmarks = [b for b in PRIMARY if f"metrics.{b}.{PRIMARY[b]}" in children.columns
+                  and children[f"metrics.{b}.{PRIMARY[b]}"].notna().any()]
+    swept = sorted((c.removeprefix("params.") for c in trials.columns
+                    if c.startswith("params.") and trials[c].nunique(dropna=True) > 1),
+                   key=lambda k: (("method", "ratio").index(k) if k in ("method", "ratio") else 2, k))
+    return Sweep(name, tracking_uri, experiment.experiment_id, parent_id, children, benchmarks, swept)
