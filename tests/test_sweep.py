@@ -70,6 +70,9 @@ def check_sweep_in_mlflow(uri, name, fixtures_dir):
         assert tags["gprune.trial_status"] == "finished"
         artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
         assert artifacts == ["records.json"]
+        # the trial's own times: it started before it ended, its metrics are stamped when it reported
+        assert run.info.start_time < run.info.end_time
+        assert client.get_metric_history(run.info.run_id, "tflops_exact")[0].timestamp == run.info.end_time
     return trials
 
 
@@ -79,10 +82,52 @@ def test_grid_sweep_logs_eight_trials_and_a_baseline_under_one_parent(ray_cluste
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     outcome = run_sweep(parse_spec(sweep_dict("grid", fixtures_dir)), tracking_uri=uri, printer=lambda *a, **k: None)
     check_sweep_in_mlflow(uri, "grid", fixtures_dir)
+    check_report(uri, "grid", tmp_path / "report", heatmaps=["table3-gprune-0.5.png", "table3-gprune-0.9.png"])
     assert [w["weight_loads"] for w in outcome.workers] == [1]  # one load for baseline + 8 trials
     # every config saw the same 6 images: the vision tower ran once for each
     assert outcome.workers[0]["images_encoded"] == 6 and outcome.workers[0]["cache"]["hits"] > 0
     assert not outcome.interrupted and len(outcome.trials) == 8
+
+
+def check_report(uri, name, out, heatmaps=()):
+    """The report holds every trial, ratio and benchmark with MLflow's numbers; every file is logged."""
+    import pandas as pd
+
+    from dashboards.report import build_report
+
+    files = {f.name for f in build_report(name, uri, out)}
+    client, parents, runs = children(uri, name)
+    trials = [r for r in runs if r.data.tags["gprune.role"] == "trial"]
+    table = pd.read_csv(out / "table1.csv", dtype=str)
+    assert len(table) == len(trials) + 1 and table.iloc[0]["status"] == "baseline"
+    for run in trials:
+        params, metrics = run.data.params, run.data.metrics
+        row = table[(table["ratio"] == params["ratio"])
+                    & ((table["method"] == params["method"]) if "method" in table else True)]
+        if "threshold" in table:
+            row = row[(row["threshold"] == params["threshold"]) & (row["iterations"] == params["iterations"])]
+        assert len(row) == 1, (params, table)
+        for benchmark, metric in (("pope", "pope_f1_score"), ("textvqa", "exact_match")):
+            assert row.iloc[0][benchmark].removesuffix(" *") == f"{metrics[f'{benchmark}.{metric}']:.3f}"
+    expected = {"report.md", "report.html", "table1.csv", "significance.csv", "figure3-pope.png",
+                "figure3-textvqa.png", "figure3-retention.png", *heatmaps}
+    assert expected <= files, files
+    logged = {a.path.removeprefix("report/") for a in client.list_artifacts(parents[0].info.run_id, "report")}
+    assert files <= logged
+    return pd.read_csv(out / "significance.csv")
+
+
+def test_a_methods_sweep_reports_each_method_against_the_baseline_and_random(ray_cluster, fixtures_dir, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(sweep_dict("compare", fixtures_dir, search_space={"method": ["gprune", "random", "tome"],
+                                                                        "ratio": [0.5, 0.9]}))
+    run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    significance = check_report(uri, "compare", tmp_path / "report")
+    assert set(significance["versus"]) == {"unpruned", "random 0.5", "random 0.9"}
+    assert len(significance) == 6 * 2 + 4 * 2  # each trial vs unpruned, each non-random one vs random, 2 benchmarks
+    assert "gprune 0.9" in set(significance["trial"])
 
 
 @pytest.fixture(scope="module")
@@ -308,4 +353,4 @@ def test_a_trial_whose_samples_fail_is_logged_failed_and_never_best(ray_cluster,
     assert sorted(r.info.status for r in runs if r.data.tags["gprune.role"] == "trial") == ["FAILED", "FAILED"]
     lines = []
     print_summary(outcome, printer=lines.append)
-    assert not any("<- best" in line for line in lines) and sum("failed: every sample" in line for line in lines) == 2
+    assert not any("<- pareto" in line for line in lines) and sum("failed: every sample" in line for line in lines) == 2

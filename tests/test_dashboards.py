@@ -1,0 +1,32 @@
+"""The report's pieces that need no sweep: the Pareto front and the paired bootstrap."""
+
+import random
+
+from dashboards.bootstrap import paired_difference
+from dashboards.pareto import pareto_front
+
+
+def test_the_pareto_front_of_constructed_points():
+    points = [(1.0, 0.5), (2.0, 0.7), (3.0, 0.69), (2.0, 0.6), (4.0, 0.9), (0.5, 0.2), (4.0, 0.9), (5.0, float("nan"))]
+    # (3.0, 0.69) costs more for less than (2.0, 0.7); (2.0, 0.6) loses to (2.0, 0.7) at the same cost;
+    # the two equal best points are both on it; NaN is never
+    assert pareto_front(points) == {0, 1, 4, 5, 6}
+    assert pareto_front([]) == set()
+
+
+def test_the_bootstrap_of_a_config_against_itself_contains_zero_and_against_a_broken_one_does_not():
+    generator = random.Random(0)
+    good = {i: float(generator.random() < 0.8) for i in range(200)}
+    difference = paired_difference(good, dict(good))
+    assert difference.low <= 0 <= difference.high and not difference.real and difference.flips == []
+    broken = {i: (0.0 if i % 3 else score) for i, score in good.items()}  # loses two thirds of its right answers
+    difference = paired_difference(good, broken)
+    assert difference.real and difference.low > 0 and difference.difference > 0.4
+    assert difference.flips == [i for i in range(200) if good[i] != broken[i]]
+    noisy = {i: (1.0 - s if i in (3, 50, 120) else s) for i, s in good.items()}  # three flips either way: noise
+    assert not paired_difference(good, noisy).real
+
+
+def test_only_the_samples_both_configs_answered_are_paired():
+    difference = paired_difference({0: 1.0, 1: 0.0, 2: 1.0}, {1: 0.0, 2: 0.0, 3: 1.0})
+    assert difference.samples == 2 and difference.flips == [2]
