@@ -4,7 +4,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import library, sweeps
+from . import dashboards, library, sweeps
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     library.register(commands)
     sweeps.register(commands)
+    dashboards.register(commands)
     return parser
 
 

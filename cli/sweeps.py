@@ -60,7 +60,7 @@ def print_summary(outcome, printer=print) -> None:
     if outcome.interrupted:
         printer(f"INTERRUPTED: finished trials are logged; continue with `gprune sweep --resume {outcome.name}`")
     printer(f"MLflow: experiment {outcome.name!r}, parent run {outcome.parent_run_id}. Browse it with:\n"
-            f"  mlflow ui --backend-store-uri {outcome.tracking_uri}")
+            f"  gprune ui --tracking-uri {outcome.tracking_uri} --experiment {outcome.name}")
 
 
 def cmd_sweep(args) -> int:
@@ -94,17 +94,6 @@ def cmd_sweep(args) -> int:
     return 130 if outcome.interrupted else 0
 
 
-def cmd_report(args) -> int:
-    from dashboards.report import build_report
-
-    out = Path(args.out or Path("reports") / args.experiment)
-    files = build_report(args.experiment, args.tracking_uri, out, args.parent_run, log=not args.no_log)
-    print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
-    if not args.no_log:
-        print("and logged them on the sweep's parent run, under report/")
-    return 0
-
-
 def cmd_presets(args) -> int:
     for name in list_presets():
         print(f"{name}: {preset_description(name)}")
@@ -129,12 +118,3 @@ def register(commands) -> None:
     presets = commands.add_parser("presets", help="list the embedded sweep files")
     presets.set_defaults(func=cmd_presets)
 
-    report = commands.add_parser("report", help="Table 1, Figure 3, Table 3 and a paired bootstrap for a sweep",
-                                 description="Reads the sweep's runs from MLflow; writes Markdown, HTML and PNG and "
-                                             "logs them on the sweep's parent run (report/).")
-    report.add_argument("--experiment", required=True, help="the sweep's name (its MLflow experiment)")
-    report.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store the sweep logged to")
-    report.add_argument("--out", help="folder to write (default: reports/EXPERIMENT)")
-    report.add_argument("--parent-run", help="a sweep's parent run id (default: the experiment's newest sweep)")
-    report.add_argument("--no-log", action="store_true", help="write the files only, log nothing to MLflow")
-    report.set_defaults(func=cmd_report)

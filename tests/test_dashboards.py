@@ -1,9 +1,23 @@
-"""The report's pieces that need no sweep: the Pareto front and the paired bootstrap."""
+"""The report's pieces that need no sweep (the Pareto front, the paired bootstrap) and `gprune ui`; the
+report on real sweeps is tested in test_sweep.py."""
 
+import json
+import os
 import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
 
 from dashboards.bootstrap import paired_difference
 from dashboards.pareto import pareto_front
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_pareto_front_of_constructed_points():
@@ -30,3 +44,42 @@ def test_the_bootstrap_of_a_config_against_itself_contains_zero_and_against_a_br
 def test_only_the_samples_both_configs_answered_are_paired():
     difference = paired_difference({0: 1.0, 1: 0.0, 2: 1.0}, {1: 0.0, 2: 0.0, 3: 1.0})
     assert difference.samples == 2 and difference.flips == [2]
+
+
+@pytest.mark.slow
+def test_gprune_ui_serves_the_store_on_loopback_and_links_the_runs_table(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = MlflowClient(uri).create_experiment("browse")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "ui", "--tracking-uri", uri, "--port", str(port),
+                               "--experiment", "browse"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        link = server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning" in link
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the UI never came up"
+                time.sleep(0.5)
+        answer = json.load(urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=browse", timeout=10))
+        assert answer["experiment"]["experiment_id"] == experiment_id
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    deadline = time.monotonic() + 30  # the server it started went with it
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+            time.sleep(0.5)
+        except OSError:
+            break
+    else:
+        raise AssertionError("the MLflow server outlived `gprune ui`")

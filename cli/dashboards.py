@@ -1,0 +1,78 @@
+"""Commands that read what sweeps logged: report (the paper's views of one sweep) and ui (MLflow's UI)."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cmd_report(args) -> int:
+    from dashboards.report import build_report
+
+    out = Path(args.out or Path("reports") / args.experiment)
+    files = build_report(args.experiment, args.tracking_uri, out, args.parent_run, log=not args.no_log)
+    print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
+    if not args.no_log:
+        print("and logged them on the sweep's parent run, under report/")
+    return 0
+
+
+def ui_link(host: str, port: int, experiment_id: str | None) -> str:
+    """The MLflow UI's address; with an experiment, its runs table in the "machine learning" view (MLflow 3
+    opens experiments on its GenAI overview otherwise)."""
+    base = f"http://{host}:{port}/"
+    return base + (f"#/experiments/{experiment_id}/runs?workflowType=machine_learning" if experiment_id else "")
+
+
+def cmd_ui(args) -> int:
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = None
+    if args.experiment:
+        experiment = MlflowClient(args.tracking_uri).get_experiment_by_name(args.experiment)
+        if experiment is None:
+            raise ValueError(f"no experiment {args.experiment!r} in {args.tracking_uri}")
+        experiment_id = experiment.experiment_id
+    print(f"MLflow UI on {args.tracking_uri}: {ui_link(args.host, args.port, experiment_id)}  (Ctrl-C stops it)",
+          flush=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", args.tracking_uri, "--host", args.host,
+               "--port", str(args.port)]
+    # mlflow ui starts uvicorn and job runners of its own: run them as one process group and stop the
+    # whole group when this command stops (Ctrl-C or SIGTERM), so no server outlives it
+    server = subprocess.Popen(command, start_new_session=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+def register(commands) -> None:
+    report = commands.add_parser("report", help="Table 1, Figure 3, Table 3 and a paired bootstrap for a sweep",
+                                 description="Reads the sweep's runs from MLflow; writes Markdown, HTML and PNG and "
+                                             "logs them on the sweep's parent run (report/).")
+    report.add_argument("--experiment", required=True, help="the sweep's name (its MLflow experiment)")
+    report.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store the sweep logged to")
+    report.add_argument("--out", help="folder to write (default: reports/EXPERIMENT)")
+    report.add_argument("--parent-run", help="a sweep's parent run id (default: the experiment's newest sweep)")
+    report.add_argument("--no-log", action="store_true", help="write the files only, log nothing to MLflow")
+    report.set_defaults(func=cmd_report)
+
+    ui = commands.add_parser("ui", help="the MLflow UI on a tracking store, bound to 127.0.0.1 by default")
+    ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store to browse")
+    ui.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 opens it to the network)")
+    ui.add_argument("--port", type=int, default=5000, help="the port to listen on")
+    ui.add_argument("--experiment", help="print the link to this experiment's runs table")
+    ui.set_defaults(func=cmd_ui)
