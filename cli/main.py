@@ -4,7 +4,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import dashboards, library, sweeps
+from . import dashboards, library, regress, sweeps
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     library.register(commands)
     sweeps.register(commands)
     dashboards.register(commands)
+    regress.register(commands)
     return parser
 
 

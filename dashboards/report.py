@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from .bootstrap import paired_difference
+from sweep.paired import paired_difference
+
 from .figures import accuracy_vs_flops, heatmap, label
 from .runs import Sweep, load_sweep
 

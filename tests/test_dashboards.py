@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from dashboards.bootstrap import paired_difference
 from dashboards.pareto import pareto_front
+from sweep.paired import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 

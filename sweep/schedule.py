@@ -1,0 +1,74 @@
+"""`gprune schedule`: regression suites on a cron schedule, with APScheduler.
+
+One job per suite; a run never overlaps the previous one (max_instances=1; a run that comes due while
+one is going is skipped, not queued: coalesce), a run that crashes is recorded in MLflow as a run with
+verdict "crashed: ..." and the schedule carries on; the next run time is printed after every run.
+"""
+
+import time
+import traceback
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from mlflow.tracking import MlflowClient
+
+
+def record_crash(suite, error: BaseException) -> None:
+    """A run that could not even finish is still a run of the suite: logged, tagged, FAILED."""
+    client = MlflowClient(suite.tracking.uri)
+    name = f"regress-{suite.name}"
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+    run = client.create_run(experiment_id, run_name="crashed", tags={
+        "gprune.regress.verdict": f"crashed: {type(error).__name__}: {error}"})
+    client.log_text(run.info.run_id, "".join(traceback.format_exception(error)), "traceback.txt")
+    client.set_terminated(run.info.run_id, "FAILED")
+
+
+def build_scheduler(job, trigger, printer=print) -> BlockingScheduler:
+    """A scheduler running `job()` on `trigger`: never two at once, failures reported, next run printed."""
+    scheduler = BlockingScheduler()
+    scheduled = scheduler.add_job(job, trigger, max_instances=1, coalesce=True, misfire_grace_time=None,
+                                  id="suite")
+
+    def report(event):
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            printer("skipped: the previous run is still going")
+        elif event.exception is not None:
+            printer(f"run failed ({type(event.exception).__name__}: {event.exception}); the schedule carries on")
+        printer(f"next run: {scheduled.next_run_time}", flush=True)
+
+    scheduler.add_listener(report, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+    return scheduler
+
+
+def schedule_suite(path: str, cron: str, printer=print) -> None:
+    from .regress import load_suite, run_suite
+
+    suite = load_suite(path)  # a bad suite fails now, not at 3 am
+    try:
+        trigger = CronTrigger.from_crontab(cron)
+    except ValueError as error:
+        raise ValueError(f"--cron {cron!r}: {error} (five fields: minute hour day month weekday)") from None
+
+    def job():
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        printer(f"[{started}] running suite {suite.name}", flush=True)
+        try:
+            outcome = run_suite(load_suite(path), printer=printer)
+        except Exception as error:
+            record_crash(suite, error)
+            raise
+        printer(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {outcome.reason}", flush=True)
+
+    scheduler = build_scheduler(job, trigger, printer)
+    printer(f"suite {suite.name} on {cron!r}; first run: {trigger.get_next_fire_time(None, _now(trigger))}",
+            flush=True)
+    scheduler.start()
+
+
+def _now(trigger):
+    from datetime import datetime
+
+    return datetime.now(trigger.timezone)

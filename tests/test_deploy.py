@@ -1,0 +1,56 @@
+"""The deployable stack as files: the compose file against the Compose specification, its services,
+health checks, restart policies, volumes and published ports; the image's pins. (No Docker engine on
+these machines: the stack itself is not started here.)"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def services() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    done = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_service_is_healthchecked_restarted_and_published_on_loopback_only():
+    found = services()
+    assert set(found) == {"postgres", "mlflow", "ray-head", "ray-worker", "scheduler"}
+    for name, service in found.items():
+        assert service.get("healthcheck", {}).get("test"), name
+        assert service.get("restart") == "unless-stopped", name
+        for port in service.get("ports", []):
+            assert str(port).startswith("${BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+    assert "ports" not in found["postgres"]  # the database is reached inside the stack only
+
+
+def test_secrets_come_from_env_and_state_lives_in_volumes():
+    text = COMPOSE.read_text()
+    found = services()
+    assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in text and "pip install" not in text
+    assert any("/var/lib/postgresql/data" in v for v in found["postgres"]["volumes"])
+    assert any("/mlartifacts" in v for v in found["mlflow"]["volumes"])
+    assert "--serve-artifacts" in found["mlflow"]["command"]
+    assert any(arg.startswith("--allowed-hosts=${MLFLOW_ALLOWED_HOSTS") for arg in found["mlflow"]["command"])
+    devices = found["ray-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    example = (REPO / ".env.example").read_text()
+    for variable in set(re.findall(r"\$\{([A-Z_]+)", text)):
+        assert re.search(rf"^{variable}=", example, re.M), f"{variable} is not in .env.example"
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_the_image_bakes_in_pinned_dependencies():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "-c constraints.txt" in dockerfile and "USER 1000" in dockerfile

@@ -1,0 +1,82 @@
+"""Regression suites: pinned on this build they pass on this build; a broken selection fails them with the
+failing metrics and flipped samples named; changed data is not comparable, never a regression."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+
+from cli.main import main
+
+pytestmark = pytest.mark.slow  # the tiny model evaluates each suite in full, several times
+
+
+@pytest.fixture
+def suite_file(fixtures_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    for name in ("textvqa", "pope"):
+        shutil.copytree(fixtures_dir / name, data / name)
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "nightly", "model": "tiny", "benchmarks": ["textvqa", "pope"], "samples": 12, "data_dir": str(data),
+        "batch_size": 4, "max_new_tokens": 8, "configs": [{"method": "random", "ratio": 0.5}, {"method": "pool",
+                                                                                               "ratio": 0.7}],
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}))
+    return path
+
+
+def runs(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("regress-nightly")
+    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def test_pinned_on_this_build_it_passes_and_a_broken_selection_fails(suite_file, tmp_path, monkeypatch, capsys):
+    assert main(["regress", str(suite_file), "--pin"]) == 0
+    reference = json.loads((tmp_path / "nightly.reference.json").read_text())
+    assert set(reference["results"]) == {"method=random ratio=0.5", "method=pool ratio=0.7"}
+
+    assert main(["regress", str(suite_file)]) == 0  # the same build: every answer the same
+    assert "verdict: passed" in capsys.readouterr().out
+
+    import gprune.model
+
+    original = gprune.model.reduce_tokens
+
+    def blind(*args, **kwargs):  # the injected bug: the right tokens are chosen, their features lost
+        indices, tokens = original(*args, **kwargs)
+        return indices, torch.zeros_like(tokens)
+
+    monkeypatch.setattr(gprune.model, "reduce_tokens", blind)
+    assert main(["regress", str(suite_file)]) == 1
+    out = capsys.readouterr().out
+    assert "verdict: regressed:" in out and "textvqa.exact_match" in out and "REGRESSED" in out
+    last = runs(tmp_path)[-1]
+    assert last.data.tags["gprune.regress.verdict"].startswith("regressed: ")
+    assert "textvqa.exact_match" in last.data.tags["gprune.regress.verdict"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    logged = json.loads(Path(client.download_artifacts(last.info.run_id, "regress.json")).read_text())
+    failing = [c for c in logged["comparisons"] if c["regressed"]]
+    assert failing and all(c["flips"] for c in failing)  # the samples whose answers flipped are listed
+
+
+def test_changed_data_is_not_comparable_rather_than_a_regression(suite_file, tmp_path, capsys):
+    assert main(["regress", str(suite_file), "--pin"]) == 0
+    parquet = next((tmp_path / "data" / "pope").rglob("*.parquet"))
+    table = pq.read_table(parquet)
+    pq.write_table(table.slice(1), parquet)  # one row fewer: other data
+    assert main(["regress", str(suite_file)]) == 4
+    out = capsys.readouterr().out
+    assert "not comparable: the data changed" in out and "regressed" not in out
+    assert runs(tmp_path)[-1].data.tags["gprune.regress.verdict"].startswith("not comparable")
+
+
+def test_a_suite_without_a_reference_says_how_to_pin_one(suite_file, capsys):
+    assert main(["regress", str(suite_file)]) == 2
+    assert "run the suite once with --pin" in capsys.readouterr().err
