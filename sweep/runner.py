@@ -6,6 +6,7 @@ experiment folder: finished trials are neither rerun nor logged twice."""
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,18 @@ def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
             "records": {n: r["records"] for n, r in merged.items()}}
 
 
+def backfill(grid, tracker, callback) -> None:
+    """Exactly once: a trial Tune finished whose MLflow run is missing or was cut off mid-write (the driver
+    died while logging it) is logged now from Tune's saved result; a half-written run is closed FAILED."""
+    logged = tracker.children()
+    for result in grid:
+        last = result.metrics or {}
+        trial_id = last.get("trial_id")
+        if trial_id and trial_id not in logged and "objective" in last:
+            callback.log_result(trial_id, result.config or {}, last, callback.status(last, result.error is not None))
+    tracker.close_incomplete()
+
+
 def set_aside(path: Path) -> None:
     """A new sweep reusing a name keeps the old one's state, renamed, instead of mixing with it."""
     if path.exists():
@@ -173,8 +186,9 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                                run_config=tune.RunConfig(name=spec.name, storage_path=str(experiment_path.parent),
                                                          callbacks=callbacks, verbose=0))
         started = time.perf_counter()
-        tuner.fit()
+        grid = tuner.fit()
         seconds["fit"] = time.perf_counter() - started
+        backfill(grid, tracker, MLflowCallback(tracker, common, tags, slices))
         seconds["logging"] = float("nan") if resume else callbacks[0].seconds
         trials = tracker.trials()
         interrupted = len(trials) < total  # Ctrl-C: Tune saved its state, `--resume` continues
@@ -195,7 +209,10 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
 
 
 def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:
-    """The spec a sweep started with, for `gprune sweep --resume NAME`."""
+    """The spec a sweep started with, for `gprune sweep --resume NAME`. NAME is a plain sweep name: state is
+    read from the storage folder only (Tune unpickles it, so that folder must be trusted)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"--resume {name!r}: give a sweep's name (letters, digits, _ and -), not a path")
     path = Path(storage).resolve() / name / "sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"no sweep {name!r} to resume under {Path(storage).resolve()} (missing {path.name})")

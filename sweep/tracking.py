@@ -43,6 +43,21 @@ def default_artifact_location(uri: str, name: str) -> str | None:
     return (Path("mlartifacts") / name).resolve().as_uri()
 
 
+LOGGED = "gprune.logged"  # written after a child's metrics and artifacts: a run without it was cut off
+
+
+def tracking_client(uri: str) -> MlflowClient:
+    """An MlflowClient whose store exists: a new SQLite file gets MLflow's schema under a file lock, so
+    two sweeps (or reports, suites) starting together on it do not race to create the same tables."""
+    client = MlflowClient(tracking_uri=uri)
+    if uri.startswith("sqlite:///"):
+        from filelock import FileLock
+
+        with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
+            client.search_experiments(max_results=1)  # creates and migrates the tables once
+    return client
+
+
 class SweepTracker:
     def __init__(self, uri: str, sweep: str, artifact_location: str | None = None):
         self.uri, self.sweep = uri, sweep
@@ -54,7 +69,7 @@ class SweepTracker:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = MlflowClient(tracking_uri=self.uri)
+            self._client = tracking_client(self.uri)
         return self._client
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client
@@ -75,16 +90,34 @@ class SweepTracker:
             self._log(self.parent_id, params, {}, {})
         return self.parent_id
 
-    def children(self) -> dict[str, str]:
-        """trial id -> run id of every child already logged under the parent."""
-        runs = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
+    def _child_runs(self) -> list:
+        return self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
                                        max_results=50000)
-        return {r.data.tags["gprune.trial_id"]: r.info.run_id for r in runs if "gprune.trial_id" in r.data.tags}
+
+    def children(self) -> dict[str, str]:
+        """trial id -> run id of every child logged completely under the parent (metrics, records, then the
+        LOGGED tag); a run cut off while it was written does not count."""
+        return {r.data.tags["gprune.trial_id"]: r.info.run_id for r in self._child_runs()
+                if "gprune.trial_id" in r.data.tags and r.data.tags.get(LOGGED) == "true"}
+
+    def close_incomplete(self, trial_id: str | None = None) -> list[str]:
+        """Close children cut off mid-write (of `trial_id`, or all) as FAILED, marked superseded."""
+        closed = []
+        for run in self._child_runs():
+            tags = run.data.tags
+            if tags.get(LOGGED) == "true" or tags.get("gprune.superseded") or trial_id not in (
+                    None, tags.get("gprune.trial_id")):
+                continue
+            self.client.set_tag(run.info.run_id, "gprune.superseded", "true")
+            self.client.set_terminated(run.info.run_id, "FAILED")
+            closed.append(run.info.run_id)
+        return closed
 
     def trials(self) -> list[dict]:
         """Every logged trial (not the baseline): its params, metrics and status."""
         runs = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}' "
-                                       "and tags.`gprune.role` = 'trial'", max_results=50000)
+                                       f"and tags.`gprune.role` = 'trial' and tags.`{LOGGED}` = 'true'",
+                                       max_results=50000)
         return [{"trial_id": r.data.tags["gprune.trial_id"], "run_id": r.info.run_id, "params": r.data.params,
                  "metrics": r.data.metrics, "status": r.data.tags.get("gprune.trial_status")} for r in runs]
 
@@ -95,12 +128,14 @@ class SweepTracker:
         metric times are the evaluation's, not the logging's."""
         if trial_id in self.children():
             return None
+        self.close_incomplete(trial_id)
         start_ms, end_ms = (int(1000 * t) for t in seconds) if seconds else (None, None)
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=start_ms, tags={
             "mlflow.parentRunId": self.parent_id, "gprune.trial_id": trial_id, "gprune.role": role, **tags})
         self._log(run.info.run_id, params, metrics, {}, end_ms)
         if records is not None:
             self.client.log_text(run.info.run_id, json.dumps(records, default=str), "records.json")
+        self.client.set_tag(run.info.run_id, LOGGED, "true")  # last: the run is whole
         self.client.set_terminated(run.info.run_id, status, end_time=end_ms)
         return run.info.run_id
 
@@ -140,30 +175,31 @@ class MLflowCallback(tune.Callback):
         self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
         self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
 
-    def _log(self, trial, status: str) -> None:
+    def log_result(self, trial_id: str, config: dict, last: dict, status: str) -> None:
+        """Log one trial from its last reported result (Tune's `trial.last_result`, or a restored Result's
+        metrics when a resumed sweep finds a trial whose run was cut off)."""
         start = time.perf_counter()
         try:
-            self._write(trial, status)
+            result = {k: v for k, v in last.items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
+            records = result.pop("records", None)
+            prune = result.pop("prune", None) or config
+            reason = result.pop("failure", "")
+            status = f"failed: {reason}" if reason else status
+            tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
+            end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
+            seconds = (end - last.get("time_total_s", 0.0), end)
+            self.tracker.log_child(trial_id, run_name(config) or trial_id, {**self.params, **prune}, result, tags,
+                                   records, "FINISHED" if status in FINISHED else "FAILED", seconds=seconds)
         finally:
             self.seconds += time.perf_counter() - start
 
-    def _write(self, trial, status: str) -> None:
-        result = {k: v for k, v in (trial.last_result or {}).items()
-                  if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
-        records = result.pop("records", None)
-        prune = result.pop("prune", None) or trial.config
-        reason = result.pop("failure", "")
-        status = f"failed: {reason}" if reason else status
-        tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
-        last = trial.last_result or {}
-        end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
-        seconds = (end - last.get("time_total_s", 0.0), end)
-        self.tracker.log_child(trial.trial_id, run_name(trial.config) or trial.trial_id, {**self.params, **prune},
-                               result, tags, records, "FINISHED" if status in FINISHED else "FAILED", seconds=seconds)
+    def status(self, last: dict, errored: bool = False) -> str:
+        if errored:
+            return "error"
+        return "finished" if last.get("slice", 0) >= self.slices else "stopped early"
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        finished = (trial.last_result or {}).get("slice", 0) >= self.slices
-        self._log(trial, "finished" if finished else "stopped early")
+        self.log_result(trial.trial_id, trial.config, trial.last_result or {}, self.status(trial.last_result or {}))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._log(trial, "error")
+        self.log_result(trial.trial_id, trial.config, trial.last_result or {}, "error")

@@ -250,6 +250,34 @@ def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures
     assert not [r for r in runs if r.data.tags.get("gprune.role") == "trial"]
 
 
+def test_a_trial_whose_run_was_cut_off_mid_write_is_logged_again_on_resume(ray_cluster, fixtures_dir, tmp_path,
+                                                                           monkeypatch):
+    from sweep.runner import load_saved_spec
+    from sweep.tracking import LOGGED
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(sweep_dict("cut", fixtures_dir, limit=2, search_space={"ratio": [0.5, 0.9]}))
+    first = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    client, _, runs = children(uri, "cut")
+    victim = next(r for r in runs if r.data.tags["gprune.role"] == "trial")
+    client.delete_tag(victim.info.run_id, LOGGED)  # as if the driver died before the run was whole
+    client.update_run(victim.info.run_id, status="RUNNING")
+
+    resumed = run_sweep(load_saved_spec("cut"), resume=True, printer=lambda *a, **k: None)
+    assert len(resumed.trials) == len(first.trials) == 2 and not resumed.interrupted
+    client, _, runs = children(uri, "cut")
+    whole = [r for r in runs if r.data.tags.get(LOGGED) == "true" and r.data.tags["gprune.role"] == "trial"]
+    assert sorted(r.data.tags["gprune.trial_id"] for r in whole) == sorted(t["trial_id"] for t in first.trials)
+    again = next(r for r in whole if r.data.tags["gprune.trial_id"] == victim.data.tags["gprune.trial_id"])
+    assert again.info.run_id != victim.info.run_id
+    for key in ("objective", "tflops_exact", "pope.pope_f1_score"):
+        assert again.data.metrics[key] == victim.data.metrics[key]
+    assert [a.path for a in client.list_artifacts(again.info.run_id)] == ["records.json"]
+    old = client.get_run(victim.info.run_id)
+    assert old.info.status == "FAILED" and old.data.tags["gprune.superseded"] == "true"
+
+
 MULTI_NODE = """
 import ray
 from ray.cluster_utils import Cluster
