@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export MLFLOW_DISABLE_TELEMETRY := true
-export RAY_AUTH_MODE := disabled
+# Tests start private Ray clusters without auth; `gprune sweep` itself gives its own cluster a token.
+TEST_ENV := RAY_AUTH_MODE=disabled
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install lint test test-fast demo eval-demo bench train-tiny clean
@@ -21,11 +22,11 @@ lint: $(STAMP)
 
 # Everything, as CI runs it: the linter, then every test (Ray clusters, PostgreSQL and training included).
 test: lint
-	$(PY) -m pytest -q
+	$(TEST_ENV) $(PY) -m pytest -q
 
 # The quick loop while editing: every test not marked slow (under a minute here).
 test-fast: lint
-	$(PY) -m pytest -q -m "not slow"
+	$(TEST_ENV) $(PY) -m pytest -q -m "not slow"
 
 # The main job: the embedded quickstart sweep (tiny model, fixtures, local Ray, SQLite MLflow).
 demo: $(STAMP)

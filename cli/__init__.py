@@ -1,2 +1,2 @@
-"""The `gprune` command line. `library` holds the commands that need only `gprune/` and the test
-bed (eval, fixtures, train-tiny, benchmarks); `sweeps` those of the sweep service (sweep, presets)."""
+"""The `gprune` command line: `library` (eval, fixtures, train-tiny, benchmarks, methods: `gprune/` and the
+test bed only), `sweeps` (sweep, presets), `dashboards` (report, ui), `regress` (regress, schedule)."""

@@ -97,8 +97,7 @@ def connect(address: str | None) -> None:
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # e.g. "no result.json": those loggers are off
     if ray.is_initialized():
         return
-    if address is None:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local cluster
+    # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
 
 

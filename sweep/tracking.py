@@ -49,12 +49,13 @@ LOGGED = "gprune.logged"  # written after a child's metrics and artifacts: a run
 def tracking_client(uri: str) -> MlflowClient:
     """An MlflowClient whose store exists: a new SQLite file gets MLflow's schema under a file lock, so
     two sweeps (or reports, suites) starting together on it do not race to create the same tables."""
-    client = MlflowClient(tracking_uri=uri)
-    if uri.startswith("sqlite:///"):
-        from filelock import FileLock
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    from filelock import FileLock
 
-        with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
-            client.search_experiments(max_results=1)  # creates and migrates the tables once
+    with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
+        client = MlflowClient(tracking_uri=uri)  # opening the store creates and migrates the tables
+        client.search_experiments(max_results=1)
     return client
 
 

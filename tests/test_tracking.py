@@ -1,10 +1,12 @@
-"""MLflow tracking that holds under concurrency: two sweeps starting together on a new SQLite file."""
+"""Sweep state that holds: two sweeps starting together on a new SQLite file, child runs cut off mid-write,
+plain resume names, and a sweep's own Ray cluster closed to clients without its token."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from cli.main import main
@@ -55,3 +57,38 @@ def test_a_child_run_cut_off_mid_write_does_not_count_and_is_replaced(tmp_path):
 def test_resume_takes_a_plain_name_not_a_path(capsys):
     assert main(["sweep", "--resume", "../../etc"]) == 2
     assert "give a sweep's name" in capsys.readouterr().err
+
+
+PROBE = """
+import ray
+try:
+    ray.init(address=%r, log_to_driver=False)
+    print("CONNECTED")
+except Exception as error:
+    print("REFUSED", type(error).__name__)
+"""
+
+OWN_CLUSTER = """
+import os, subprocess, sys
+from cli.main import private_ray_auth
+private_ray_auth(["sweep", "my-sweep.yaml"])  # as `gprune sweep my-sweep.yaml` does first
+from sweep.runner import connect
+connect(None)
+import ray
+print("MODE", os.environ["RAY_AUTH_MODE"])
+address = ray.get_runtime_context().gcs_address
+stranger = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}
+stranger["RAY_AUTH_MODE"] = "disabled"
+probe = subprocess.run([sys.executable, "-c", %r %% address], env=stranger, capture_output=True, text=True, timeout=120)
+print(probe.stdout)
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_sweeps_own_ray_cluster_refuses_clients_without_its_token():
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    done = subprocess.run([sys.executable, "-c", OWN_CLUSTER % PROBE], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert "MODE token" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "REFUSED" in done.stdout and "CONNECTED" not in done.stdout, done.stdout[-2000:]
