@@ -52,7 +52,8 @@ def print_summary(outcome, printer=print) -> None:
             f"and warm-up before timing: {[round(w['warmup_seconds'], 1) for w in outcome.workers]} s; prefill ms per "
             "batch and decode ms per step (one token per row), means")
     printer(f"workers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
-            f"{[w['weight_loads'] for w in outcome.workers]}, images through the vision tower "
+            f"{[w['weight_loads'] + w.get('restarted', False) for w in outcome.workers]} (a restarted worker loads "
+            "again), images through the vision tower "
             f"{[w['images_encoded'] for w in outcome.workers]}")
     printer("retention: each benchmark's primary metric over the same-run unpruned baseline, averaged (NaN where "
             "the baseline scored 0); speedup: samples/s over the baseline's, on the same workers; pareto: no other "

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +101,14 @@ def connect(address: str | None) -> None:
         return
     # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    if threading.current_thread() is threading.main_thread():
+        # ray.init makes SIGTERM abort the driver (its C++ failure handler): end as Ctrl-C does instead, so
+        # the parent run is closed KILLED and the sweep stays resumable
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:

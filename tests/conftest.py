@@ -32,3 +32,55 @@ def images():
 def fixtures_dir(tmp_path_factory):
     """The eight benchmarks' fixtures (16 samples each), written once per test session."""
     return write_fixtures(tmp_path_factory.mktemp("data"), n=16, seed=0)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process, what: str, seconds: float = 120) -> None:
+    """Poll `url` until it answers, failing if `process` dies or `seconds` pass."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline and process.poll() is None, f"{what} never came up"
+            time.sleep(0.5)
+
+
+@pytest.fixture
+def servers():
+    """(free_port, wait_until_healthy) for tests that start a server of their own."""
+    return free_port, wait_until_healthy
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on a private port: SQLite behind it, artifacts proxied into a folder of its own
+    (--serve-artifacts), so clients read and write artifacts through HTTP only. Yields (uri, artifact folder)."""
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    artifacts = tmp_path / "server-artifacts"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri",
+         f"sqlite:///{tmp_path / 'server.db'}", "--serve-artifacts", "--artifacts-destination", str(artifacts),
+         "--workers", "1"],
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    wait_until_healthy(f"{uri}/health", server, "mlflow server")
+    yield uri, artifacts
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)

@@ -4,7 +4,6 @@ report on real sweeps is tested in test_sweep.py."""
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -47,12 +46,11 @@ def test_only_the_samples_both_configs_answered_are_paired():
 
 
 @pytest.mark.slow
-def test_gprune_ui_serves_the_store_on_loopback_and_links_the_runs_table(tmp_path):
+def test_gprune_ui_serves_the_store_on_loopback_and_links_the_runs_table(tmp_path, servers):
+    free_port, wait_until_healthy = servers
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = MlflowClient(uri).create_experiment("browse")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server = subprocess.Popen([sys.executable, "-m", "cli.main", "ui", "--tracking-uri", uri, "--port", str(port),
                                "--experiment", "browse"], cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -60,14 +58,7 @@ def test_gprune_ui_serves_the_store_on_loopback_and_links_the_runs_table(tmp_pat
     try:
         link = server.stdout.readline()
         assert f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning" in link
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "the UI never came up"
-                time.sleep(0.5)
+        wait_until_healthy(f"http://127.0.0.1:{port}/health", server, "the UI")
         answer = json.load(urllib.request.urlopen(
             f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=browse", timeout=10))
         assert answer["experiment"]["experiment_id"] == experiment_id

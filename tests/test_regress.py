@@ -80,3 +80,18 @@ def test_changed_data_is_not_comparable_rather_than_a_regression(suite_file, tmp
 def test_a_suite_without_a_reference_says_how_to_pin_one(suite_file, capsys):
     assert main(["regress", str(suite_file)]) == 2
     assert "run the suite once with --pin" in capsys.readouterr().err
+
+
+def test_a_suite_logged_through_an_mlflow_server_leaves_its_artifacts_on_the_server(suite_file, mlflow_server,
+                                                                                      tmp_path):
+    uri, server_artifacts = mlflow_server
+    assert main(["regress", str(suite_file), "--pin", "--tracking-uri", uri]) == 0
+    assert main(["regress", str(suite_file), "--tracking-uri", uri]) == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("regress-nightly")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # proxied, not a client's disk
+    for run in client.search_runs([experiment.experiment_id]):
+        logged = json.loads(Path(client.download_artifacts(run.info.run_id, "regress.json",
+                                                           str(tmp_path / run.info.run_id))).read_text())
+        assert logged["verdict"] in ("passed", f"pinned as the reference: {tmp_path / 'nightly.reference.json'}")
+    assert list(server_artifacts.rglob("regress.json"))  # they live where the server keeps them

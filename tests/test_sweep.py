@@ -1,5 +1,6 @@
 """`gprune sweep` on a real local Ray cluster with real MLflow (SQLite and a throwaway PostgreSQL)."""
 
+import json
 import os
 import shutil
 import signal
@@ -192,6 +193,7 @@ def test_a_killed_worker_still_finishes_every_trial_exactly_once(ray_cluster, fi
     killer.join(timeout=5)
     assert "pid" in killed, "the worker was never killed"
     assert outcome.workers[0]["pid"] != killed["pid"]  # a new process took over
+    assert outcome.workers[0]["restarted"]  # and says so (the summary counts its second weight load)
     check_sweep_in_mlflow(uri, "killed", fixtures_dir)
 
 
@@ -227,8 +229,9 @@ def test_an_interrupted_sweep_resumes_and_logs_every_trial_once(fixtures_dir, tm
     check_sweep_in_mlflow(uri, "resumable", fixtures_dir)
 
 
-@pytest.mark.parametrize("delay", [0, 8])  # while Ray starts; while the baseline runs
-def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures_dir, tmp_path, delay):
+@pytest.mark.parametrize("delay,stop", [(0, signal.SIGINT), (8, signal.SIGINT), (8, signal.SIGTERM)])
+def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures_dir, tmp_path, delay, stop):
+    """Ctrl-C while Ray starts and during the baseline, and a plain `kill` (SIGTERM) during the baseline."""
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep_dict("early", fixtures_dir, limit=20)))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -242,7 +245,7 @@ def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures
             time.sleep(0.2)
     assert parents, "the sweep never created its parent run"
     time.sleep(delay)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     out, _ = process.communicate(timeout=120)
     _, parents, runs = children(uri, "early")
     assert process.returncode == 130, out[-3000:]
@@ -350,6 +353,22 @@ def test_one_worker_per_declared_gpu_each_with_its_own_device(tmp_path):
     assert sorted(w[0] for w in workers) == ["0", "1"]  # Ray gave each worker its own GPU
     assert all(w[1] == "cpu" for w in workers)  # no CUDA on this machine: the worker says it used the CPU
     assert all(int(w[2]) >= 1 for w in workers)  # the calls ran through both
+
+
+def test_a_sweep_through_an_mlflow_server_keeps_records_and_report_on_the_server(ray_cluster, fixtures_dir,
+                                                                                 mlflow_server, tmp_path, monkeypatch):
+    uri, server_artifacts = mlflow_server
+    monkeypatch.chdir(tmp_path)
+    spec = parse_spec(sweep_dict("served", fixtures_dir, limit=2, search_space={"ratio": [0.5, 0.9]}))
+    outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    check_report(uri, "served", tmp_path / "report")
+    client = MlflowClient(uri)
+    for trial in outcome.trials:
+        records = json.loads(Path(client.download_artifacts(trial["run_id"], "records.json",
+                                                            str(tmp_path / trial["run_id"]))).read_text())
+        assert set(records) == {"pope", "textvqa"}
+    assert len(list(server_artifacts.rglob("records.json"))) == 3  # two trials and the baseline, on the server
+    assert not (tmp_path / "mlartifacts").exists()  # nothing on the driver's disk
 
 
 def test_a_trial_whose_samples_fail_is_logged_failed_and_never_best(ray_cluster, fixtures_dir, tmp_path,

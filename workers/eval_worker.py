@@ -28,7 +28,7 @@ class EvalWorker:
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.decoding, self.answers = decoding or Decoding(), answers or AnswerRules()
         self.model, self.processor = load_model(model, device=device, dtype=dtype)
-        self.weight_loads = 1
+        self.weight_loads = 1  # in this process; `restarted` says whether Ray brought the worker back
         self.warmup_seconds = warm_up(self.model, self.processor, self.decoding)
         self.model.model.images_encoded = 0  # count the benchmarks' images, not the warm-up's blank one
         self.model.model.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
@@ -72,6 +72,7 @@ class EvalWorker:
             "decoding": self.decoding.describe(device), "warmup_seconds": self.warmup_seconds,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "memory_bytes": memory, "weight_loads": self.weight_loads, "calls": self.calls,
+            "restarted": bool(ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed),
             "images_encoded": self.model.model.images_encoded, "cache": cache.stats() if cache else None,
             "node_id": node, "pid": os.getpid(),
         }
