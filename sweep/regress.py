@@ -22,14 +22,14 @@ from typing import Annotated, Any
 
 import yaml
 from mlflow.tracking import MlflowClient
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from gprune.benchmarks import PRIMARY
 from gprune.config import PruneConfig
 
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
-from .spec import Fixtures, PositiveInt, Section, Text, Tracking, _benchmark_names
+from .spec import Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
 from .tracking import git_commit
 
 
@@ -44,7 +44,7 @@ class Verdict(IntEnum):
 class Suite(Section):
     name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]+$")]
     model: Text = "tiny"
-    benchmarks: Annotated[list[str], Field(min_length=1)] = ["easyvqa"]
+    benchmarks: Annotated[list[str], BeforeValidator(benchmark_names)] = ["easyvqa"]
     samples: PositiveInt = 40  # samples 0..N-1 of each benchmark: fixed ids, the same every run
     data_dir: Text | None = None
     fixtures: Fixtures | None = None
@@ -68,22 +68,13 @@ def config_key(config: dict) -> str:
 def load_suite(path) -> Suite:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-        suite = Suite.model_validate(_normalise(raw))
+        suite = Suite.model_validate(yaml.safe_load(path.read_text()))
         suite.prune_configs()  # every config is a valid PruneConfig
     except (ValidationError, ValueError, TypeError) as error:
         raise ValueError(f"{path}: {error}") from None
     if suite.reference is None:
         suite.reference = str(path.with_name(f"{suite.name}.reference.json"))
     return suite
-
-
-def _normalise(raw) -> dict:
-    if not isinstance(raw, dict):
-        raise ValueError("a suite file is a mapping of keys (name, model, benchmarks, samples, configs, ...)")
-    if "benchmarks" in raw:
-        raw = {**raw, "benchmarks": _benchmark_names(raw["benchmarks"])}
-    return raw
 
 
 @dataclass

@@ -90,7 +90,7 @@ class Fixtures(Section):
     seed: NonNegativeInt = 0
 
 
-def _benchmark_names(value):
+def benchmark_names(value):
     if not isinstance(value, (str, list)):
         raise ValueError(f"{value!r} must be a list of benchmark names or a comma-separated string")
     return resolve_benchmarks(value)
@@ -108,7 +108,7 @@ def _limit(value):
 class SweepSpec(Section):
     name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]+$")]  # names the experiment
     model: Text = "tiny"
-    benchmarks: Annotated[list[str], BeforeValidator(_benchmark_names)] = ["easyvqa"]
+    benchmarks: Annotated[list[str], BeforeValidator(benchmark_names)] = ["easyvqa"]
     limit: Annotated[Any, BeforeValidator(_limit)] = 20  # samples per benchmark per trial: n or {benchmark: n}
     data_dir: Text | None = None
     fixtures: Fixtures | None = None  # generate fixtures as the data dir when data_dir is unset
