@@ -8,7 +8,7 @@ named option, recorded with every result: `stop_strings=cut` ends an answer at t
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 STOP_STRINGS = ("keep", "cut")
 THINK = ("keep", "strip")
@@ -47,5 +47,4 @@ class AnswerRules:
         return text
 
     def to_dict(self) -> dict:
-        return {"stop_strings": self.stop_strings, "default_max_new_tokens": self.default_max_new_tokens,
-                "think": self.think}
+        return asdict(self)

@@ -70,28 +70,22 @@ def choose_columns(plan: LayerPlan, attention: torch.Tensor, keep: torch.Tensor)
     from .model import reduce_image  # the one budget rule every method follows
 
     length = attention.shape[1]
-    kept_columns, dropped_columns = [], []
+    kept_columns = []  # per sample: [L] true for text and surviving visual tokens
     for row, (columns, layouts) in enumerate(zip(plan.visual_columns, plan.layouts)):
-        survivors, start = [], 0
+        kept = torch.ones(length, dtype=torch.bool, device=attention.device)
+        kept[columns] = False
+        start = 0
         for layout in layouts:
             image_columns = columns[start : start + layout.full]
-            scores = attention[row, image_columns][:, None]
-            indices, _ = reduce_image(scores, layout, plan.prune)
-            survivors.append(image_columns[indices])
+            indices, _ = reduce_image(attention[row, image_columns][:, None], layout, plan.prune)
+            kept[image_columns[indices]] = True
             start += layout.full
-        text = torch.ones(length, dtype=torch.bool, device=attention.device)
-        text[columns] = False
-        visual_kept = torch.cat(survivors) if survivors else columns[:0]
-        keep_here = text.clone()
-        keep_here[visual_kept] = True
-        kept_columns.append(keep_here)
-        dropped_columns.append(~keep_here)
+        kept_columns.append(kept)
     reduced = max(int(k.sum()) for k in kept_columns)
     columns, mask = [], []
-    for row, (kept, dropped) in enumerate(zip(kept_columns, dropped_columns)):
-        extra = reduced - int(kept.sum())
+    for row, kept in enumerate(kept_columns):
         take = kept.clone()
-        take[dropped.nonzero()[:extra, 0]] = True  # fillers: present, masked
+        take[(~kept).nonzero()[: reduced - int(kept.sum()), 0]] = True  # fillers: present, masked
         cols = take.nonzero()[:, 0]
         columns.append(cols)
         mask.append(keep[row, cols] & kept[cols])
