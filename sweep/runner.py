@@ -7,8 +7,6 @@ import json
 import logging
 import os
 import re
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from .fingerprint import dataset_fingerprint
 from .progress import ProgressLine
 from .reachability import check_ray_address, check_tracking_store
 from .spec import SweepSpec, grid_size, parse_spec
+from .stopping import StopRequests
 from .tracking import MLflowCallback, SweepTracker, git_commit
 from .trial import evaluate_slices, run_trial
 
@@ -101,14 +100,6 @@ def connect(address: str | None) -> None:
         return
     # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
     ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    if threading.current_thread() is threading.main_thread():
-        # ray.init makes SIGTERM abort the driver (its C++ failure handler): end as Ctrl-C does instead, so
-        # the parent run is closed KILLED and the sweep stays resumable
-        signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
@@ -158,17 +149,22 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     if not resume:
         set_aside(experiment_path)
     parent = json.loads(state_file.read_text())["parent_run_id"] if resume else None
-    tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
     pool = None
+    stops = StopRequests()  # Ctrl-C or `kill` ends the sweep as KILLED and resumable, whenever it comes
+    stops.listen()
     try:  # from here on, whatever ends the sweep (Ctrl-C included) closes the parent run
+        tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
         experiment_path.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id}))
         connect(address)
+        stops.listen()
+        stops.check()
         fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
         pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name,
                           data_dir=data_dir, batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens,
                           cache_mb=spec.workers.cache_mb, decoding=spec.generation.decoding(),
                           answers=spec.answer_rules())
+        stops.check()
         started = time.perf_counter()
         baseline_file = experiment_path / "baseline.json"
         if baseline_file.exists():  # a resumed sweep keeps its baseline
@@ -181,6 +177,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                               baseline.pop("records"), role="baseline", seconds=(began, time.time()))
             baseline_file.write_text(json.dumps(baseline, default=str))
         seconds = {"baseline": time.perf_counter() - started}
+        stops.check()
 
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, dispatcher=pool.dispatcher, limits=spec.limits(), slices=slices,
@@ -196,6 +193,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                                                          callbacks=callbacks, verbose=0))
         started = time.perf_counter()
         grid = tuner.fit()
+        stops.listen()
         seconds["fit"] = time.perf_counter() - started
         backfill(grid, tracker, MLflowCallback(tracker, common, tags, slices))
         seconds["logging"] = float("nan") if resume else callbacks[0].seconds
@@ -210,9 +208,11 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                        {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})
         return outcome
     except BaseException:
-        tracker.finish("KILLED")
+        if tracker.parent_id:
+            tracker.finish("KILLED")
         raise
     finally:
+        stops.restore()
         if pool is not None:
             pool.shutdown()
 
