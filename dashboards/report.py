@@ -2,7 +2,8 @@
 
 Table 1 (benchmarks x configs with the unpruned baseline, the best per ratio and benchmark marked),
 Figure 3 (each benchmark's metric and the mean retention against exact TFLOPs, Pareto front marked),
-Table 3 (threshold x iterations heatmaps per method and ratio, when both were swept) and, for every
+Table 3 (threshold x iterations heatmaps per method and ratio, when both were swept), Figures 5 and 6
+(kept tokens and G-Prune's score maps on fixed samples: dashboards/kept_tokens.py) and, for every
 trial, a paired bootstrap of its per-sample scores against the baseline and against random selection
 at the same ratio (when the sweep ran it). Written to a folder (Markdown, HTML, PNG) and logged as
 artifacts under `report/` on the sweep's parent run, so the MLflow UI shows it.
@@ -17,10 +18,16 @@ from mlflow.tracking import MlflowClient
 from sweep.paired import paired_difference
 
 from .figures import accuracy_vs_flops, heatmap, label
+from .kept_tokens import kept_token_figures
 from .runs import Sweep, load_sweep
 
 COST = [("mean_retention", "retention", "{:.3f}"), ("tflops_exact", "TFLOPs exact", "{:.3e}"),
         ("samples_per_s", "samples/s", "{:.2f}"), ("speedup", "speedup", "{:.2f}")]
+
+
+KEPT_NOTE = ("The first samples of each benchmark, for the best trial of each method and ratio: the visual tokens "
+             "its model kept (dark patches were dropped; the grid's row-end newline tokens are always kept), and for "
+             "G-Prune's best trial the degree-normalised score after each propagation step (step 0: the L2 norm).")
 
 
 def table1(sweep: Sweep) -> pd.DataFrame:
@@ -80,13 +87,7 @@ def table3(sweep: Sweep, out: Path) -> tuple[list[pd.DataFrame], list[Path]]:
 
 def significance(sweep: Sweep) -> pd.DataFrame:
     """Every trial against the baseline, and against random selection at its ratio when the sweep has it."""
-    scores = {}
-
-    def of(run_id, benchmark):
-        if (run_id, benchmark) not in scores:
-            scores[run_id, benchmark] = sweep.scores(run_id, benchmark)
-        return scores[run_id, benchmark]
-
+    of = sweep.scores
     trials, rows = sweep.trials, []
     for _, trial in trials.iterrows():
         references = [("unpruned", sweep.baseline["run_id"])]
@@ -103,7 +104,7 @@ def significance(sweep: Sweep) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files) -> str:
+def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
     parts = [f"# Sweep report: {sweep.name}", "",
              f"Parent run `{sweep.parent_id}` in {sweep.tracking_uri}. Retention: each benchmark's primary metric "
              "over the same-run unpruned baseline; TFLOPs: exact, 2 x multiply-adds of the whole model per sample; "
@@ -116,6 +117,9 @@ def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files) -> str:
         for table, path in zip(heatmaps, heatmap_files):
             parts += [f"### {table.attrs['title']}", "", table.round(3).to_markdown(), "",
                       f"![{path.stem}]({path.name})"]
+    if kept:
+        parts += ["", "## Figures 5 and 6: kept tokens and G-Prune's scores on fixed samples", "", KEPT_NOTE, ""]
+        parts += [f"![{p.stem}]({p.name})" for p in kept]
     parts += ["", "## Is it real? Paired bootstrap of per-sample scores", "",
               "Per-sample score: the benchmark's first lmms-eval metric per sample (failed samples 0); the interval is "
               "of the difference of means, trial minus reference, 2,000 resamples, percentile; `real`: it excludes 0.",
@@ -123,13 +127,16 @@ def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _html(sweep, t1, heatmaps, boot, figures, heatmap_files) -> str:
+def _html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
     body = [f"<h1>Sweep report: {html.escape(sweep.name)}</h1>",
             f"<p>Parent run <code>{sweep.parent_id}</code>. * marks the best trial at its ratio per benchmark.</p>",
             "<h2>Table 1</h2>", t1.to_html(index=False), "<h2>Figure 3</h2>"]
     body += [f'<img src="{p.name}" alt="{p.stem}">' for p in figures]
     for table, path in zip(heatmaps, heatmap_files):
         body += [f"<h3>{html.escape(table.attrs['title'])}</h3>", table.round(3).to_html(), f'<img src="{path.name}">']
+    if kept:
+        body += ["<h2>Figures 5 and 6: kept tokens and G-Prune's scores</h2>", f"<p>{html.escape(KEPT_NOTE)}</p>"]
+        body += [f'<img src="{p.name}" alt="{p.stem}">' for p in kept]
     body += ["<h2>Is it real? Paired bootstrap</h2>", boot.to_html(index=False) if len(boot) else "<p>no trials</p>"]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(sweep.name) +
             "</title><style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
@@ -147,8 +154,9 @@ def build_report(name: str, tracking_uri: str, out, parent_id: str | None = None
     t1, figures = table1(sweep), figure3(sweep, out)
     heatmaps, heatmap_files = table3(sweep, out)
     boot = significance(sweep)
-    (out / "report.md").write_text(_markdown(sweep, t1, heatmaps, boot, figures, heatmap_files))
-    (out / "report.html").write_text(_html(sweep, t1, heatmaps, boot, figures, heatmap_files))
+    kept = kept_token_figures(sweep, out)
+    (out / "report.md").write_text(_markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept))
+    (out / "report.html").write_text(_html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept))
     t1.to_csv(out / "table1.csv", index=False)
     boot.to_csv(out / "significance.csv", index=False)
     files = sorted(p for p in out.iterdir() if p.is_file())

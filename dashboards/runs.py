@@ -3,7 +3,7 @@
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -24,6 +24,7 @@ class Sweep:
     runs: pd.DataFrame  # baseline and trials: params.*, metrics.*, tags.*, run_id
     benchmarks: list[str]  # those the sweep ran, in PRIMARY's order
     swept: list[str]  # parameters that vary across the trials
+    downloaded: dict = field(default_factory=dict, repr=False)  # run id -> its records, each fetched once
 
     def primary(self, benchmark: str) -> str:
         return f"metrics.{benchmark}.{PRIMARY[benchmark]}"
@@ -38,8 +39,10 @@ class Sweep:
 
     def records(self, run_id: str) -> dict:
         """benchmark -> [record dicts] as logged with the run."""
-        client = MlflowClient(self.tracking_uri)
-        return json.loads(Path(client.download_artifacts(run_id, "records.json")).read_text())
+        if run_id not in self.downloaded:
+            client = MlflowClient(self.tracking_uri)
+            self.downloaded[run_id] = json.loads(Path(client.download_artifacts(run_id, "records.json")).read_text())
+        return self.downloaded[run_id]
 
     def scores(self, run_id: str, benchmark: str) -> dict:
         """sample index -> its score (a failed sample counts 0, as in the metrics)."""

@@ -15,11 +15,12 @@ from .answers import AnswerRules
 from .benchmarks import NOTES, check_data, load_task, resolve_benchmarks
 from .config import PruneConfig
 from .decoding import Decoding
+from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
 from .generation import generate_batch
 from .layout import image_layout
 from .model import set_prune
-from .records import SampleRecord, batch_timing, summarize_records
+from .records import SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 
 TIMED = "processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded"
@@ -148,18 +149,30 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
 
     def run(batch):  # batch: [(record, doc, visuals, text)]
         nonlocal model_seconds
-        out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
-                             max_new_tokens, decoding, answers)
+        figures = any(wanted(b[0].index) for b in batch)
+        model.model.trace = [] if figures else None
+        try:
+            out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
+                                 max_new_tokens, decoding, answers)
+        finally:
+            traced, model.model.trace = model.model.trace, None
         model_seconds += out.seconds
         timed.append(out)
-        for (record, doc, _, _), text, stat in zip(batch, out.texts, out.stats):
+        images = sum(len(b[2]) for b in batch)
+        traced = traced[-images:] if traced and len(traced) >= images else []  # the last encoding: in order
+        for (record, doc, visuals, _), text, stat in zip(batch, out.texts, out.stats):
             _fill(record, text, stat, doc, task, model, prune)
+            if figures:
+                mine, traced = traced[:len(visuals)], traced[len(visuals):]
+                if wanted(record.index):
+                    record.images = describe_images(visuals, stat["image_sizes"], mine, model.config, prune)
 
     for start in range(0, count, batch_size):
         batch = []
         for record in records[start : start + batch_size]:
             try:  # reading the row decodes its image: a corrupt file fails here
                 doc, visuals, text, record.truncated_image = read_sample(task, docs, record.index, folder)
+                record.doc_id, record.question = doc_id(doc), text
                 batch.append((record, doc, visuals, text))
             except Exception as error:
                 record.error = f"data: {type(error).__name__}: {error}"

@@ -28,6 +28,7 @@ class LayerPlan:
     visual_columns: list[torch.Tensor]  # per sample: the prompt columns holding its visual tokens, in order
     layouts: list[list]  # per sample: its images' ImageLayouts, in order
     state: dict = field(default_factory=dict)  # after prefill: columns kept, their mask, the prompt length
+    trace: list | None = None  # the model's `trace`: each image's (scores, kept indices, layout) is appended
 
 
 def additive_mask(keep: torch.Tensor, queries: int, dtype) -> torch.Tensor:
@@ -77,8 +78,11 @@ def choose_columns(plan: LayerPlan, attention: torch.Tensor, keep: torch.Tensor)
         start = 0
         for layout in layouts:
             image_columns = columns[start : start + layout.full]
-            indices, _ = reduce_image(attention[row, image_columns][:, None], layout, plan.prune)
+            scores = attention[row, image_columns][:, None]
+            indices, _ = reduce_image(scores, layout, plan.prune)
             kept[image_columns[indices]] = True
+            if plan.trace is not None:
+                plan.trace.append((scores, indices, layout))
             start += layout.full
         kept_columns.append(kept)
     reduced = max(int(k.sum()) for k in kept_columns)

@@ -100,6 +100,9 @@ class PrunedLlavaNextModel(LlavaNextModel):
     prune = PruneConfig()
     feature_cache: FeatureCache | None = None  # see gprune.feature_cache; None: no caching
     images_encoded = 0  # images that went through the vision tower (cache misses included, hits not)
+    # a list: each image's (features, or a language-model method's scores; kept indices; layout) is appended
+    # as it is pruned, references only (no copy, no host sync), for gprune.figure_samples; None: nothing kept
+    trace: list | None = None
 
     def image_layouts(self, image_sizes) -> list[ImageLayout]:
         return [image_layout(self.config, size) for size in image_sizes]
@@ -154,6 +157,8 @@ class PrunedLlavaNextModel(LlavaNextModel):
         guides = [g[:, 0] for g in outputs["vision_attention"]] if needs else [None] * len(layouts)
         reduced = [reduce_image(f, lay, self.prune, g) for f, lay, g in zip(outputs.pooler_output, layouts, guides)]
         kept = [indices for indices, _ in reduced]
+        if self.trace is not None:
+            self.trace.extend(zip(outputs.pooler_output, kept, layouts))
         outputs.pooler_output = [tokens for _, tokens in reduced]
         # Travel with the features (generate() encodes images before prefill) to set positions.
         outputs["kept_indices"] = kept
@@ -177,7 +182,7 @@ class PrunedLlavaNextModel(LlavaNextModel):
                 count, start = count + layouts[start].full, start + 1
             columns.append(positions)
             per_sample.append(taken)
-        set_lm_plan(self.language_model, LayerPlan(self.prune, columns, per_sample))
+        set_lm_plan(self.language_model, LayerPlan(self.prune, columns, per_sample, trace=self.trace))
 
     def _features(self, pixel_values, image_sizes, kwargs):
         features = self.get_image_features(

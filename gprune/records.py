@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 @dataclass
 class SampleRecord:
     index: int
+    doc_id: str | None = None  # the benchmark's own id of the row (see ID_COLUMNS), to find it in the dataset
+    question: str | None = None  # the task's text, as the model got it
     target: str | None = None
     prediction: str | None = None
     score: float | None = None  # this sample's value of the benchmark's first metric
@@ -21,6 +23,14 @@ class SampleRecord:
     error: str | None = None  # "data: ..." (the row, not retried) or "model: ..." (generation)
     truncated_image: bool = False  # its image only loaded leniently (lmms-eval scores such images silently)
     results: dict = field(default_factory=dict, repr=False)  # lmms-eval process_results output
+    images: list = field(default_factory=list, repr=False)  # figure samples only: see gprune.figure_samples
+
+
+ID_COLUMNS = ("question_id", "questionId", "imageId", "index")  # the benchmarks' row ids (ChartQA has none)
+
+
+def doc_id(doc: dict) -> str | None:
+    return next((str(doc[c]) for c in ID_COLUMNS if c in doc), None)
 
 
 def mean(values) -> float:

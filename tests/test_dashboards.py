@@ -74,3 +74,14 @@ def test_gprune_ui_serves_the_store_on_loopback_and_links_the_runs_table(tmp_pat
             break
     else:
         raise AssertionError("the MLflow server outlived `gprune ui`")
+
+
+def test_kept_indices_become_masks_over_the_base_view_and_the_grid():
+    from dashboards.kept_tokens import kept_masks, rank
+
+    # base view 2 x 2 (indices 0-3), grid 2 rows x 3 columns, each row ending in a newline (7 and 11)
+    entry = {"base": 4, "base_side": 2, "rows": 2, "cols": 3, "kept": [0, 3, 4, 6, 7, 9, 11]}
+    base, grid = kept_masks(entry)
+    assert base.tolist() == [[True, False], [False, True]]
+    assert grid.tolist() == [[True, False, True], [False, True, False]]
+    assert rank([0.5, 10.0, 0.1, 0.2]).tolist() == [2 / 3, 1.0, 0.0, 1 / 3]

@@ -184,3 +184,14 @@ def test_visionzip_keeps_the_most_attended_tokens_and_merges_the_rest():
     merged = tokens[[i for i, index in enumerate(indices.tolist()) if index not in (5, 17, 40, 41, 60)]]
     rest = [i for i in range(64) if i not in (5, 17, 40, 41, 60)]
     assert torch.allclose(merged[0], features[rest].mean(0), atol=1e-6)  # one contextual token: the mean
+
+
+def test_gprune_score_steps_start_at_the_norm_and_end_at_its_score():
+    from gprune.methods.gprune import score, score_steps, similarity_graph
+
+    features = torch.randn(30, 16, generator=torch.Generator().manual_seed(0))
+    steps = score_steps(features, threshold=0.2, iterations=4)
+    degree = similarity_graph(features, 0.2, 0.03)[1].sum(dim=-1)
+    assert len(steps) == 5
+    torch.testing.assert_close(steps[0], features.norm(dim=-1) / degree)
+    torch.testing.assert_close(steps[-1], score(features, threshold=0.2, iterations=4))

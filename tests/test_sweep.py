@@ -111,7 +111,8 @@ def check_report(uri, name, out, heatmaps=()):
         for benchmark, metric in (("pope", "pope_f1_score"), ("textvqa", "exact_match")):
             assert row.iloc[0][benchmark].removesuffix(" *") == f"{metrics[f'{benchmark}.{metric}']:.3f}"
     expected = {"report.md", "report.html", "table1.csv", "significance.csv", "figure3-pope.png",
-                "figure3-textvqa.png", "figure3-retention.png", *heatmaps}
+                "figure3-textvqa.png", "figure3-retention.png", *heatmaps,
+                *(f"figure{n}-{b}-{i}.png" for n in (5, 6) for b in ("pope", "textvqa") for i in (0, 1))}
     assert expected <= files, files
     logged = {a.path.removeprefix("report/") for a in client.list_artifacts(parents[0].info.run_id, "report")}
     assert files <= logged
@@ -129,6 +130,39 @@ def test_a_methods_sweep_reports_each_method_against_the_baseline_and_random(ray
     assert set(significance["versus"]) == {"unpruned", "random 0.5", "random 0.9"}
     assert len(significance) == 6 * 2 + 4 * 2  # each trial vs unpruned, each non-random one vs random, 2 benchmarks
     assert "gprune 0.9" in set(significance["trial"])
+    check_kept_tokens_are_the_models_own(uri, "compare", fixtures_dir)
+
+
+def check_kept_tokens_are_the_models_own(uri, name, fixtures_dir):
+    """The indices the report's overlays draw (the trial's records) are those the model's own selection
+    returns for that image and config, computed here apart from the evaluation loop."""
+    from dashboards.kept_tokens import kept_masks
+    from gprune import PruneConfig, load_model, set_prune
+    from gprune.benchmarks import load_task
+    from gprune.generation import format_prompt
+    from gprune.tasks.rows import read_sample
+
+    client, _, runs = children(uri, name)
+    model, processor = load_model("tiny")
+    task = load_task("pope", str(fixtures_dir))
+    _, visuals, text, _ = read_sample(task, task.test_docs(), 0)
+    checked = 0
+    for run in runs:
+        params = run.data.params
+        if run.data.tags["gprune.role"] != "trial":
+            continue
+        records = json.loads(Path(client.download_artifacts(run.info.run_id, "records.json")).read_text())
+        entry = next(r for r in records["pope"] if r["index"] == 0)["images"][0]
+        set_prune(model, processor, PruneConfig(method=params["method"], ratio=float(params["ratio"]),
+                                                seed=int(params["seed"])))
+        inputs = processor(images=visuals, text=format_prompt(processor, text), return_tensors="pt")
+        kept = model.model.get_image_features(inputs["pixel_values"], inputs["image_sizes"])["kept_indices"][0]
+        assert entry["kept"] == kept.tolist(), params
+        base, grid = kept_masks(entry)
+        layout = model.model.image_layouts(inputs["image_sizes"])[0]
+        assert int(base.sum()) + int(grid.sum()) + layout.rows == layout.kept(float(params["ratio"]))
+        checked += 1
+    assert checked == 6  # three methods at two ratios
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,20 @@ def score(features: torch.Tensor, threshold: float = 0.5, iterations: int = 5, t
     return graph_scores(features, lambda x: x.norm(dim=-1), threshold, iterations, temperature)
 
 
+def score_steps(features: torch.Tensor, threshold: float = 0.5, iterations: int = 5, temperature: float = 0.03):
+    """The degree-normalised score after each propagation step, 0 (the L2 norm alone) to `iterations`
+    (equal to score()): what Figure 6 draws. Not on the pruning path, which keeps only the last."""
+    x = features.float()
+    transition, edges = similarity_graph(x, threshold, temperature)
+    degree = edges.sum(dim=-1)
+    steps, scores = [], x.norm(dim=-1)
+    for step in range(iterations + 1):
+        if step:
+            scores = scores @ transition
+        steps.append(scores / degree)
+    return steps
+
+
 def graph_flops(n: int, d: int, keep: int, iterations: int = 5, **params) -> float:
     """The similarity graph (N x N x d) and `iterations` vector-matrix products (N x N)."""
     return 2 * n * n * d + iterations * 2 * n * n
