@@ -30,7 +30,7 @@ from gprune.config import PruneConfig
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
 from .spec import Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
-from .tracking import git_commit
+from .tracking import context_tags, git_commit
 
 
 class Verdict(IntEnum):
@@ -194,7 +194,8 @@ def _log(suite, verdict, reason, comparisons, context, reference, results, print
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"regress-{suite.name}")
     run = client.create_run(experiment_id, run_name="reference" if pinned else verdict.name.lower(),
                             start_time=int(1000 * (started or time.time())), tags={
-                                "gprune.regress.verdict": reason, "gprune.regress.pinned": str(pinned),
+                                **context_tags(), "gprune.regress.verdict": reason,
+                                "gprune.regress.pinned": str(pinned),
                                 "git_commit": context["code"], "dataset_fingerprint": context["data"],
                                 "gprune.regress.reference_code": str(then.get("code"))})
     for c in comparisons:

@@ -18,7 +18,7 @@ from gprune.config import PruneConfig
 from testbed.fixtures import write_fixtures
 from workers import WorkerPool
 
-from .fingerprint import dataset_fingerprint
+from .fingerprint import dataset_fingerprint, dataset_inputs
 from .progress import ProgressLine
 from .reachability import check_ray_address, check_tracking_store
 from .spec import SweepSpec, grid_size, parse_spec
@@ -141,6 +141,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
     data_dir = prepare_data(spec)
     tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location)
+    tracker.inputs = dataset_inputs(spec.benchmarks, data_dir)
     common = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
               "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices,
               **{f"answers.{k}": v for k, v in spec.answer_rules().to_dict().items()}}

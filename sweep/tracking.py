@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
@@ -24,8 +25,10 @@ DESCRIPTION = (
     "`baseline` (the unpruned model on the same samples). Metrics: `<benchmark>.<lmms-eval metric>`, "
     "`<benchmark>.retention` (over the baseline), `mean_retention`, `tflops_exact` (2 x multiply-adds of the "
     "whole model per sample), `tflops_fastv` (the papers' LM-prefill MACs), `samples_per_s` and `speedup` (see "
-    "the device tag), `error_rate`. Each child holds `records.json` (every sample). The report (Table 1, "
-    "accuracy against TFLOPs with the Pareto front, bootstrap intervals) is under this run's artifacts, report/.")
+    "the device tag), `error_rate`, rounded to 5 significant digits. Each child holds `records.json` (every "
+    "sample, unrounded). The report (Table 1, accuracy against TFLOPs with the Pareto front, kept-token figures, "
+    "bootstrap intervals) is under this run's artifacts, report/.")
+DIGITS = 5  # significant digits of a logged metric: readable in the runs table, finer than one sample in 10^4
 FINISHED = ("finished", "stopped early")  # trial statuses whose numbers stand
 
 
@@ -59,11 +62,18 @@ def tracking_client(uri: str) -> MlflowClient:
     return client
 
 
+def context_tags() -> dict:
+    """Who and what started this process, as MLflow's own context says (mlflow.user, mlflow.source.*)."""
+    return {k: v for k, v in resolve_tags().items() if k.startswith(("mlflow.user", "mlflow.source"))}
+
+
 class SweepTracker:
     def __init__(self, uri: str, sweep: str, artifact_location: str | None = None):
         self.uri, self.sweep = uri, sweep
         self.artifact_location = artifact_location or default_artifact_location(uri, sweep)
         self._client = None
+        self.inputs = []  # MLflow dataset inputs (sweep.fingerprint.dataset_inputs), logged on every run
+        self.context = context_tags()
         self.experiment_id = None
         self.parent_id = None
 
@@ -85,10 +95,11 @@ class SweepTracker:
             self.parent_id = parent_id
             self.client.update_run(parent_id, status="RUNNING")
         else:
-            run = self.client.create_run(self.experiment_id, run_name=self.sweep,
-                                         tags={"gprune.role": PARENT, "mlflow.note.content": DESCRIPTION, **tags})
+            run = self.client.create_run(self.experiment_id, run_name=self.sweep, tags={
+                **self.context, "gprune.role": PARENT, "mlflow.note.content": DESCRIPTION, **tags})
             self.parent_id = run.info.run_id
             self._log(self.parent_id, params, {}, {})
+            self.client.log_inputs(self.parent_id, self.inputs)
         return self.parent_id
 
     def _child_runs(self) -> list:
@@ -132,8 +143,10 @@ class SweepTracker:
         self.close_incomplete(trial_id)
         start_ms, end_ms = (int(1000 * t) for t in seconds) if seconds else (None, None)
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=start_ms, tags={
-            "mlflow.parentRunId": self.parent_id, "gprune.trial_id": trial_id, "gprune.role": role, **tags})
+            **self.context, "mlflow.parentRunId": self.parent_id, "gprune.trial_id": trial_id, "gprune.role": role,
+            **tags})
         self._log(run.info.run_id, params, metrics, {}, end_ms)
+        self.client.log_inputs(run.info.run_id, self.inputs)
         if records is not None:
             self.client.log_text(run.info.run_id, json.dumps(records, default=str), "records.json")
         self.client.set_tag(run.info.run_id, LOGGED, "true")  # last: the run is whole
@@ -149,7 +162,7 @@ class SweepTracker:
         at_ms = at_ms or int(1000 * time.time())
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(v), at_ms, 0) for k, v in metrics.items()
+            metrics=[Metric(k, float(f"{v:.{DIGITS}g}"), at_ms, 0) for k, v in metrics.items()
                      if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v)],
             params=[Param(k, str(v)) for k, v in params.items()],
             tags=[RunTag(k, str(v)) for k, v in tags.items()],

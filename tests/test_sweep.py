@@ -74,6 +74,12 @@ def check_sweep_in_mlflow(uri, name, fixtures_dir):
         # the trial's own times: it started before it ended, its metrics are stamped when it reported
         assert run.info.start_time < run.info.end_time
         assert client.get_metric_history(run.info.run_id, "tflops_exact")[0].timestamp == run.info.end_time
+    for run in [*runs, parents[0]]:  # as the UI shows them: the Dataset column, who ran it, readable numbers
+        datasets = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+        assert set(datasets) == {"pope", "textvqa"}
+        assert json.loads(datasets["pope"].source)["uri"] == str(Path(fixtures_dir, "pope").resolve())
+        assert run.data.tags["mlflow.user"] and run.data.tags["mlflow.source.type"] == "LOCAL"
+        assert all(value == float(f"{value:.5g}") for value in run.data.metrics.values())
     return trials
 
 
