@@ -37,7 +37,7 @@ def cmd_ui(args) -> int:
     print(f"MLflow UI on {args.tracking_uri}: {ui_link(args.host, args.port, experiment_id)}  (Ctrl-C stops it)",
           flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", args.tracking_uri, "--host", args.host,
-               "--port", str(args.port)]
+               "--port", str(args.port), "--workers", "1"]  # one user: one worker starts faster on a small machine
     # mlflow ui starts uvicorn and job runners of its own: run them as one process group and stop the
     # whole group when this command stops (Ctrl-C or SIGTERM), so no server outlives it
     server = subprocess.Popen(command, start_new_session=True)

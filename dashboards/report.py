@@ -9,6 +9,7 @@ at the same ratio (when the sweep ran it). Written to a folder (Markdown, HTML, 
 artifacts under `report/` on the sweep's parent run, so the MLflow UI shows it.
 """
 
+import base64
 import html
 from pathlib import Path
 
@@ -127,16 +128,22 @@ def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _img(path: Path) -> str:
+    """The figure inside the page: MLflow's artifact viewer shows HTML from a blob, where relative links break."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{path.stem}">'
+
+
 def _html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
     body = [f"<h1>Sweep report: {html.escape(sweep.name)}</h1>",
             f"<p>Parent run <code>{sweep.parent_id}</code>. * marks the best trial at its ratio per benchmark.</p>",
             "<h2>Table 1</h2>", t1.to_html(index=False), "<h2>Figure 3</h2>"]
-    body += [f'<img src="{p.name}" alt="{p.stem}">' for p in figures]
+    body += [_img(p) for p in figures]
     for table, path in zip(heatmaps, heatmap_files):
-        body += [f"<h3>{html.escape(table.attrs['title'])}</h3>", table.round(3).to_html(), f'<img src="{path.name}">']
+        body += [f"<h3>{html.escape(table.attrs['title'])}</h3>", table.round(3).to_html(), _img(path)]
     if kept:
         body += ["<h2>Figures 5 and 6: kept tokens and G-Prune's scores</h2>", f"<p>{html.escape(KEPT_NOTE)}</p>"]
-        body += [f'<img src="{p.name}" alt="{p.stem}">' for p in kept]
+        body += [_img(p) for p in kept]
     body += ["<h2>Is it real? Paired bootstrap</h2>", boot.to_html(index=False) if len(boot) else "<p>no trials</p>"]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(sweep.name) +
             "</title><style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
