@@ -19,6 +19,7 @@ from testbed.fixtures import write_fixtures
 from workers import WorkerPool
 
 from .fingerprint import dataset_fingerprint, dataset_inputs
+from .outages import TrackingUnavailable
 from .progress import ProgressLine
 from .reachability import check_ray_address, check_tracking_store
 from .spec import SweepSpec, grid_size, parse_spec
@@ -140,7 +141,8 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     state_file = experiment_path / "sweep.json"
     slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
     data_dir = prepare_data(spec)
-    tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location)
+    tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location,
+                           spec.tracking.outage_seconds)
     tracker.inputs = dataset_inputs(spec.benchmarks, data_dir)
     common = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
               "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices,
@@ -208,10 +210,12 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         tracker.finish("KILLED" if interrupted else "FINISHED",
                        {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})
         return outcome
-    except BaseException:
+    except TrackingUnavailable:
+        raise  # the store is away: the parent run stays RUNNING until `--resume` reopens it
+    except BaseException as error:
         if tracker.parent_id:
             tracker.finish("KILLED")
-        raise
+        raise error
     finally:
         stops.restore()
         if pool is not None:

@@ -66,6 +66,7 @@ class Workers(Section):
 class Tracking(Section):
     uri: Text = "sqlite:///mlflow.db"
     artifact_location: Text | None = None  # default: ./mlartifacts
+    outage_seconds: Annotated[float, Field(ge=0)] = 300  # how long MLflow calls wait out an unreachable store
 
     @field_validator("uri")
     @classmethod

@@ -19,6 +19,8 @@ from mlflow.tracking.context.registry import resolve_tags
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from .outages import PatientClient
+
 PARENT = "parent"
 DESCRIPTION = (
     "A G-Prune sweep. Child runs: one per trial (named method, ratio removed, its parameters) and one "
@@ -68,8 +70,8 @@ def context_tags() -> dict:
 
 
 class SweepTracker:
-    def __init__(self, uri: str, sweep: str, artifact_location: str | None = None):
-        self.uri, self.sweep = uri, sweep
+    def __init__(self, uri: str, sweep: str, artifact_location: str | None = None, outage_seconds: float = 300):
+        self.uri, self.sweep, self.outage_seconds = uri, sweep, outage_seconds
         self.artifact_location = artifact_location or default_artifact_location(uri, sweep)
         self._client = None
         self.inputs = []  # MLflow dataset inputs (sweep.fingerprint.dataset_inputs), logged on every run
@@ -79,8 +81,8 @@ class SweepTracker:
 
     @property
     def client(self) -> MlflowClient:
-        if self._client is None:
-            self._client = tracking_client(self.uri)
+        if self._client is None:  # every call waits out an unreachable store (sweep/outages.py)
+            self._client = PatientClient(tracking_client(self.uri), self.uri, self.outage_seconds)
         return self._client
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client

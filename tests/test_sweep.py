@@ -171,41 +171,94 @@ def check_kept_tokens_are_the_models_own(uri, name, fixtures_dir):
     assert checked == 6  # three methods at two ratios
 
 
-@pytest.fixture(scope="module")
-def postgres_uri():
+class Postgres:
     """A throwaway PostgreSQL server from the machine's initdb/pg_ctl, on a private port and socket."""
-    import glob
-    import socket
-    import tempfile
 
+    def __init__(self):
+        import glob
+        import socket
+        import tempfile
+
+        import psycopg
+
+        self.bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
+        self.root = Path(tempfile.mkdtemp(prefix="gprune-pg-"))
+        (self.root / "sock").mkdir()
+        os.chmod(self.root, 0o777)
+        os.chmod(self.root / "sock", 0o777)
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        subprocess.run([*self.as_postgres, f"{self.bindir}/initdb", "-D", str(self.root / "data"), "--auth=trust",
+                        "-U", "postgres"], check=True, capture_output=True)
+        self.start()
+        self.admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(self.admin, autocommit=True) as connection:
+            connection.execute("CREATE DATABASE mlflow")
+        self.uri = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/mlflow"
+
+    def start(self):
+        subprocess.run([*self.as_postgres, f"{self.bindir}/pg_ctl", "-D", str(self.root / "data"), "-l",
+                        str(self.root / "log"), "-w", "-o",
+                        f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True)
+
+    def stop(self):
+        subprocess.run([*self.as_postgres, f"{self.bindir}/pg_ctl", "-D", str(self.root / "data"), "-m", "fast",
+                        "stop"], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = Postgres()
+    yield server
+    server.stop()
+
+
+def test_the_same_sweep_against_postgresql(ray_cluster, fixtures_dir, postgres, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_sweep(parse_spec(sweep_dict("grid-pg", fixtures_dir)), tracking_uri=postgres.uri,
+              printer=lambda *a, **k: None)
+    check_sweep_in_mlflow(postgres.uri, "grid-pg", fixtures_dir)
+
+
+def test_a_sweep_rides_out_postgresql_stopped_for_30_seconds(ray_cluster, fixtures_dir, postgres, tmp_path,
+                                                             monkeypatch, capfd):
     import psycopg
 
-    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
-    root = Path(tempfile.mkdtemp(prefix="gprune-pg-"))
-    (root / "sock").mkdir()
-    os.chmod(root, 0o777)
-    os.chmod(root / "sock", 0o777)
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run([*as_postgres, f"{bindir}/initdb", "-D", str(root / "data"), "--auth=trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_postgres, f"{bindir}/pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w",
-                    "-o", f"-p {port} -k {root / 'sock'} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as connection:
-        connection.execute("CREATE DATABASE mlflow")
-    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
-    subprocess.run([*as_postgres, f"{bindir}/pg_ctl", "-D", str(root / "data"), "-m", "fast", "stop"],
-                   capture_output=True)
-
-
-def test_the_same_sweep_against_postgresql(ray_cluster, fixtures_dir, postgres_uri, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run_sweep(parse_spec(sweep_dict("grid-pg", fixtures_dir)), tracking_uri=postgres_uri,
-              printer=lambda *a, **k: None)
-    check_sweep_in_mlflow(postgres_uri, "grid-pg", fixtures_dir)
+    stopped = threading.Event()
+
+    def outage():  # once the baseline and a trial are logged, the database goes away for 30 s
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(postgres.uri.replace("+psycopg", "")) as connection:
+                    logged = connection.execute(
+                        "SELECT count(*) FROM tags t JOIN runs r ON t.run_uuid = r.run_uuid JOIN experiments e ON "
+                        "r.experiment_id = e.experiment_id WHERE t.key = 'gprune.logged' AND e.name = 'outage'"
+                    ).fetchone()[0]
+            except psycopg.errors.UndefinedTable:  # MLflow has not made its tables yet
+                logged = 0
+            if logged >= 2:
+                break
+            time.sleep(0.2)
+        postgres.stop()
+        stopped.set()
+        time.sleep(30)
+        postgres.start()
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    outcome = run_sweep(parse_spec(sweep_dict("outage", fixtures_dir)), tracking_uri=postgres.uri,
+                        printer=lambda *a, **k: None)
+    thread.join()
+    assert stopped.is_set() and len(outcome.trials) == 8 and not outcome.interrupted
+    check_sweep_in_mlflow(postgres.uri, "outage", fixtures_dir)
+    err = capfd.readouterr().err
+    assert "unreachable" in err and "tracking store back after" in err, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]  # one line when it went, one when it came back
 
 
 def test_a_killed_worker_still_finishes_every_trial_exactly_once(ray_cluster, fixtures_dir, tmp_path, monkeypatch):

@@ -92,3 +92,39 @@ def test_a_sweeps_own_ray_cluster_refuses_clients_without_its_token():
                           text=True, timeout=300)
     assert "MODE token" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
     assert "REFUSED" in done.stdout and "CONNECTED" not in done.stdout, done.stdout[-2000:]
+
+
+def test_an_outage_is_waited_out_then_given_up_with_one_message():
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+
+    from sweep.outages import PatientClient, TrackingUnavailable, transient
+
+    away = MlflowException("(psycopg.OperationalError) connection refused", error_code=TEMPORARILY_UNAVAILABLE)
+    assert transient(away) and not transient(MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST))
+
+    class Store:  # away for its first two calls, then back
+        calls = 0
+
+        def get_run(self, run_id):
+            self.calls += 1
+            if self.calls <= 2:
+                raise away
+            return run_id
+
+    said = []
+    assert PatientClient(Store(), "postgresql://db", patience=30, say=said.append).get_run("r") == "r"
+    assert len(said) == 2 and "unreachable" in said[0] and said[1].startswith("tracking store back after")
+
+    class Gone:
+        def get_run(self, run_id):
+            raise away
+
+    with pytest.raises(TrackingUnavailable, match="unreachable for 1 s .*--resume"):
+        PatientClient(Gone(), "postgresql://db", patience=1, say=said.append).get_run("r")
+    class Refusing:
+        def get_run(self, run_id):
+            raise MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST)
+
+    with pytest.raises(MlflowException, match="no such run"):  # a refusal is not an outage: raised at once
+        PatientClient(Refusing(), "postgresql://db", patience=30).get_run("r")
