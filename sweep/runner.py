@@ -182,12 +182,14 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         seconds = {"baseline": time.perf_counter() - started}
         stops.check()
 
+        records_dir = str(experiment_path / "records")  # one file per trial, on this machine: trials run here
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, dispatcher=pool.dispatcher, limits=spec.limits(), slices=slices,
-                                 fixed=fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate),
-            {"cpu": TRIAL_CPUS})
+                                 fixed=fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate,
+                                 records_dir=records_dir),
+            {"cpu": TRIAL_CPUS, f"node:{ray.util.get_node_ip_address()}": 0.001})
         total = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
-        callbacks = [MLflowCallback(tracker, common, tags, slices), ProgressLine(total)]
+        callbacks = [MLflowCallback(tracker, common, tags, slices, records_dir), ProgressLine(total)]
         if resume:  # Tune restores its own copy of the callbacks, with the same tracker settings
             tuner = tune.Tuner.restore(str(experiment_path), trainable, resume_unfinished=True, resume_errored=True)
         else:
@@ -198,7 +200,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         grid = tuner.fit()
         stops.listen()
         seconds["fit"] = time.perf_counter() - started
-        backfill(grid, tracker, MLflowCallback(tracker, common, tags, slices))
+        backfill(grid, tracker, MLflowCallback(tracker, common, tags, slices, records_dir))
         seconds["logging"] = float("nan") if resume else callbacks[0].seconds
         trials = tracker.trials()
         interrupted = len(trials) < total  # Ctrl-C: Tune saved its state, `--resume` continues

@@ -20,6 +20,7 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from .outages import PatientClient
+from .trial import records_file
 
 PARENT = "parent"
 DESCRIPTION = (
@@ -187,8 +188,9 @@ def run_name(config: dict) -> str:
 class MLflowCallback(tune.Callback):
     """Logs each finished, stopped or failed trial as a child run, from the driver only."""
 
-    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int):
+    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int, records_dir: str):
         self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
+        self.records_dir = records_dir  # where each trial leaves its records (sweep/trial.py)
         self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
 
     def log_result(self, trial_id: str, config: dict, last: dict, status: str) -> None:
@@ -197,7 +199,8 @@ class MLflowCallback(tune.Callback):
         start = time.perf_counter()
         try:
             result = {k: v for k, v in last.items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
-            records = result.pop("records", None)
+            path = records_file(self.records_dir, trial_id)
+            records = json.loads(path.read_text()) if path.exists() else None
             prune = result.pop("prune", None) or config
             reason = result.pop("failure", "")
             status = f"failed: {reason}" if reason else status

@@ -2,9 +2,14 @@
 
 Trials are light (a fraction of a CPU, no GPU): the model work happens in the pool's workers.
 The sample budget (`limit` per benchmark) is cut into slices; after each slice the trial reports
-its metrics so far (with the per-sample records, for the MLflow artifact), which lets ASHA stop
-poor configs early. Without a scheduler there is one slice.
+its metrics so far, which lets ASHA stop poor configs early. Without a scheduler there is one slice.
+The per-sample records do not travel through Tune (its saved state would hold copies of every sample):
+each report rewrites the trial's records file, which the driver logs as the run's `records.json`.
 """
+
+import json
+import os
+from pathlib import Path
 
 import ray
 from ray import tune
@@ -41,15 +46,26 @@ def evaluate_slices(dispatcher, prune: PruneConfig, limits: dict, slices: int, b
         yield dict(merged), summarize(merged, baseline)
 
 
+def records_file(records_dir: str, trial_id: str) -> Path:
+    return Path(records_dir) / f"{trial_id}.json"
+
+
+def write_records(path: Path, records: dict) -> None:
+    """Whole or not at all: a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(records, default=str))
+    os.replace(partial, path)
+
+
 def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, baseline: dict,
-              max_error_rate: float):
+              max_error_rate: float, records_dir: str):
     prune = PruneConfig(**{**fixed, **config})  # validated here, once; it crosses Ray as it is
+    path = records_file(records_dir, tune.get_context().get_trial_id())
     for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, limits, slices, baseline), 1):
         reason = failure(flat, max_error_rate)
         if reason:
             flat["objective"] = 0.0  # never "best", and schedulers stop it
-        tune.report({
-            **flat, "slice": step, "prune": prune.to_dict(), "failure": reason,
-            "records": {name: result["records"] for name, result in merged.items()},
-            "device": next(iter(merged.values()))["worker"]["device"],
-        })
+        write_records(path, {name: result["records"] for name, result in merged.items()})
+        tune.report({**flat, "slice": step, "prune": prune.to_dict(), "failure": reason,
+                     "device": next(iter(merged.values()))["worker"]["device"]})

@@ -494,3 +494,21 @@ def test_a_trial_whose_samples_fail_is_logged_failed_and_never_best(ray_cluster,
     lines = []
     print_summary(outcome, printer=lines.append)
     assert not any("<- pareto" in line for line in lines) and sum("failed: every sample" in line for line in lines) == 2
+
+
+def test_tunes_saved_state_stays_small_for_a_1000_sample_trial(ray_cluster, tmp_path, monkeypatch):
+    """Per-sample records go to the trial's records file and MLflow, never through Tune's saved state."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec({"name": "big", "model": "tiny", "benchmarks": ["easyvqa"], "limit": 1000, "batch_size": 50,
+                       "max_new_tokens": 2, "concurrency": 1, "search_space": {"method": "gprune", "ratio": 0.7},
+                       "workers": {"cpus_per_worker": 1}})
+    outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    folder = tmp_path / ".sweeps" / "big"
+    tune_state = [p for p in folder.rglob("*") if p.is_file() and not {"records", "report"} & set(p.parts)
+                  and p.name not in ("baseline.json", "sweep.json")]
+    assert any(p.name.startswith("experiment_state") for p in tune_state)
+    assert sum(p.stat().st_size for p in tune_state) < 100_000, {str(p): p.stat().st_size for p in tune_state}
+    client = MlflowClient(uri)
+    records = json.loads(Path(client.download_artifacts(outcome.trials[0]["run_id"], "records.json")).read_text())
+    assert len(records["easyvqa"]) == 1000 and outcome.trials[0]["metrics"]["samples_evaluated"] == 1000
