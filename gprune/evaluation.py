@@ -23,7 +23,9 @@ from .model import set_prune
 from .records import SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 
-TIMED = "processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded"
+TIMED = ("processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded; "
+         "samples/s is the median over batches of rows / seconds, the first batch excluded (warm-up) when there "
+         "are 3 or more; spread: interquartile range / median")
 PREFILL_TIMED = ("generate() start to the end of the first language-model forward (vision tower, projector, "
                  "selection, LM prefill), mean per batch")
 DECODE_TIMED = "the end of that forward to the end of generate(), per decode step (one token per row), mean"
@@ -46,8 +48,11 @@ class BenchmarkResult:
     visual_tokens_full: float
     tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
     tflops_fastv: float  # mean per sample: FastV/paper convention, LM prefill MACs
-    samples_per_s: float
-    model_seconds: float  # the wall time samples_per_s divides by (see TIMED)
+    samples_per_s: float  # the median batch's rate (see TIMED)
+    samples_per_s_spread: float  # interquartile range of the batch rates / their median
+    batches_timed: int  # batches the median is over
+    model_seconds: float  # every batch's wall time, summed
+    batch_rates: list  # each batch's rows / seconds, in order
     batches: int
     prefill_seconds: float  # summed over batches (see PREFILL_TIMED)
     decode_seconds: float
@@ -198,7 +203,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         metrics=metrics,
         note=NOTES.get(name, ""),
         prune=prune.to_dict(),
-        **summarize_records(records, model_seconds),
+        **summarize_records(records, model_seconds, [len(t.texts) / t.seconds for t in timed]),
         **batch_timing(len(timed), sum(t.prefill_seconds for t in timed), sum(t.decode_seconds for t in timed),
                        sum(t.decode_steps for t in timed)),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),

@@ -3,6 +3,7 @@
 Kept free of torch and transformers: sweep trials summarise records they receive from workers.
 """
 
+import statistics
 from dataclasses import dataclass, field
 
 
@@ -49,8 +50,20 @@ def batch_timing(batches: int, prefill_seconds: float, decode_seconds: float, de
     }
 
 
-def summarize_records(records: list[SampleRecord], model_seconds: float) -> dict:
-    """Samples, errors, and means over the error-free records of tokens, FLOPs and throughput."""
+def throughput(batch_rates: list[float]) -> dict:
+    """samples/s from each batch's own rate (its rows over its wall time), in order: the median, robust to a
+    slow batch (a garbage collection, another process), with the first batch left out as warm-up when there
+    are three or more; and the spread, the interquartile range over the median."""
+    timed = batch_rates[1:] if len(batch_rates) >= 3 else list(batch_rates)
+    if not timed:
+        return {"samples_per_s": float("nan"), "samples_per_s_spread": float("nan"), "batches_timed": 0}
+    median = statistics.median(timed)
+    low, _, high = statistics.quantiles(timed, n=4, method="inclusive") if len(timed) > 1 else (median,) * 3
+    return {"samples_per_s": median, "samples_per_s_spread": (high - low) / median, "batches_timed": len(timed)}
+
+
+def summarize_records(records: list[SampleRecord], model_seconds: float, batch_rates: list[float]) -> dict:
+    """Samples, errors, means over the error-free records of tokens and FLOPs, and throughput."""
     scored = [r for r in records if r.error is None]
     return {
         "samples": len(records),
@@ -62,6 +75,7 @@ def summarize_records(records: list[SampleRecord], model_seconds: float) -> dict
         "visual_tokens_full": mean(r.visual_tokens_full for r in scored),
         "tflops_exact": mean(r.tflops_exact for r in scored),
         "tflops_fastv": mean(r.tflops_fastv for r in scored),
-        "samples_per_s": len(scored) / model_seconds if model_seconds else float("nan"),
-        "model_seconds": model_seconds,
+        **throughput(batch_rates),
+        "model_seconds": model_seconds,  # every batch's wall time, summed (the warm-up batch included)
+        "batch_rates": list(batch_rates),
     }

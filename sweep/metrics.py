@@ -11,7 +11,8 @@ def merge_slices(parts: list[dict]) -> dict:
     """Combine BenchmarkResult dicts of consecutive sample slices (metrics are re-aggregated apart)."""
     records = [r for part in parts for r in part["records"]]
     model_seconds = sum(p["model_seconds"] for p in parts)
-    summary = summarize_records([SampleRecord(**r) for r in records], model_seconds)
+    rates = [rate for p in parts for rate in p["batch_rates"]]
+    summary = summarize_records([SampleRecord(**r) for r in records], model_seconds, rates)
     timing = batch_timing(*(sum(p[key] for p in parts)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
     return {"records": records, **summary, **timing, "worker": parts[-1].get("worker")}
@@ -24,7 +25,8 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
     for name, result in benchmarks.items():
         for metric, value in result["metrics"].items():
             flat[f"{name}.{metric}"] = value
-        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "visual_tokens_kept", "errors", "error_rate",
+        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "samples_per_s_spread", "visual_tokens_kept",
+                    "errors", "error_rate",
                     "truncated_images", "prefill_latency_ms", "decode_ms_per_token"):
             flat[f"{name}.{key}"] = result.get(key, 0) if key == "truncated_images" else result[key]
         if baseline is not None:
@@ -35,6 +37,9 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
             retentions.append(retention)
     samples = sum(r["samples"] - r["errors"] for r in benchmarks.values())
     seconds = sum(r["model_seconds"] for r in benchmarks.values())
+    # over all benchmarks: their samples over the time each would take at its median batch rate
+    robust_seconds = sum((r["samples"] - r["errors"]) / r["samples_per_s"] for r in benchmarks.values()
+                         if r["samples_per_s"] == r["samples_per_s"] and r["samples"] > r["errors"])
 
     def weighted(key):
         pairs = [(r[key], r["samples"] - r["errors"]) for r in benchmarks.values() if r[key] == r[key]]
@@ -44,7 +49,8 @@ def summarize(benchmarks: dict, baseline: dict | None) -> dict:
     flat.update({
         "tflops_exact": weighted("tflops_exact"), "tflops_fastv": weighted("tflops_fastv"),
         "visual_tokens_kept": weighted("visual_tokens_kept"),
-        "samples_per_s": samples / seconds if seconds else float("nan"),
+        "samples_per_s": samples / robust_seconds if robust_seconds else float("nan"),
+        "samples_per_s_spread": weighted("samples_per_s_spread"),
         "samples_evaluated": sum(r["samples"] for r in benchmarks.values()),
         "errors": sum(r["errors"] for r in benchmarks.values()),
         "truncated_images": sum(r.get("truncated_images", 0) for r in benchmarks.values()),

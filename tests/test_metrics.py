@@ -199,3 +199,15 @@ def test_vqa_accuracy_is_min_matches_over_three(tasks, name):
     assert accuracy(["red"] * 1 + ["blue"] * 9, "red") == pytest.approx(9 * (1 / 3) / 10)  # 0.3
     assert accuracy(["red"] * 4 + ["blue"] * 6, "Red.") == pytest.approx(1.0)  # EvalAI normalisation
     assert accuracy(["2"] * 10, "two") == pytest.approx(1.0)  # number words become digits
+
+
+def test_throughput_is_the_median_batch_rate_without_the_warm_up_batch():
+    from gprune.records import throughput
+
+    rates = [2.0, 20.0, 22.0, 18.0, 200.0]  # a cold first batch; one batch that ran alone on an idle machine
+    measured = throughput(rates)
+    assert measured["samples_per_s"] == 21.0 and measured["batches_timed"] == 4
+    assert measured["samples_per_s_spread"] > 0
+    assert throughput([2.0, 20.0])["samples_per_s"] == 11.0  # too few batches to drop one
+    assert throughput([5.0, 5.0, 5.0])["samples_per_s_spread"] == 0.0
+    assert throughput([])["batches_timed"] == 0
