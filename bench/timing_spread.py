@@ -2,8 +2,8 @@
 batch time, the first batch included) against the current one (the median batch rate, the first batch left
 out), both computed from the same trials of the same run, so the machine's load is the same for both.
 
-Six identical trials (G-Prune at 70%, the same seed) at concurrency 2 (or --concurrency) with one CPU worker, POPE and TextVQA
-fixtures, 40 samples each in batches of 4; SQLite MLflow in a temporary folder.
+Six identical trials (G-Prune at 70%, the same seed) at concurrency 2 (or --concurrency) with one CPU worker,
+POPE and TextVQA fixtures, 40 samples each in batches of 4; SQLite MLflow in a temporary folder.
 
     .venv/bin/python bench/timing_spread.py
 """
