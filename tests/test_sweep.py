@@ -500,9 +500,9 @@ def test_tunes_saved_state_stays_small_for_a_1000_sample_trial(ray_cluster, tmp_
     """Per-sample records go to the trial's records file and MLflow, never through Tune's saved state."""
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = parse_spec({"name": "big", "model": "tiny", "benchmarks": ["easyvqa"], "limit": 1000, "batch_size": 50,
-                       "max_new_tokens": 2, "concurrency": 1, "search_space": {"method": "gprune", "ratio": 0.7},
-                       "workers": {"cpus_per_worker": 1}})
+    spec = parse_spec({"name": "big", "model": "tiny", "benchmarks": ["easyvqa"], "limit": 1000, "batch_size": 100,
+                       "max_new_tokens": 1, "concurrency": 1, "search_space": {"method": "gprune", "ratio": 0.7},
+                       "workers": {"cpus_per_worker": 1, "cache_mb": 0}})  # no cache: no warm-up pass either
     outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
     folder = tmp_path / ".sweeps" / "big"
     tune_state = [p for p in folder.rglob("*") if p.is_file() and not {"records", "report"} & set(p.parts)
