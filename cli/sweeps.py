@@ -49,7 +49,8 @@ def print_summary(outcome, printer=print) -> None:
             trial["status"] + ("  <- pareto" if any(trial is t for t in front) else ""))
     first = outcome.workers[0] if outcome.workers else {}
     printer(f"\nthroughput: {first.get('dtype')}, batch size {outcome.batch_size}, {first.get('decoding')}; compile "
-            f"and warm-up before timing: {[round(w['warmup_seconds'], 1) for w in outcome.workers]} s; prefill ms per "
+            f"and warm-up before timing: {[round(w['warmup_seconds'], 1) for w in outcome.workers]} s; samples/s: the "
+            "median batch's rate, the first batch left out (spread in MLflow: samples_per_s_spread); prefill ms per "
             "batch and decode ms per step (one token per row), means")
     printer(f"workers: {len(outcome.workers)} on {sorted({w['device'] for w in outcome.workers})}, weight loads "
             f"{[w['weight_loads'] + w.get('restarted', False) for w in outcome.workers]} (a restarted worker loads "
