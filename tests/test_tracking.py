@@ -94,37 +94,20 @@ def test_a_sweeps_own_ray_cluster_refuses_clients_without_its_token():
     assert "REFUSED" in done.stdout and "CONNECTED" not in done.stdout, done.stdout[-2000:]
 
 
-def test_an_outage_is_waited_out_then_given_up_with_one_message():
+def test_an_unreachable_server_is_given_up_after_the_patience_and_a_refusal_at_once(tmp_path, monkeypatch, servers):
+    """Real clients: a server port nobody listens on (waited out, then one message) and a SQLite store that
+    refuses a run it does not have (raised at once). The waiting-out of a real outage: test_sweep.py."""
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
 
-    from sweep.outages import PatientClient, TrackingUnavailable, transient
+    from sweep.outages import PatientClient, TrackingUnavailable
 
-    away = MlflowException("(psycopg.OperationalError) connection refused", error_code=TEMPORARILY_UNAVAILABLE)
-    assert transient(away) and not transient(MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST))
-
-    class Store:  # away for its first two calls, then back
-        calls = 0
-
-        def get_run(self, run_id):
-            self.calls += 1
-            if self.calls <= 2:
-                raise away
-            return run_id
-
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own retries off: ours are tested
+    free_port, _ = servers
     said = []
-    assert PatientClient(Store(), "postgresql://db", patience=30, say=said.append).get_run("r") == "r"
-    assert len(said) == 2 and "unreachable" in said[0] and said[1].startswith("tracking store back after")
-
-    class Gone:
-        def get_run(self, run_id):
-            raise away
-
-    with pytest.raises(TrackingUnavailable, match="unreachable for 1 s .*--resume"):
-        PatientClient(Gone(), "postgresql://db", patience=1, say=said.append).get_run("r")
-    class Refusing:
-        def get_run(self, run_id):
-            raise MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST)
-
-    with pytest.raises(MlflowException, match="no such run"):  # a refusal is not an outage: raised at once
-        PatientClient(Refusing(), "postgresql://db", patience=30).get_run("r")
+    away = PatientClient(MlflowClient(f"http://127.0.0.1:{free_port()}"), "the server", patience=2, say=said.append)
+    with pytest.raises(TrackingUnavailable, match="unreachable for 2 s .*--resume"):
+        away.search_experiments()
+    assert len(said) == 1 and "unreachable" in said[0]  # one line for the outage, not one per attempt
+    store = PatientClient(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"), "sqlite", patience=60)
+    with pytest.raises(MlflowException, match="not found"):
+        store.get_run("0" * 32)
