@@ -57,6 +57,18 @@ def wait_until_healthy(url: str, process, what: str, seconds: float = 120) -> No
             time.sleep(0.5)
 
 
+def start_gprune_ui(tracking_uri: str, port: int, experiment: str):
+    """`gprune ui` as a user starts it; its first line of output is the link it prints."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "ui", "--tracking-uri", tracking_uri, "--port",
+                             str(port), "--experiment", experiment], cwd=Path(__file__).resolve().parents[1],
+                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
 @pytest.fixture
 def servers():
     """(free_port, wait_until_healthy) for tests that start a server of their own."""

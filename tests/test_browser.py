@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import start_gprune_ui
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -72,10 +73,7 @@ def test_the_ui_shows_the_runs_nested_and_the_report_with_its_figures(swept, bro
     assert children == ["baseline", "gprune", "random"]  # named by what the trials vary in
 
     port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    ui = subprocess.Popen([sys.executable, "-m", "cli.main", "ui", "--tracking-uri", swept, "--port", str(port),
-                           "--experiment", "browse"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    ui = start_gprune_ui(swept, port, "browse")
     try:
         link = ui.stdout.readline().split(": ", 1)[1].split()[0]
         wait_until_healthy(f"http://127.0.0.1:{port}/health", ui, "the UI")

@@ -2,15 +2,13 @@
 report on real sweeps is tested in test_sweep.py."""
 
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import start_gprune_ui
 from mlflow.tracking import MlflowClient
 
 from dashboards.pareto import pareto_front
@@ -51,10 +49,7 @@ def test_gprune_ui_serves_the_store_on_loopback_and_links_the_runs_table(tmp_pat
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = MlflowClient(uri).create_experiment("browse")
     port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "ui", "--tracking-uri", uri, "--port", str(port),
-                               "--experiment", "browse"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = start_gprune_ui(uri, port, "browse")
     try:
         link = server.stdout.readline()
         assert f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning" in link
