@@ -214,6 +214,7 @@ def postgres():
     server = Postgres()
     yield server
     server.stop()
+    shutil.rmtree(server.root)  # its data folder lives outside pytest's tmp (a socket path must stay short)
 
 
 def test_the_same_sweep_against_postgresql(ray_cluster, fixtures_dir, postgres, tmp_path, monkeypatch):
