@@ -24,7 +24,7 @@ lint: $(STAMP)
 test: lint
 	$(TEST_ENV) $(PY) -m pytest -q
 
-# The quick loop while editing: every test not marked slow (under a minute here).
+# The quick loop while editing: every test not marked slow (about two minutes here).
 test-fast: lint
 	$(TEST_ENV) $(PY) -m pytest -q -m "not slow"
 
