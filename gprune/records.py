@@ -34,6 +34,11 @@ def doc_id(doc: dict) -> str | None:
     return next((str(doc[c]) for c in ID_COLUMNS if c in doc), None)
 
 
+def sample_scores(records: list[SampleRecord]) -> dict[int, float]:
+    """Sample index -> its score, a failed sample counting 0 as in the metrics (for paired comparisons)."""
+    return {r.index: (r.score if r.score is not None else 0.0) for r in records}
+
+
 def mean(values) -> float:
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else float("nan")

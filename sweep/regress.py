@@ -26,6 +26,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 
 from gprune.benchmarks import PRIMARY
 from gprune.config import PruneConfig
+from gprune.records import sample_scores
 
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
@@ -103,7 +104,7 @@ def evaluate_suite(suite: Suite, data_dir: str | None) -> dict:
         results[key] = {name: {
             "metric": PRIMARY[name], "value": float(result.metrics.get(PRIMARY[name], float("nan"))),
             "error_rate": result.error_rate,
-            "scores": {str(r.index): (r.score if r.score is not None else 0.0) for r in result.records},
+            "scores": {str(i): score for i, score in sample_scores(result.records).items()},
             "predictions": {str(r.index): r.prediction for r in result.records},
         } for name, result in out.items()}
     return results

@@ -1,6 +1,7 @@
 """The report's pieces that need no sweep (the Pareto front, the paired bootstrap) and `gprune ui`; the
 report on real sweeps is tested in test_sweep.py."""
 
+import dataclasses
 import json
 import random
 import time
@@ -12,7 +13,12 @@ from conftest import start_gprune_ui
 from mlflow.tracking import MlflowClient
 
 from dashboards.pareto import pareto_front
+from gprune import PruneConfig, evaluate
+from gprune.methods import METHODS, l2norm
+from gprune.methods.base import from_scores
+from gprune.records import sample_scores
 from sweep.paired import paired_difference
+from testbed.fixtures import write_fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +31,29 @@ def test_the_pareto_front_of_constructed_points():
     assert pareto_front([]) == set()
 
 
-def test_the_bootstrap_of_a_config_against_itself_contains_zero_and_against_a_broken_one_does_not():
+def test_the_bootstrap_on_real_answers_separates_a_config_from_one_keeping_its_lowest_scoring_tokens(
+        tiny, tmp_path, monkeypatch):
+    """The trained tiny model on 80 ChartQA fixture charts (seed 0), L2-norm selection at 90%: run twice it
+    answers the same; made to keep the lowest-norm tokens instead (the background) it loses about a fifth of
+    its right answers (measured 0.21, interval [0.12, 0.31]; seeds 1-3 gave lower bounds of 0.11-0.18)."""
+    model, processor = tiny
+    data = write_fixtures(tmp_path, n=80, seed=0, benchmarks=["chartqa"])
+    config = PruneConfig(method="l2norm", ratio=0.9)
+
+    def chartqa_scores():
+        return sample_scores(evaluate(model, processor, ["chartqa"], config, batch_size=16, data_dir=data)[
+            "chartqa"].records)
+
+    good = chartqa_scores()
+    itself = paired_difference(good, chartqa_scores())
+    assert itself.samples == 80 and itself.low <= 0 <= itself.high and not itself.real
+    lowest = from_scores(lambda features: -l2norm.score(features))  # the deliberately broken selection
+    monkeypatch.setitem(METHODS, "l2norm", dataclasses.replace(METHODS["l2norm"], reduce=lowest))
+    broken = paired_difference(good, chartqa_scores())
+    assert broken.real and broken.low > 0, broken
+
+
+def test_the_bootstrap_on_constructed_scores_against_itself_a_broken_config_and_noise():
     generator = random.Random(0)
     good = {i: float(generator.random() < 0.8) for i in range(200)}
     difference = paired_difference(good, dict(good))
