@@ -11,6 +11,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
+from sweep.tracking import LOGGED
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per records.json otherwise
 
@@ -62,7 +63,9 @@ def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sw
     if parents.empty:
         raise ValueError(f"experiment {name!r} holds no sweep (no run tagged gprune.role=parent)")
     parent_id = parent_id or parents.iloc[0]["run_id"]
-    children = runs[runs["tags.mlflow.parentRunId"] == parent_id].reset_index(drop=True)
+    # whole runs only: a child cut off mid-write (a killed driver) was logged again whole on resume
+    whole = runs.get(f"tags.{LOGGED}", pd.Series(index=runs.index, dtype=object)) == "true"
+    children = runs[(runs["tags.mlflow.parentRunId"] == parent_id) & whole].reset_index(drop=True)
     trials = children[children["tags.gprune.role"] == "trial"]
     benchmarks = [b for b in PRIMARY if f"metrics.{b}.{PRIMARY[b]}" in children.columns
                   and children[f"metrics.{b}.{PRIMARY[b]}"].notna().any()]

@@ -52,6 +52,7 @@ def children(uri, name):
 
 def check_sweep_in_mlflow(uri, name, fixtures_dir):
     client, parents, runs = children(uri, name)
+    runs = [r for r in runs if not r.data.tags.get("gprune.superseded")]  # cut off mid-write, closed on resume
     assert len(parents) == 1
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in runs)
     trials = [r for r in runs if r.data.tags["gprune.role"] == "trial"]
@@ -302,15 +303,7 @@ def test_an_interrupted_sweep_resumes_and_logs_every_trial_once(fixtures_dir, tm
     sweep_file.write_text(yaml.safe_dump(sweep_dict("resumable", fixtures_dir, concurrency=1)))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            _, _, runs = children(uri, "resumable")
-            if sum(r.data.tags.get("gprune.role") == "trial" for r in runs) >= 2:
-                break
-        except Exception:
-            pass
-        time.sleep(0.5)
+    wait_for_trials(uri, "resumable", 2)
     first.send_signal(signal.SIGINT)
     out, _ = first.communicate(timeout=120)
     assert "INTERRUPTED" in out and "--resume resumable" in out, out[-3000:]
@@ -321,6 +314,41 @@ def test_an_interrupted_sweep_resumes_and_logs_every_trial_once(fixtures_dir, tm
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out[-3000:]
     check_sweep_in_mlflow(uri, "resumable", fixtures_dir)
+
+
+def wait_for_trials(uri, name, count, seconds=300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            _, _, runs = children(uri, name)
+            if sum(r.data.tags.get("gprune.role") == "trial" for r in runs) >= count:
+                return
+        except Exception:  # the experiment or the tables do not exist yet
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} trials of {name!r} logged after {seconds} s")
+
+
+def test_a_sigkilled_driver_resumes_with_every_trial_exactly_once(fixtures_dir, tmp_path):
+    """kill -9 of the driver (no handler runs, Ray goes with it) once two trials are logged: the parent run is
+    left RUNNING; `--resume` logs every trial exactly once, with metrics and records, and finishes it."""
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep_dict("sigkill", fixtures_dir, concurrency=1)))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
+    wait_for_trials(uri, "sigkill", 2)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    _, parents, runs = children(uri, "sigkill")
+    assert parents[0].info.status == "RUNNING"
+    assert sum(r.data.tags.get("gprune.role") == "trial" for r in runs) < 8
+
+    second = run_cli(["sweep", "--resume", "sigkill"], tmp_path)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-3000:]
+    check_sweep_in_mlflow(uri, "sigkill", fixtures_dir)
+    _, parents, _ = children(uri, "sigkill")
+    assert parents[0].info.status == "FINISHED"
 
 
 @pytest.mark.parametrize("delay,stop", [(0, signal.SIGINT), (8, signal.SIGINT), (8, signal.SIGTERM)])
