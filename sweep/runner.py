@@ -18,6 +18,7 @@ from gprune.config import PruneConfig
 from testbed.fixtures import write_fixtures
 from workers import WorkerPool
 
+from . import driver
 from .fingerprint import dataset_fingerprint, dataset_inputs
 from .outages import TrackingUnavailable
 from .progress import ProgressLine
@@ -128,10 +129,22 @@ def backfill(grid, tracker, callback) -> None:
     tracker.close_incomplete()
 
 
-def set_aside(path: Path) -> None:
-    """A new sweep reusing a name keeps the old one's state, renamed, instead of mixing with it."""
-    if path.exists():
-        path.rename(path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
+def set_aside(path: Path, tracker: SweepTracker, printer=print) -> None:
+    """A new sweep reusing a name keeps the old one's state, renamed, instead of mixing with it. The old
+    sweep's driver must be gone (see sweep/driver.py); a parent run it left RUNNING is closed KILLED, since
+    nothing can resume it once its state is set aside."""
+    if not path.exists():
+        return
+    state = path / "sweep.json"
+    saved = json.loads(state.read_text()) if state.exists() else {}
+    if driver.still_running(saved.get("driver")):
+        raise ValueError(f"a sweep named {path.name!r} is running now (pid {saved['driver']['pid']} on this "
+                         "machine): wait for it, stop it, or give this sweep another name")
+    parent = saved.get("parent_run_id")
+    if parent and saved["spec"]["tracking"]["uri"] == tracker.uri and tracker.close_abandoned(parent):
+        printer(f"closed run {parent} of the earlier sweep {path.name!r} as KILLED: its driver died and left it "
+                "RUNNING, and a new sweep under the name cannot resume it")
+    path.rename(path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
 
 
 def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | None = None, resume: bool = False,
@@ -153,7 +166,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     tags = {"git_commit": git_commit(), "dataset_fingerprint": dataset_fingerprint(spec.benchmarks, data_dir),
             "gprune.sweep": spec.name}
     if not resume:
-        set_aside(experiment_path)
+        set_aside(experiment_path, tracker, printer)
     parent = json.loads(state_file.read_text())["parent_run_id"] if resume else None
     pool = None
     stops = StopRequests()  # Ctrl-C or `kill` ends the sweep as KILLED and resumable, whenever it comes
@@ -161,7 +174,8 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
     try:  # from here on, whatever ends the sweep (Ctrl-C included) closes the parent run
         tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
         experiment_path.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id}))
+        state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id,
+                                          "driver": driver.identity()}))
         connect(address)
         stops.listen()
         stops.check()

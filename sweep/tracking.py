@@ -7,6 +7,7 @@ pruning params, every benchmark's lmms-eval metrics, retention, FLOPs, throughpu
 A trial id already logged (a resumed sweep) is never logged twice.
 """
 
+import copy
 import json
 import math
 import subprocess
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 from ray import tune
@@ -127,6 +129,24 @@ class SweepTracker:
             self.client.set_terminated(run.info.run_id, "FAILED")
             closed.append(run.info.run_id)
         return closed
+
+    def close_abandoned(self, parent_id: str) -> bool:
+        """Close an earlier sweep's parent run that its dead driver left RUNNING as KILLED (tagged
+        gprune.abandoned), with any child it cut off mid-write. False if the run is not RUNNING (or gone)."""
+        try:
+            run = self.client.get_run(parent_id)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":  # the store was emptied since
+                return False
+            raise
+        if run.info.status != "RUNNING":
+            return False
+        earlier = copy.copy(self)
+        earlier.experiment_id, earlier.parent_id = run.info.experiment_id, parent_id
+        earlier.close_incomplete()
+        self.client.set_tag(parent_id, "gprune.abandoned", "true")
+        earlier.finish("KILLED")
+        return True
 
     def trials(self) -> list[dict]:
         """Every logged trial (not the baseline): its params, metrics and status."""

@@ -54,6 +54,48 @@ def test_a_child_run_cut_off_mid_write_does_not_count_and_is_replaced(tmp_path):
     assert tracker.log_child("t1", "again", {}, {}, {}) is None  # exactly once
 
 
+DRIVER = """
+import json, sys
+from sweep import driver
+from sweep.tracking import SweepTracker
+tracker = SweepTracker(sys.argv[1], "reused")
+tracker.start({}, {})
+tracker.client.create_run(tracker.experiment_id, tags={  # a child it is writing when it dies
+    "mlflow.parentRunId": tracker.parent_id, "gprune.trial_id": "t1", "gprune.role": "trial"})
+state = {"spec": {"tracking": {"uri": sys.argv[1]}}, "parent_run_id": tracker.parent_id, "driver": driver.identity()}
+open(sys.argv[2], "w").write(json.dumps(state))
+print(tracker.parent_id, flush=True)
+sys.stdin.readline()  # alive until killed
+"""
+
+
+def test_a_new_sweep_under_a_name_refuses_a_live_driver_and_closes_a_dead_ones_runs(tmp_path):
+    from sweep.runner import set_aside
+    from sweep.tracking import SweepTracker
+
+    uri, folder = f"sqlite:///{tmp_path / 'm.db'}", tmp_path / ".sweeps" / "reused"
+    folder.mkdir(parents=True)
+    earlier = subprocess.Popen([sys.executable, "-c", DRIVER, uri, str(folder / "sweep.json")], cwd=REPO,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    parent = earlier.stdout.readline().strip()
+    tracker, said = SweepTracker(uri, "reused"), []
+    with pytest.raises(ValueError, match=f"a sweep named 'reused' is running now \\(pid {earlier.pid} on this "):
+        set_aside(folder, tracker, said.append)
+    assert folder.exists() and tracker.client.get_run(parent).info.status == "RUNNING"
+
+    earlier.kill()  # SIGKILL: nothing of the driver runs after it
+    earlier.wait(timeout=30)
+    set_aside(folder, tracker, said.append)
+    assert not folder.exists() and len(list(folder.parent.glob("reused.*"))) == 1  # kept, renamed
+    run = tracker.client.get_run(parent)
+    assert run.info.status == "KILLED" and run.data.tags["gprune.abandoned"] == "true"
+    child = tracker.client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")[0]
+    assert child.info.status == "FAILED" and child.data.tags["gprune.superseded"] == "true"
+    assert said == [f"closed run {parent} of the earlier sweep 'reused' as KILLED: its driver died and left it "
+                    "RUNNING, and a new sweep under the name cannot resume it"]
+
+
 def test_resume_takes_a_plain_name_not_a_path(capsys):
     assert main(["sweep", "--resume", "../../etc"]) == 2
     assert "give a sweep's name" in capsys.readouterr().err
