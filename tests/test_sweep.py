@@ -298,24 +298,6 @@ def run_cli(args, cwd, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-def test_an_interrupted_sweep_resumes_and_logs_every_trial_once(fixtures_dir, tmp_path):
-    sweep_file = tmp_path / "sweep.yaml"
-    sweep_file.write_text(yaml.safe_dump(sweep_dict("resumable", fixtures_dir, concurrency=1)))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
-    wait_for_trials(uri, "resumable", 2)
-    first.send_signal(signal.SIGINT)
-    out, _ = first.communicate(timeout=120)
-    assert "INTERRUPTED" in out and "--resume resumable" in out, out[-3000:]
-    _, _, runs = children(uri, "resumable")
-    assert 2 <= sum(r.data.tags.get("gprune.role") == "trial" for r in runs) < 8
-
-    second = run_cli(["sweep", "--resume", "resumable"], tmp_path)
-    out, _ = second.communicate(timeout=600)
-    assert second.returncode == 0, out[-3000:]
-    check_sweep_in_mlflow(uri, "resumable", fixtures_dir)
-
-
 def wait_for_trials(uri, name, count, seconds=300):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -329,25 +311,33 @@ def wait_for_trials(uri, name, count, seconds=300):
     raise AssertionError(f"fewer than {count} trials of {name!r} logged after {seconds} s")
 
 
-def test_a_sigkilled_driver_resumes_with_every_trial_exactly_once(fixtures_dir, tmp_path):
-    """kill -9 of the driver (no handler runs, Ray goes with it) once two trials are logged: the parent run is
-    left RUNNING; `--resume` logs every trial exactly once, with metrics and records, and finishes it."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_a_stopped_sweep_resumes_and_logs_every_trial_exactly_once(fixtures_dir, tmp_path, stop):
+    """Stopped as soon as the second trial run appears (usually while it is being written): Ctrl-C (Tune saves
+    its state, the parent run is closed KILLED) or kill -9 of the driver (nothing of it runs after, Ray goes with
+    it, the parent run stays RUNNING). `--resume` then logs every trial exactly once, with metrics and records,
+    and finishes the parent run."""
+    name = f"stopped-{stop.name.lower()}"
     sweep_file = tmp_path / "sweep.yaml"
-    sweep_file.write_text(yaml.safe_dump(sweep_dict("sigkill", fixtures_dir, concurrency=1)))
+    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, concurrency=1)))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
-    wait_for_trials(uri, "sigkill", 2)
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=60)
-    _, parents, runs = children(uri, "sigkill")
-    assert parents[0].info.status == "RUNNING"
-    assert sum(r.data.tags.get("gprune.role") == "trial" for r in runs) < 8
+    wait_for_trials(uri, name, 2)
+    first.send_signal(stop)
+    out, _ = first.communicate(timeout=120)
+    _, parents, runs = children(uri, name)
+    if stop == signal.SIGINT:
+        assert "INTERRUPTED" in out and f"--resume {name}" in out, out[-3000:]
+        assert parents[0].info.status == "KILLED"
+    else:
+        assert parents[0].info.status == "RUNNING"
+    assert 2 <= sum(r.data.tags.get("gprune.role") == "trial" for r in runs) < 8
 
-    second = run_cli(["sweep", "--resume", "sigkill"], tmp_path)
+    second = run_cli(["sweep", "--resume", name], tmp_path)
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out[-3000:]
-    check_sweep_in_mlflow(uri, "sigkill", fixtures_dir)
-    _, parents, _ = children(uri, "sigkill")
+    check_sweep_in_mlflow(uri, name, fixtures_dir)
+    _, parents, _ = children(uri, name)
     assert parents[0].info.status == "FINISHED"
 
 
