@@ -18,6 +18,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_samples(args) -> int:
+    from dashboards.runs import run_records
+    from gprune.lmms_samples import samples_file, write_samples
+
+    records = run_records(args.tracking_uri, args.run)
+    for benchmark, rows in records.items():
+        print(f"wrote {write_samples(samples_file(args.out, benchmark), rows)}")
+    return 0
+
+
 def ui_link(host: str, port: int, experiment_id: str | None) -> str:
     """The MLflow UI's address; with an experiment, its runs table in the "machine learning" view (MLflow 3
     opens experiments on its GenAI overview otherwise)."""
@@ -69,6 +79,15 @@ def register(commands) -> None:
     report.add_argument("--parent-run", help="a sweep's parent run id (default: the experiment's newest sweep)")
     report.add_argument("--no-log", action="store_true", help="write the files only, log nothing to MLflow")
     report.set_defaults(func=cmd_report)
+
+    samples = commands.add_parser(
+        "samples", help="write a logged run's records as lmms-eval's samples JSONL (one file per benchmark)",
+        description="The files lmms-eval's --log_samples writes, keyed by doc_id: pair a sweep's trial with an "
+                    "lmms-eval run (`python -m lmms_eval ... --baseline FILE`) or use one as a regression reference.")
+    samples.add_argument("run", help="the MLflow run id of a sweep's trial or baseline (any run holding records.json)")
+    samples.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store holding the run")
+    samples.add_argument("--out", default=".", help="folder to write the files into")
+    samples.set_defaults(func=cmd_samples)
 
     ui = commands.add_parser("ui", help="the MLflow UI on a tracking store, bound to 127.0.0.1 by default")
     ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store to browse")

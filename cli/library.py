@@ -46,7 +46,7 @@ def print_results(results) -> None:
     some = next(iter(results.values()))
     t = some.throughput
     print(f"\nprune: {some.prune}")
-    print(f"answers: {some.answers} (lmms-eval's llava_hf: stop strings keep, 1024, think keep)")
+    print(f"answers: {some.answers} (lmms-eval's CLI with llava_hf: stop strings keep, 1024, reasoning tags strip)")
     print(f"throughput on {t['device']} ({t['dtype']}), batch size {t['batch_size']}, {t['decoding']}; "
           f"timed: {t['timed']}")
     print(f"prefill ms: {t['prefill_timed']}; decode ms/token: {t['decode_timed']}")
@@ -71,6 +71,8 @@ def cmd_eval(args) -> int:
     answers = from_args(AnswerRules, args)
     benchmarks = resolve_benchmarks(args.benchmarks)
     check_data(benchmarks, args.data_dir)
+    if args.log_samples:
+        writable_folder(args.log_samples, "--log-samples")
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
     results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
                        data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, decoding=decoding,
@@ -80,7 +82,23 @@ def cmd_eval(args) -> int:
         with open(args.json, "w") as out:
             json.dump({name: r.to_dict() for name, r in results.items()}, out, indent=2, default=str)
         print(f"\nwrote {args.json}")
+    if args.log_samples:
+        from gprune.lmms_samples import samples_file, write_samples
+
+        for name, result in results.items():
+            print(f"wrote {write_samples(samples_file(args.log_samples, name), result.records)}")
     return 0
+
+
+def writable_folder(folder: str, option: str) -> None:
+    """Make `folder` and prove a file can be written there, before any model work."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, ".gprune-write-test"), "w"):
+            pass
+        os.remove(os.path.join(folder, ".gprune-write-test"))
+    except OSError as error:
+        raise ValueError(f"{option} {folder}: cannot write there ({error.strerror}); give a writable folder") from None
 
 
 def cmd_fixtures(args) -> int:
@@ -148,6 +166,9 @@ def register(commands) -> None:
     evaluate.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                           help="weights and activations (None: bfloat16 on cuda, float32 on cpu)")
     evaluate.add_argument("--json", default=None, help="also write results with per-sample records here")
+    evaluate.add_argument("--log-samples", default=None, metavar="DIR",
+                          help="also write each benchmark's records as lmms-eval's samples JSONL in DIR (what its "
+                               "--log_samples writes; `python -m lmms_eval ... --baseline FILE` pairs with them)")
     add_dataclass_args(evaluate, PruneConfig, "pruning (gprune.PruneConfig)")
     add_dataclass_args(evaluate, Decoding, "decoding (gprune.decoding.Decoding)")
     add_dataclass_args(evaluate, AnswerRules, "answers (gprune.answers.AnswerRules; defaults are lmms-eval's)")

@@ -7,7 +7,10 @@ def cmd_regress(args) -> int:
     suite = load_suite(args.suite)
     if args.tracking_uri:
         suite.tracking.uri = args.tracking_uri
-    return int(run_suite(suite, pin=args.pin).verdict)
+    if args.pin and args.lmms_eval_reference:
+        raise ValueError("--pin records this run as the reference; --lmms-eval-reference compares with lmms-eval's: "
+                         "give one")
+    return int(run_suite(suite, pin=args.pin, lmms_eval_reference=args.lmms_eval_reference).verdict)
 
 
 def register(commands) -> None:
@@ -19,6 +22,9 @@ def register(commands) -> None:
     regress.add_argument("suite", help="the suite YAML")
     regress.add_argument("--pin", action="store_true", help="record this run as the reference")
     regress.add_argument("--tracking-uri", help="overrides the suite's tracking.uri")
+    regress.add_argument("--lmms-eval-reference", nargs="+", metavar="FILE",
+                         help="compare with lmms-eval's own samples files (its --log_samples output, one per "
+                              "benchmark) instead of the pinned reference; the suite must have one config")
     regress.set_defaults(func=cmd_regress)
     register_schedule(commands)
 

@@ -4,9 +4,10 @@ Table 1 (benchmarks x configs with the unpruned baseline, the best per ratio and
 Figure 3 (each benchmark's metric and the mean retention against exact TFLOPs, Pareto front marked),
 Table 3 (threshold x iterations heatmaps per method and ratio, when both were swept), Figures 5 and 6
 (kept tokens and G-Prune's score maps on fixed samples: dashboards/kept_tokens.py) and, for every
-trial, a paired bootstrap of its per-sample scores against the baseline and against random selection
-at the same ratio (when the sweep ran it). Written to a folder (Markdown, HTML, PNG) and logged as
-artifacts under `report/` on the sweep's parent run, so the MLflow UI shows it.
+trial, a paired bootstrap of each benchmark's primary metric (over its units: sweep/paired.py) against
+the baseline and against random selection at the same ratio (when the sweep ran it). Written to a folder
+(Markdown, HTML, PNG) and logged as artifacts under `report/` on the sweep's parent run, so the MLflow UI
+shows it.
 """
 
 import base64
@@ -16,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from sweep.paired import paired_difference
+from gprune.benchmarks import PRIMARY
+from sweep.paired import RESAMPLES, paired_difference
 
 from .figures import accuracy_vs_flops, heatmap, label
 from .kept_tokens import kept_token_figures
@@ -88,7 +90,6 @@ def table3(sweep: Sweep, out: Path) -> tuple[list[pd.DataFrame], list[Path]]:
 
 def significance(sweep: Sweep) -> pd.DataFrame:
     """Every trial against the baseline, and against random selection at its ratio when the sweep has it."""
-    of = sweep.scores
     trials, rows = sweep.trials, []
     for _, trial in trials.iterrows():
         references = [("unpruned", sweep.baseline["run_id"])]
@@ -97,9 +98,11 @@ def significance(sweep: Sweep) -> pd.DataFrame:
             references += [(f"random {trial['params.ratio']}", same.iloc[0]["run_id"])] if len(same) else []
         for reference, run_id in references:
             for benchmark in sweep.benchmarks:
-                d = paired_difference(of(trial["run_id"], benchmark), of(run_id, benchmark))
+                d = paired_difference(benchmark, sweep.records(trial["run_id"]).get(benchmark, []),
+                                      sweep.records(run_id).get(benchmark, []))
                 rows.append({"trial": label(trial, sweep.swept), "versus": reference, "benchmark": benchmark,
-                             "samples": d.samples, "difference": round(d.difference, 4),
+                             "metric": PRIMARY[benchmark], "units": f"{d.units} ({d.unit})",
+                             "difference": round(d.difference, 4),
                              "95% CI": f"[{d.low:+.3f}, {d.high:+.3f}]", "real": "yes" if d.real else "no",
                              "flipped samples": ", ".join(map(str, d.flips[:20])) + (" ..." * (len(d.flips) > 20))})
     return pd.DataFrame(rows)
@@ -121,9 +124,12 @@ def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
     if kept:
         parts += ["", "## Figures 5 and 6: kept tokens and G-Prune's scores on fixed samples", "", KEPT_NOTE, ""]
         parts += [f"![{p.stem}]({p.name})" for p in kept]
-    parts += ["", "## Is it real? Paired bootstrap of per-sample scores", "",
-              "Per-sample score: the benchmark's first lmms-eval metric per sample (failed samples 0); the interval is "
-              "of the difference of means, trial minus reference, 2,000 resamples, percentile; `real`: it excludes 0.",
+    parts += ["", "## Is it real? Paired bootstrap of each benchmark's primary metric", "",
+              "Each resample draws the benchmark's units (a question; an MME image with its two questions; an MMBench "
+              "item with its rotated copies) with replacement, the same for both runs, and recomputes the primary "
+              "metric (POPE F1, the MME score, MMBench circular accuracy, ANLS, VQA accuracy, ...) for each; the "
+              f"interval is of trial minus reference, {RESAMPLES:,} resamples, percentile; `real`: it excludes 0. "
+              "Failed samples count as wrong, as in the metrics.",
               "", boot.to_markdown(index=False, disable_numparse=True) if len(boot) else "(no trials)"]
     return "\n".join(parts) + "\n"
 

@@ -41,14 +41,19 @@ class Sweep:
     def records(self, run_id: str) -> dict:
         """benchmark -> [record dicts] as logged with the run."""
         if run_id not in self.downloaded:
-            client = MlflowClient(self.tracking_uri)
-            self.downloaded[run_id] = json.loads(Path(client.download_artifacts(run_id, "records.json")).read_text())
+            self.downloaded[run_id] = run_records(self.tracking_uri, run_id)
         return self.downloaded[run_id]
 
-    def scores(self, run_id: str, benchmark: str) -> dict:
-        """sample index -> its score (a failed sample counts 0, as in the metrics)."""
-        return {r["index"]: (r["score"] if r["score"] is not None else 0.0)
-                for r in self.records(run_id).get(benchmark, [])}
+
+def run_records(tracking_uri: str, run_id: str) -> dict:
+    """benchmark -> [record dicts] of one run (its records.json artifact)."""
+    client = MlflowClient(tracking_uri)
+    try:
+        path = client.download_artifacts(run_id, "records.json")
+    except Exception as error:  # an unknown run, or a run without records (a parent, a regression run)
+        raise ValueError(f"run {run_id} in {tracking_uri} has no records.json ({type(error).__name__}); "
+                         "give a sweep's trial or baseline run id (the MLflow UI lists them under the sweep)") from None
+    return json.loads(Path(path).read_text())
 
 
 def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sweep:

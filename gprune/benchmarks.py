@@ -2,7 +2,7 @@
 
 from lmms_eval.utils import load_yaml_config
 
-from .tasks import TASKS_DIR
+from .tasks import TASKS_DIR, declared
 from .tasks.local import DataLayoutError
 
 TASKS = {
@@ -17,12 +17,10 @@ TASKS = {
     "easyvqa": "easyvqa",
 }
 # The metric each benchmark's headline number (and a sweep's retention) is measured on, as in the
-# paper's Table 1.
-PRIMARY = {
-    "gqa": "exact_match", "vqav2": "exact_match", "mme": "mme_perception_score", "pope": "pope_f1_score",
-    "mmbench": "gpt_eval_score", "chartqa": "relaxed_overall", "docvqa": "anls", "textvqa": "exact_match",
-    "easyvqa": "exact_match",
-}
+# paper's Table 1: declared in its task file, with the unit and statistic of paired comparisons.
+PRIMARY = {name: declared(task)["primary"] for name, task in TASKS.items()}
+# lmms-eval's own task of the same data: its `--log_samples` files are named after it.
+UPSTREAM = {name: declared(task)["upstream"] for name, task in TASKS.items() if "upstream" in declared(task)}
 NOTES = {
     "mme": "MME perception/cognition scores = sum over categories of (acc + acc+), 0-2000 / 0-800 on the full set",
     "pope": "POPE accuracy, precision, recall, F1 (answer 'yes' counts as yes; 'Yes.' does not), "

@@ -22,6 +22,7 @@ from .layout import image_layout
 from .model import set_prune
 from .records import SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
+from .units import sample_score
 
 TIMED = ("processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded; "
          "samples/s is the median over batches of rows / seconds, the first batch excluded (warm-up) when there "
@@ -71,20 +72,12 @@ class BenchmarkResult:
         return data
 
 
-def _sample_score(results: dict) -> float | None:
-    """This sample's value of the first metric (MME/POPE wrap it in a dict under "score")."""
-    value = next(iter(results.values()), None)
-    if isinstance(value, dict):
-        value = value.get("score")
-    return float(value) if isinstance(value, (int, float)) else None
-
-
 def score_record(record: SampleRecord, task, doc, prediction: str) -> None:
     """Score one prediction with the task's own process_results (lmms-eval's, never ours)."""
     record.prediction = prediction
     record.target = str(task.doc_to_target(doc))
     record.results = task.process_results(doc, [prediction])
-    record.score = _sample_score(record.results)
+    record.score = sample_score(task.config.metadata, record.results)
 
 
 def score_failure(record: SampleRecord, task, docs) -> None:
@@ -99,7 +92,7 @@ def score_failure(record: SampleRecord, task, docs) -> None:
         doc = lazy[record.index]
         record.target = str(task.doc_to_target(doc))
         record.results = task.process_results(doc, [""])
-        record.score = _sample_score(record.results)
+        record.score = sample_score(task.config.metadata, record.results)
     except Exception:
         record.results, record.score = {}, None
 

@@ -25,7 +25,7 @@ from .loading import load_model
 class GPruneLlavaNext(lmms):
     def __init__(self, pretrained: str = "tiny", batch_size: int | str = 1, device: str | None = None,
                  dtype: str | None = None, max_new_tokens: int | None = None, stop_strings: str = "keep",
-                 think: str = "keep", default_max_new_tokens: int = 1024, **prune_args) -> None:
+                 reasoning_tags: str = "keep", default_max_new_tokens: int = 1024, **prune_args) -> None:
         super().__init__()
         known = {f.name: f.type for f in fields(PruneConfig)}  # method, ratio and every method's parameters
         unknown = sorted(set(prune_args) - set(known))
@@ -35,7 +35,9 @@ class GPruneLlavaNext(lmms):
         self.model, self.processor = load_model(str(pretrained), prune=prune, device=device, dtype=dtype)
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
-        self.answers = AnswerRules(stop_strings, int(default_max_new_tokens), think)
+        # Reasoning blocks are lmms-eval's to strip here (its --reasoning_tags): stripping them again would
+        # ignore a user's `--reasoning_tags none`.
+        self.answers = AnswerRules(stop_strings, int(default_max_new_tokens), reasoning_tags)
         self.records: list[dict] = []  # per request, in request order: token counts for FLOPs
 
     def generate_until(self, requests: list[Instance]) -> list[str]:

@@ -14,7 +14,7 @@ class SampleRecord:
     question: str | None = None  # the task's text, as the model got it
     target: str | None = None
     prediction: str | None = None
-    score: float | None = None  # this sample's value of the benchmark's first metric
+    score: float | None = None  # its share of the primary metric (gprune.units); None only for a row never read
     visual_tokens_kept: int | None = None
     visual_tokens_full: int | None = None
     prefill_tokens: int | None = None
@@ -32,11 +32,6 @@ ID_COLUMNS = ("question_id", "questionId", "imageId", "index")  # the benchmarks
 
 def doc_id(doc: dict) -> str | None:
     return next((str(doc[c]) for c in ID_COLUMNS if c in doc), None)
-
-
-def sample_scores(records: list[SampleRecord]) -> dict[int, float]:
-    """Sample index -> its score, a failed sample counting 0 as in the metrics (for paired comparisons)."""
-    return {r.index: (r.score if r.score is not None else 0.0) for r in records}
 
 
 def mean(values) -> float:

@@ -1,20 +1,43 @@
-"""Is a difference real? A paired bootstrap over the samples both configs answered, and the answers
-that flipped. Per-sample scores are each benchmark's first lmms-eval metric per sample (as records
-keep them); the interval is of the difference of their means (config A minus config B)."""
+"""Is a difference real? A paired bootstrap of a benchmark's own primary metric (F1 for POPE, the MME score,
+MMBench's circular accuracy, ANLS, VQA accuracy, ...) over the units both runs scored, and the answers
+that flipped.
+
+Each resample draws units (a question; an MME image with its two questions; an MMBench item with its
+rotated copies: `gprune.units`) with replacement, the same units for both runs, and recomputes the metric
+for each run on them; the interval is the percentile interval of metric(A) - metric(B). At the full set
+the metric is lmms-eval's own aggregation.
+
+Units whose features are the same in both runs are interchangeable, so a resample is drawn as counts of
+each distinct kind of unit (a multinomial) rather than as one index per unit: the same distribution, and
+on VQAv2's 214,354 questions (at most 16 kinds: four VQA accuracies in each run) 10,000 resamples take a
+second instead of the 105 s that drawing indices took here (scipy.stats.bootstrap)."""
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import bootstrap
+
+from gprune.benchmarks import TASKS
+from gprune.tasks import declared
+from gprune.units import paired_units
+
+RESAMPLES = 10_000
+BATCH_CELLS = 20_000_000  # resamples x kinds of unit drawn at once: bounds memory (160 MB)
 
 
 @dataclass(frozen=True)
 class PairedDifference:
-    samples: int
-    difference: float  # mean(A) - mean(B) over the paired samples
-    low: float  # the confidence interval of that difference
+    units: int  # units both runs scored
+    unit: str  # what a unit is, as the benchmark's task file says
+    a: float  # the primary metric of A over those units
+    b: float  # and of B
+    low: float  # the confidence interval of a - b
     high: float
     flips: list  # sample indices whose score differs between A and B
+    problem: str = ""  # why there is no interval (an MME pair split by a limit), as the metric has none either
+
+    @property
+    def difference(self) -> float:
+        return self.a - self.b
 
     @property
     def real(self) -> bool:
@@ -22,18 +45,36 @@ class PairedDifference:
         return self.low > 0 or self.high < 0
 
 
-def paired_difference(a: dict, b: dict, resamples: int = 2000, level: float = 0.95, seed: int = 0
+def _score_by_index(samples) -> dict:
+    return {(s["index"] if isinstance(s, dict) else s.index): (s["score"] if isinstance(s, dict) else s.score)
+            for s in samples}
+
+
+def paired_difference(benchmark: str, a, b, resamples: int = RESAMPLES, level: float = 0.95, seed: int = 0
                       ) -> PairedDifference:
-    """`a`, `b`: sample index -> score (failed samples score 0, as in the metrics)."""
-    shared = sorted(set(a) & set(b))
-    x = np.array([a[i] for i in shared], dtype=float)
-    y = np.array([b[i] for i in shared], dtype=float)
-    flips = [i for i, u, v in zip(shared, x, y) if u != v]
-    if len(shared) < 2 or not flips:  # nothing varies: the interval is the point
-        difference = float(x.mean() - y.mean()) if shared else float("nan")
-        return PairedDifference(len(shared), difference, difference, difference, flips)
-    result = bootstrap((x, y), lambda u, v, axis=-1: u.mean(axis=axis) - v.mean(axis=axis), paired=True,
-                       n_resamples=resamples, confidence_level=level, method="percentile",
-                       rng=np.random.default_rng(seed))
-    interval = result.confidence_interval
-    return PairedDifference(len(shared), float(x.mean() - y.mean()), float(interval.low), float(interval.high), flips)
+    """`a`, `b`: the two runs' records of `benchmark` (dicts or SampleRecords: index, score, results)."""
+    metadata = declared(TASKS[benchmark])
+    scores_a, scores_b = _score_by_index(a), _score_by_index(b)
+    flips = sorted(i for i in set(scores_a) & set(scores_b) if scores_a[i] != scores_b[i])
+    nan = float("nan")
+    try:
+        units = paired_units(metadata, a, b)
+    except ValueError as error:
+        return PairedDifference(0, metadata["unit"], nan, nan, nan, nan, flips, str(error))
+    count = len(units.keys)
+    if count == 0:
+        return PairedDifference(0, metadata["unit"], nan, nan, nan, nan, flips, "no unit scored by both")
+    a_value, b_value = float(units.metric(units.a.sum(axis=0))), float(units.metric(units.b.sum(axis=0)))
+    if count < 2 or np.array_equal(units.a, units.b):  # nothing varies: the interval is the point
+        return PairedDifference(count, metadata["unit"], a_value, b_value, a_value - b_value, a_value - b_value, flips)
+
+    k = units.a.shape[1]
+    kinds, counts = np.unique(np.concatenate([units.a, units.b], axis=1), axis=0, return_counts=True)
+    rng, differences = np.random.default_rng(seed), []
+    batch = max(1, BATCH_CELLS // len(kinds))
+    for start in range(0, resamples, batch):
+        drawn = rng.multinomial(count, counts / count, size=min(batch, resamples - start))  # (resamples, kinds)
+        sums = drawn @ kinds
+        differences.append(units.metric(sums[:, :k]) - units.metric(sums[:, k:]))
+    low, high = np.quantile(np.concatenate(differences), [(1 - level) / 2, (1 + level) / 2])
+    return PairedDifference(count, metadata["unit"], a_value, b_value, float(low), float(high), flips)

@@ -4,10 +4,15 @@ compared with it, sample by sample, on every later run.
 `gprune regress SUITE.yaml --pin` evaluates the suite and writes the reference (a small JSON file to
 commit, and an MLflow run tagged as the reference). `gprune regress SUITE.yaml` evaluates again and,
 for every config and benchmark, compares the primary metric with the reference: a drop beyond the
-suite's tolerance that a paired bootstrap of the per-sample scores confirms (its interval below 0) is a
-regression. The verdict, the failing metrics and the samples whose answers flipped are printed, logged
-to MLflow (tag `gprune.regress.verdict`) and given as the exit code. A reference from other data (its
-fingerprint differs) or other configs is reported as not comparable, never as a regression.
+suite's tolerance that a paired bootstrap of that metric over the benchmark's units confirms (its
+interval below 0: `sweep/paired.py`) is a regression. The verdict, the failing metrics and the samples
+whose answers flipped are printed, logged to MLflow (tag `gprune.regress.verdict`) and given as the
+exit code. A reference from other data (its fingerprint differs) or other configs is reported as not
+comparable, never as a regression.
+
+The reference can also be lmms-eval's own samples files of one config (`--lmms-eval-reference FILE ...`,
+what its `--log_samples` writes): each benchmark with a file is compared on the documents both scored,
+after checking that the file's targets are this data's.
 
 The suite runs in one process on the library (one model load, no Ray): suites are small and their
 point is to be reproducible.
@@ -24,14 +29,17 @@ import yaml
 from mlflow.tracking import MlflowClient
 from pydantic import BeforeValidator, Field, ValidationError
 
-from gprune.benchmarks import PRIMARY
+from gprune.benchmarks import PRIMARY, TASKS
 from gprune.config import PruneConfig
-from gprune.records import sample_scores
+from gprune.tasks import declared
+from gprune.units import primary_value
 
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
 from .spec import Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
 from .tracking import context_tags, git_commit
+
+REFERENCE_FORMAT = 2  # 2: every sample's score, answer and primary-metric result (1 kept scores only)
 
 
 class Verdict(IntEnum):
@@ -92,8 +100,24 @@ class Comparison:
     regressed: bool = False
 
 
+def benchmark_entry(name: str, records, metric_value: float | None = None, error_rate: float = 0.0) -> dict:
+    """What a reference keeps of one benchmark: its primary metric and, per sample, what the paired test reads
+    (index, score, answer, target and the primary metric's process_results value)."""
+    primary = PRIMARY[name]
+    samples = [{"index": _get(r, "index"), "score": _get(r, "score"), "prediction": _get(r, "prediction"),
+                "target": _get(r, "target"),
+                "results": {primary: _get(r, "results")[primary]} if primary in (_get(r, "results") or {}) else {}}
+               for r in records]
+    value = primary_value(declared(TASKS[name]), samples) if metric_value is None else metric_value
+    return {"metric": primary, "value": float(value), "error_rate": error_rate, "samples": samples}
+
+
+def _get(record, name):
+    return record[name] if isinstance(record, dict) else getattr(record, name)
+
+
 def evaluate_suite(suite: Suite, data_dir: str | None) -> dict:
-    """config key -> benchmark -> {metric, value, errors, scores {id: score}, predictions {id: text}}."""
+    """config key -> benchmark -> benchmark_entry."""
     from gprune import evaluate, load_model
 
     model, processor = load_model(suite.model)
@@ -101,26 +125,27 @@ def evaluate_suite(suite: Suite, data_dir: str | None) -> dict:
     for key, prune in suite.prune_configs().items():
         out = evaluate(model, processor, suite.benchmarks, prune, limit=suite.samples, batch_size=suite.batch_size,
                        data_dir=data_dir, max_new_tokens=suite.max_new_tokens)
-        results[key] = {name: {
-            "metric": PRIMARY[name], "value": float(result.metrics.get(PRIMARY[name], float("nan"))),
-            "error_rate": result.error_rate,
-            "scores": {str(i): score for i, score in sample_scores(result.records).items()},
-            "predictions": {str(r.index): r.prediction for r in result.records},
-        } for name, result in out.items()}
+        results[key] = {name: benchmark_entry(name, result.records, result.metrics.get(PRIMARY[name], float("nan")),
+                                              result.error_rate)
+                        for name, result in out.items()}
     return results
 
 
 def compare(suite: Suite, reference: dict, results: dict) -> list[Comparison]:
+    """Every config and benchmark the reference has, the now against the then."""
     rows = []
     for key, benchmarks in results.items():
         for name, now in benchmarks.items():
+            if name not in reference["results"][key]:
+                continue  # an lmms-eval reference without this benchmark's file
             then = reference["results"][key][name]
-            d = paired_difference({int(i): s for i, s in now["scores"].items()},
-                                  {int(i): s for i, s in then["scores"].items()}, level=suite.level)
-            flips = [int(i) for i in now["predictions"] if now["predictions"][i] != then["predictions"].get(i)]
-            drop = then["value"] - now["value"]
-            rows.append(Comparison(key, name, now["metric"], then["value"], now["value"], -drop, d.low, d.high,
-                                   sorted(flips), regressed=drop > suite.tolerance and d.high < 0))
+            d = paired_difference(name, now["samples"], then["samples"], level=suite.level)
+            answers = {s["index"]: s["prediction"] for s in then["samples"]}
+            flips = [s["index"] for s in now["samples"]
+                     if s["index"] in answers and s["prediction"] != answers[s["index"]]]
+            # the metric over the units both scored (all of them, against a reference pinned on these samples)
+            rows.append(Comparison(key, name, now["metric"], d.b, d.a, d.difference, d.low, d.high, sorted(flips),
+                                   regressed=-d.difference > suite.tolerance and d.high < 0))
     return rows
 
 
@@ -133,7 +158,9 @@ class Outcome:
     context: dict  # model, code, data fingerprint: now and in the reference
 
 
-def run_suite(suite: Suite, pin: bool = False, printer=print) -> Outcome:
+def run_suite(suite: Suite, pin: bool = False, printer=print, lmms_eval_reference: list | None = None) -> Outcome:
+    """Evaluate the suite and compare it with its pinned reference (or pin it, or compare with lmms-eval's own
+    samples files of one config)."""
     from .reachability import check_tracking_store
     from .runner import prepare_data
 
@@ -142,12 +169,12 @@ def run_suite(suite: Suite, pin: bool = False, printer=print) -> Outcome:
     context = {"model": suite.model, "code": git_commit(),
                "data": dataset_fingerprint(suite.benchmarks, data_dir)}
     reference_path = Path(suite.reference)
-    reference = None if pin else _read_reference(reference_path)
-    if reference is not None and (reference["context"]["data"] != context["data"]
-                                  or set(reference["results"]) != set(suite.prune_configs())
-                                  or reference["suite"]["samples"] != suite.samples):
-        why = ("the data changed (fingerprint " f"{reference['context']['data']} -> {context['data']})"
-               if reference["context"]["data"] != context["data"] else "the suite's configs or samples changed")
+    if lmms_eval_reference:
+        reference = read_lmms_eval_reference(suite, lmms_eval_reference)
+    else:
+        reference = None if pin else read_reference(reference_path)
+    why = _not_comparable(suite, reference, context)
+    if why:
         return _log(suite, Verdict.NOT_COMPARABLE, f"not comparable: {why}; pin a new reference with --pin",
                     [], context, reference, {}, printer)
     started = time.time()
@@ -158,21 +185,90 @@ def run_suite(suite: Suite, pin: bool = False, printer=print) -> Outcome:
                     [], context, reference, results, printer, started)
     if pin:
         reference_path.parent.mkdir(parents=True, exist_ok=True)
-        reference_path.write_text(json.dumps({"suite": suite.model_dump(), "context": context, "results": results},
-                                             indent=1, sort_keys=True))
+        reference_path.write_text(json.dumps({"format": REFERENCE_FORMAT, "suite": suite.model_dump(),
+                                              "context": context, "results": results}, indent=1, sort_keys=True))
         return _log(suite, Verdict.PASSED, f"pinned as the reference: {reference_path}", [], context, None, results,
                     printer, started, pinned=True)
+    why = _other_targets(reference, results)
+    if why:
+        return _log(suite, Verdict.NOT_COMPARABLE, f"not comparable: {why}", [], context, reference, results,
+                    printer, started)
     comparisons = compare(suite, reference, results)
-    failing = [f"{c.config} {c.benchmark}.{c.metric}" for c in comparisons if c.regressed]
-    verdict = Verdict.REGRESSED if failing else Verdict.PASSED
-    reason = f"regressed: {'; '.join(failing)}" if failing else "passed"
+    verdict, reason = judge(comparisons)
     return _log(suite, verdict, reason, comparisons, context, reference, results, printer, started)
 
 
-def _read_reference(path: Path) -> dict:
+def judge(comparisons: list[Comparison]) -> tuple[Verdict, str]:
+    failing = [f"{c.config} {c.benchmark}.{c.metric}" for c in comparisons if c.regressed]
+    return (Verdict.REGRESSED, f"regressed: {'; '.join(failing)}") if failing else (Verdict.PASSED, "passed")
+
+
+def _not_comparable(suite: Suite, reference: dict | None, context: dict) -> str | None:
+    """Why the reference cannot be compared with this suite's run, before anything is evaluated."""
+    if reference is None or "lmms_eval" in reference:
+        return None  # pinning; lmms-eval files are checked sample by sample after the run
+    if reference["context"]["data"] != context["data"]:
+        return f"the data changed (fingerprint {reference['context']['data']} -> {context['data']})"
+    if set(reference["results"]) != set(suite.prune_configs()) or reference["suite"]["samples"] != suite.samples:
+        return "the suite's configs or samples changed"
+    return None
+
+
+def _other_targets(reference: dict, results: dict) -> str | None:
+    """An lmms-eval reference must be of this data: the same target at every doc_id both scored."""
+    if "lmms_eval" not in reference:
+        return None
+    for key, benchmarks in reference["results"].items():
+        for name, then in benchmarks.items():
+            now = {s["index"]: s["target"] for s in results[key][name]["samples"]}
+            shared = [s for s in then["samples"] if s["index"] in now]
+            if not shared:
+                return f"the lmms-eval file of {name} shares no doc_id with this suite's samples 0..{len(now) - 1}"
+            for sample in shared:
+                if str(sample["target"]) != str(now[sample["index"]]):
+                    return (f"{name} doc_id {sample['index']}: the lmms-eval file's target {sample['target']!r} is "
+                            f"not this data's {now[sample['index']]!r} (another split, order or version of the data)")
+    return None
+
+
+def read_reference(path: Path) -> dict:
+    """A pinned reference file, checked: one clear error naming the file for anything else."""
     if not path.exists():
         raise FileNotFoundError(f"no reference at {path}: run the suite once with --pin to record one")
-    return json.loads(path.read_text())
+    try:
+        reference = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"reference {path} is not JSON ({error}); pin it again with --pin") from None
+    if not isinstance(reference, dict) or not {"suite", "context", "results"} <= set(reference):
+        raise ValueError(f"reference {path} is not a pinned reference (it needs suite, context and results); "
+                         "pin it again with --pin")
+    if reference.get("format", 1) != REFERENCE_FORMAT:
+        raise ValueError(f"reference {path} was pinned by an older build (format {reference.get('format', 1)}, "
+                         f"this build reads {REFERENCE_FORMAT}: it needs each sample's primary-metric result); "
+                         "pin it again with --pin")
+    return reference
+
+
+def read_lmms_eval_reference(suite: Suite, files: list) -> dict:
+    """lmms-eval samples files (one per benchmark) as the reference of a one-config suite."""
+    from gprune.lmms_samples import read_samples
+
+    configs = list(suite.prune_configs())
+    if len(configs) != 1:
+        raise ValueError(f"an lmms-eval reference is a run of one config; suite {suite.name!r} has {len(configs)}: "
+                         "give it the one config the lmms-eval run used")
+    results = {}
+    for path in files:
+        name, records = read_samples(path)
+        if name not in suite.benchmarks:
+            raise ValueError(f"{path} holds {name}, which suite {suite.name!r} does not run "
+                             f"(benchmarks: {', '.join(suite.benchmarks)}); add it or drop the file")
+        if name in results:
+            raise ValueError(f"two lmms-eval files hold {name}: give one per benchmark")
+        results[name] = benchmark_entry(name, records)
+    return {"lmms_eval": [str(f) for f in files], "results": {configs[0]: results},
+            "context": {"model": "lmms-eval samples files", "code": None,
+                        "data": "checked per doc_id (targets)"}}
 
 
 def _log(suite, verdict, reason, comparisons, context, reference, results, printer, started=None,

@@ -20,11 +20,12 @@ def test_defaults_score_the_answer_as_lmms_eval_does(fixtures_dir):
     assert score(cut) == 1.0 and score(kept) == 0.0  # lmms-eval's llava_hf scores the whole text: wrong
 
 
-def test_think_blocks_are_kept_unless_stripped():
+def test_reasoning_blocks_are_stripped_as_lmms_eval_s_cli_does_unless_kept():
     text = "<think>the sign says STOP, so</think>\n\nstop"
-    assert AnswerRules().finish(text, []) == text
-    assert AnswerRules(think="strip").finish(text, []) == "stop"
-    assert AnswerRules(think="strip").finish("<think>never closed", []) == ""
+    assert AnswerRules().finish(text, []) == "stop"
+    assert AnswerRules().finish("<analysis>red</analysis> red ", []) == "red"
+    assert AnswerRules().finish("<think>never closed", []) == "<think>never closed"  # lmms-eval leaves it
+    assert AnswerRules(reasoning_tags="keep").finish(text, []) == text
 
 
 def test_a_task_without_a_limit_gets_lmms_eval_s_1024_and_the_cap_caps_both():
@@ -36,7 +37,7 @@ def test_a_task_without_a_limit_gets_lmms_eval_s_1024_and_the_cap_caps_both():
 
 @pytest.mark.parametrize("answers,message", [
     ({"stop_strings": "trim"}, "stop_strings='trim' must be one of keep, cut"),
-    ({"bogus": 1}, "unknown key(s) bogus; known: stop_strings, default_max_new_tokens, think"),
+    ({"bogus": 1}, "unknown key(s) bogus; known: stop_strings, default_max_new_tokens, reasoning_tags"),
     ({"default_max_new_tokens": 0}, "default_max_new_tokens=0 must be an integer >= 1"),
 ])
 def test_a_sweep_file_names_a_bad_answer_rule(answers, message):

@@ -1,9 +1,8 @@
-"""The report's pieces that need no sweep (the Pareto front, the paired bootstrap) and `gprune ui`; the
-report on real sweeps is tested in test_sweep.py."""
+"""The report's pieces that need no sweep (the Pareto front, the paired bootstrap on real answers) and
+`gprune ui`; the report on real sweeps is tested in test_sweep.py, the bootstrap's statistics in test_paired.py."""
 
 import dataclasses
 import json
-import random
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,6 @@ from dashboards.pareto import pareto_front
 from gprune import PruneConfig, evaluate
 from gprune.methods import METHODS, l2norm
 from gprune.methods.base import from_scores
-from gprune.records import sample_scores
 from sweep.paired import paired_difference
 from testbed.fixtures import write_fixtures
 
@@ -40,35 +38,16 @@ def test_the_bootstrap_on_real_answers_separates_a_config_from_one_keeping_its_l
     data = write_fixtures(tmp_path, n=80, seed=0, benchmarks=["chartqa"])
     config = PruneConfig(method="l2norm", ratio=0.9)
 
-    def chartqa_scores():
-        return sample_scores(evaluate(model, processor, ["chartqa"], config, batch_size=16, data_dir=data)[
-            "chartqa"].records)
+    def chartqa_records():
+        return evaluate(model, processor, ["chartqa"], config, batch_size=16, data_dir=data)["chartqa"].records
 
-    good = chartqa_scores()
-    itself = paired_difference(good, chartqa_scores())
-    assert itself.samples == 80 and itself.low <= 0 <= itself.high and not itself.real
+    good = chartqa_records()
+    itself = paired_difference("chartqa", good, chartqa_records())
+    assert itself.units == 80 and itself.low <= 0 <= itself.high and not itself.real
     lowest = from_scores(lambda features: -l2norm.score(features))  # the deliberately broken selection
     monkeypatch.setitem(METHODS, "l2norm", dataclasses.replace(METHODS["l2norm"], reduce=lowest))
-    broken = paired_difference(good, chartqa_scores())
+    broken = paired_difference("chartqa", good, chartqa_records())
     assert broken.real and broken.low > 0, broken
-
-
-def test_the_bootstrap_on_constructed_scores_against_itself_a_broken_config_and_noise():
-    generator = random.Random(0)
-    good = {i: float(generator.random() < 0.8) for i in range(200)}
-    difference = paired_difference(good, dict(good))
-    assert difference.low <= 0 <= difference.high and not difference.real and difference.flips == []
-    broken = {i: (0.0 if i % 3 else score) for i, score in good.items()}  # loses two thirds of its right answers
-    difference = paired_difference(good, broken)
-    assert difference.real and difference.low > 0 and difference.difference > 0.4
-    assert difference.flips == [i for i in range(200) if good[i] != broken[i]]
-    noisy = {i: (1.0 - s if i in (3, 50, 120) else s) for i, s in good.items()}  # three flips either way: noise
-    assert not paired_difference(good, noisy).real
-
-
-def test_only_the_samples_both_configs_answered_are_paired():
-    difference = paired_difference({0: 1.0, 1: 0.0, 2: 1.0}, {1: 0.0, 2: 0.0, 3: 1.0})
-    assert difference.samples == 2 and difference.flips == [2]
 
 
 @pytest.mark.slow

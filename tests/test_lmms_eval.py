@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
+from cli.main import main
 from gprune import image_layout
 from gprune.benchmarks import load_task
 from gprune.lmms_model import GPruneLlavaNext
@@ -29,6 +31,39 @@ def test_lmms_eval_cli_runs_a_local_task_end_to_end(fixtures_dir, tmp_path):
     assert {"pope_accuracy,none", "pope_f1_score,none"} <= set(results["pope_local"])
     samples = next((tmp_path / "out").rglob("*_samples_textvqa_val_local.jsonl")).read_text().splitlines()
     assert len(samples) == 4
+
+
+@pytest.mark.slow  # lmms-eval's CLI in a subprocess
+def test_lmms_eval_pairs_its_run_with_ours_and_ours_with_its(fixtures_dir, tmp_path, capsys):
+    """Our records as lmms-eval's samples file: its `--baseline` reads them as it reads its own; its samples
+    file as `gprune regress`'s reference: the same config on the same data passes."""
+    ours = tmp_path / "ours"
+    assert main(["eval", "--model", "tiny", "--benchmarks", "pope", "--data-dir", str(fixtures_dir), "--limit", "8",
+                 "--log-samples", str(ours)]) == 0
+    our_file = next(ours.glob("*_samples_pope_local.jsonl"))
+    env = {**os.environ, "GPRUNE_DATA_DIR": str(fixtures_dir)}
+    command = [sys.executable, "-m", "lmms_eval", "--model", "gprune_llava_next",
+               "--model_args", "pretrained=tiny,device=cpu", "--tasks", "pope_local", "--include_path", str(TASKS_DIR),
+               "--limit", "8", "--output_path", str(tmp_path / "out"), "--log_samples", "--baseline", str(our_file)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next((tmp_path / "out").rglob("*_results.json")).read_text())["results"]["pope_local"]
+    their_file = next((tmp_path / "out").rglob("*_samples_pope_local.jsonl"))
+    from lmms_eval.baselines.loader import load_baseline
+
+    ours_as_lmms_eval_reads_it, _ = load_baseline(str(our_file), "pope_local")
+    theirs_as_lmms_eval_reads_it, _ = load_baseline(str(their_file), "pope_local")
+    assert ours_as_lmms_eval_reads_it == theirs_as_lmms_eval_reads_it and len(theirs_as_lmms_eval_reads_it) == 8
+    assert results["paired_baseline_score"] == pytest.approx(results["pope_accuracy,none"] * 100)
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"name": "versus-lmms-eval", "benchmarks": ["pope"], "samples": 8,
+                                     "data_dir": str(fixtures_dir), "configs": [{"method": "gprune", "ratio": 0.0}],
+                                     "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}}))
+    capsys.readouterr()
+    assert main(["regress", str(suite), "--lmms-eval-reference", str(their_file)]) == 0
+    out = capsys.readouterr().out
+    assert "pope_f1_score" in out and "verdict: passed" in out
 
 
 @pytest.fixture(scope="module")

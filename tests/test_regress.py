@@ -95,3 +95,18 @@ def test_a_suite_logged_through_an_mlflow_server_leaves_its_artifacts_on_the_ser
                                                            str(tmp_path / run.info.run_id))).read_text())
         assert logged["verdict"] in ("passed", f"pinned as the reference: {tmp_path / 'nightly.reference.json'}")
     assert list(server_artifacts.rglob("regress.json"))  # they live where the server keeps them
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "is not JSON"),
+    ("{}", "is not a pinned reference (it needs suite, context and results)"),
+    ('{"suite": {}, "context": {}, "results": {}}', "was pinned by an older build (format 1"),
+])
+def test_a_damaged_or_old_reference_is_named_with_the_fix(content, message, tmp_path):
+    from sweep.regress import read_reference
+
+    path = tmp_path / "nightly.reference.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="pin it again with --pin") as error:
+        read_reference(path)
+    assert str(path) in str(error.value) and message in str(error.value)

@@ -90,11 +90,31 @@ def test_grid_sweep_logs_eight_trials_and_a_baseline_under_one_parent(ray_cluste
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     outcome = run_sweep(parse_spec(sweep_dict("grid", fixtures_dir)), tracking_uri=uri, printer=lambda *a, **k: None)
     check_sweep_in_mlflow(uri, "grid", fixtures_dir)
-    check_report(uri, "grid", tmp_path / "report", heatmaps=["table3-gprune-0.5.png", "table3-gprune-0.9.png"])
+    significance = check_report(uri, "grid", tmp_path / "report",
+                                heatmaps=["table3-gprune-0.5.png", "table3-gprune-0.9.png"])
+    assert set(zip(significance["benchmark"], significance["metric"])) == {("pope", "pope_f1_score"),
+                                                                           ("textvqa", "exact_match")}
+    check_a_trial_exports_as_lmms_eval_samples(uri, "grid", tmp_path / "samples")
     assert [w["weight_loads"] for w in outcome.workers] == [1]  # one load for baseline + 8 trials
     # every config saw the same 6 images: the vision tower ran once for each
     assert outcome.workers[0]["images_encoded"] == 6 and outcome.workers[0]["cache"]["hits"] > 0
     assert not outcome.interrupted and len(outcome.trials) == 8
+
+
+def check_a_trial_exports_as_lmms_eval_samples(uri, name, out):
+    """`gprune samples RUN` writes a trial's records as lmms-eval's samples files, which read back the same."""
+    from cli.main import main
+    from gprune.lmms_samples import read_samples
+
+    client, _, runs = children(uri, name)
+    trial = next(r for r in runs if r.data.tags["gprune.role"] == "trial")
+    assert main(["samples", trial.info.run_id, "--tracking-uri", uri, "--out", str(out)]) == 0
+    logged = json.loads(Path(client.download_artifacts(trial.info.run_id, "records.json")).read_text())
+    for path in sorted(out.glob("*_samples_*.jsonl")):
+        benchmark, records = read_samples(path)
+        assert [(r["index"], r["prediction"], r["score"]) for r in records] == [
+            (r["index"], r["prediction"], r["score"]) for r in logged[benchmark]]
+    assert len(list(out.glob("*_samples_*.jsonl"))) == len(logged)
 
 
 def check_report(uri, name, out, heatmaps=()):
