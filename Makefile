@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/sweep_timing.py
 	$(PY) bench/pruning_table.py
 	$(PY) bench/easyvqa_types.py
+	$(PY) bench/paired_bootstrap.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .data .sweeps mlflow.db mlartifacts

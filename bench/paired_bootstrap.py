@@ -2,16 +2,21 @@
 primary metric recomputed for both runs on each (`sweep.paired`). Records are synthetic, in the shape
 lmms-eval's process_results gives each benchmark (two runs that agree on about 90% of answers; VQA
 accuracy in quarters of 1/3, ANLS continuous), so the timing is of the statistics alone, not of a model:
-grouping records into units, then the resamples.
+grouping records into units, then the resamples. The baseline, timed in the same run on the same units:
+scipy.stats.bootstrap drawing one unit index per unit per resample (what `sweep.paired` did first).
 
-    .venv/bin/python bench/paired_bootstrap.py [--resamples 10000] [--only pope,mme]
+    .venv/bin/python bench/paired_bootstrap.py [--resamples 10000] [--only pope,mme] [--no-baseline]
 """
 
 import argparse
 import time
 
 import numpy as np
+from scipy.stats import bootstrap
 
+from gprune.benchmarks import TASKS
+from gprune.tasks import declared
+from gprune.units import paired_units
 from sweep.paired import paired_difference
 
 # Full evaluation sets as lmms-eval's tasks read them (rows).
@@ -48,12 +53,24 @@ def records(benchmark: str, rows: int, right: np.ndarray, rng) -> list[dict]:
     return out
 
 
+def index_bootstrap(units, resamples: int):
+    """scipy's bootstrap over unit indices: every resample gathers one row per unit."""
+    def statistic(chosen, axis=-1):
+        return units.metric(units.a[chosen].sum(axis=-2)) - units.metric(units.b[chosen].sum(axis=-2))
+
+    return bootstrap((np.arange(len(units.keys)),), statistic, vectorized=True, n_resamples=resamples,
+                     batch=max(1, 20_000_000 // (len(units.keys) * units.a.shape[1])), method="percentile",
+                     rng=np.random.default_rng(0)).confidence_interval
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--only", default=",".join(FULL))
+    parser.add_argument("--no-baseline", action="store_true", help="skip scipy's index bootstrap (105 s on VQAv2)")
     args = parser.parse_args()
-    print("| benchmark | rows | units | resamples | seconds |\n|---|---|---|---|---|")
+    print("| benchmark | rows | units | resamples | ours: s | interval | scipy, unit indices: s | interval |\n"
+          "|---|---|---|---|---|---|---|---|")
     for benchmark in args.only.split(","):
         rows, rng = FULL[benchmark], np.random.default_rng(0)
         a_right = rng.random(rows) < 0.6
@@ -62,7 +79,13 @@ def main() -> None:
         started = time.perf_counter()
         d = paired_difference(benchmark, a, b, resamples=args.resamples)
         seconds = time.perf_counter() - started
-        print(f"| {benchmark} | {rows:,} | {d.units:,} {d.unit} | {args.resamples:,} | {seconds:.1f} |", flush=True)
+        line = (f"| {benchmark} | {rows:,} | {d.units:,} {d.unit} | {args.resamples:,} | {seconds:.1f} | "
+                f"[{d.low:+.4f}, {d.high:+.4f}] |")
+        if not args.no_baseline:
+            started = time.perf_counter()
+            theirs = index_bootstrap(paired_units(declared(TASKS[benchmark]), a, b), args.resamples)
+            line += f" {time.perf_counter() - started:.1f} | [{theirs.low:+.4f}, {theirs.high:+.4f}] |"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
