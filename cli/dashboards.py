@@ -1,10 +1,13 @@
 """Commands that read what sweeps logged: report (the paper's views of one sweep) and ui (MLflow's UI)."""
 
+
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from .commands import add_command
 
 
 def cmd_report(args) -> int:
@@ -70,9 +73,9 @@ def cmd_ui(args) -> int:
 
 
 def register(commands) -> None:
-    report = commands.add_parser("report", help="Table 1, Figure 3, Table 3 and a paired bootstrap for a sweep",
-                                 description="Reads the sweep's runs from MLflow; writes Markdown, HTML and PNG and "
-                                             "logs them on the sweep's parent run (report/).")
+    report = add_command(
+        commands, "report", description="Reads the sweep's runs from MLflow; writes Markdown, HTML and PNG and "
+                                        "logs them on the sweep's parent run (report/).")
     report.add_argument("--experiment", required=True, help="the sweep's name (its MLflow experiment)")
     report.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store the sweep logged to")
     report.add_argument("--out", help="folder to write (default: reports/EXPERIMENT)")
@@ -80,16 +83,16 @@ def register(commands) -> None:
     report.add_argument("--no-log", action="store_true", help="write the files only, log nothing to MLflow")
     report.set_defaults(func=cmd_report)
 
-    samples = commands.add_parser(
-        "samples", help="write a logged run's records as lmms-eval's samples JSONL (one file per benchmark)",
-        description="The files lmms-eval's --log_samples writes, keyed by doc_id: pair a sweep's trial with an "
-                    "lmms-eval run (`python -m lmms_eval ... --baseline FILE`) or use one as a regression reference.")
+    samples = add_command(
+        commands, "samples", description="The files lmms-eval's --log_samples writes, keyed by doc_id: pair a "
+                                         "sweep's trial with an lmms-eval run (`python -m lmms_eval ... --baseline "
+                                         "FILE`) or use one as a regression reference.")
     samples.add_argument("run", help="the MLflow run id of a sweep's trial or baseline (any run holding records.json)")
     samples.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store holding the run")
     samples.add_argument("--out", default=".", help="folder to write the files into")
     samples.set_defaults(func=cmd_samples)
 
-    ui = commands.add_parser("ui", help="the MLflow UI on a tracking store, bound to 127.0.0.1 by default")
+    ui = add_command(commands, "ui")
     ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store to browse")
     ui.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 opens it to the network)")
     ui.add_argument("--port", type=int, default=5000, help="the port to listen on")

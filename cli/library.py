@@ -1,5 +1,6 @@
 """Commands that need the library and the test bed only: eval, fixtures, train-tiny, benchmarks."""
 
+
 import argparse
 import json
 import os
@@ -11,6 +12,7 @@ from gprune.config import PruneConfig
 from gprune.decoding import Decoding
 from testbed.training.settings import TrainSettings
 
+from .commands import add_command
 from .dataclass_args import add_dataclass_args, from_args
 
 FLOPS_NOTE = ("TFLOPs per sample: exact = 2 x multiply-adds of the whole model (vision, projector, selection, "
@@ -151,7 +153,7 @@ def register(commands) -> None:
     defaults = TrainSettings()
     formatter = argparse.ArgumentDefaultsHelpFormatter
 
-    evaluate = commands.add_parser("eval", help="evaluate one pruning config on benchmarks", formatter_class=formatter)
+    evaluate = add_command(commands, "eval", formatter_class=formatter)
     evaluate.add_argument("--model", default="tiny",
                           help="'tiny' (shipped), 'tiny-random', a local checkpoint dir, or a hub id in the cache")
     evaluate.add_argument("--benchmarks", default="easyvqa",
@@ -174,15 +176,13 @@ def register(commands) -> None:
     add_dataclass_args(evaluate, AnswerRules, "answers (gprune.answers.AnswerRules; defaults are lmms-eval's)")
     evaluate.set_defaults(func=cmd_eval)
 
-    fixtures = commands.add_parser("fixtures", help="write small benchmark fixtures in the real schemas",
-                                   formatter_class=formatter)
+    fixtures = add_command(commands, "fixtures", formatter_class=formatter)
     fixtures.add_argument("--out", required=True, help="data directory to write <benchmark>/ folders into")
     fixtures.add_argument("--n", type=at_least(2), default=40, help="samples per benchmark")
     fixtures.add_argument("--seed", type=at_least(0), default=0, help="generator seed")
     fixtures.set_defaults(func=cmd_fixtures)
 
-    train = commands.add_parser("train-tiny", help="train the small LLaVA-NeXT behind --model tiny, on CPU",
-                                formatter_class=formatter)
+    train = add_command(commands, "train-tiny", formatter_class=formatter)
     train.add_argument("--out", default=".data/tiny-model", help="checkpoint folder to write")
     train.add_argument("--steps", type=at_least(1), default=defaults.steps, help="stage 2 steps (the whole model)")
     train.add_argument("--vision-steps", type=at_least(0), default=defaults.vision_pretrain_steps,
@@ -196,7 +196,7 @@ def register(commands) -> None:
                        help="easy-VQA test questions to report on (None: all 9,673)")
     train.set_defaults(func=cmd_train_tiny)
 
-    listing = commands.add_parser("benchmarks", help="list the benchmarks, their tasks, metrics and data")
+    listing = add_command(commands, "benchmarks")
     listing.set_defaults(func=cmd_benchmarks)
-    methods = commands.add_parser("methods", help="list the token-reduction methods and their parameters")
+    methods = add_command(commands, "methods")
     methods.set_defaults(func=cmd_methods)

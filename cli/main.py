@@ -1,6 +1,10 @@
-"""`gprune`: one parser with a sub-command per task; bad input ends in one line on stderr, exit 2."""
+"""`gprune`: one parser with a sub-command per task; bad input ends in one line on stderr, exit 2.
+
+Only the module of the command given is imported (cli/commands.py): `gprune --help`, and a mistyped
+command, answer without loading torch, lmms-eval, Ray or MLflow."""
 
 import argparse
+import importlib
 import os
 import secrets
 import sys
@@ -19,24 +23,35 @@ def private_ray_auth(argv: list[str]) -> None:
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import dashboards, library, regress, sweeps
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every command's options, or, given the arguments, with only the given command's
+    (the others as their one-line help: enough to list them and to refuse a mistyped one)."""
+    from .commands import COMMANDS
 
     parser = argparse.ArgumentParser(prog="gprune", description="G-Prune evaluation and sweep service "
                                      "(docs/ARCHITECTURE.md); `gprune COMMAND -h` shows each command's options")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('gprune-sweep')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    library.register(commands)
-    sweeps.register(commands)
-    dashboards.register(commands)
-    regress.register(commands)
+    given = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    if argv is None:
+        modules = {module for module, _ in COMMANDS.values()}
+    else:
+        modules = {COMMANDS[given][0]} if given in COMMANDS else set()
+    built = set()
+    for name, (module, help_text) in COMMANDS.items():
+        if module in modules and module not in built:
+            importlib.import_module(f"cli.{module}").register(commands)  # all of that module's commands
+            built.add(module)
+        elif module not in modules:
+            commands.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv=None) -> int:
-    private_ray_auth(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    private_ray_auth(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as stop:  # usage errors (exit 2), --help and --version (exit 0)
         return stop.code if isinstance(stop.code, int) else 2
     import datasets

@@ -1,5 +1,7 @@
 """`gprune regress` (a suite against its pinned reference; the exit code is the verdict) and `gprune schedule`."""
 
+from .commands import add_command
+
 
 def cmd_regress(args) -> int:
     from sweep.regress import load_suite, run_suite
@@ -14,11 +16,10 @@ def cmd_regress(args) -> int:
 
 
 def register(commands) -> None:
-    regress = commands.add_parser(
-        "regress", help="run a regression suite against its pinned reference (exit 0 passed, 1 regressed, "
-                        "3 the run failed, 4 not comparable)",
-        description="Runs a fixed set of configs on fixed samples and compares each benchmark's metric, sample by "
-                    "sample, with the pinned reference (README 'Regression suites').")
+    regress = add_command(
+        commands, "regress", description="Runs a fixed set of configs on fixed samples and compares each "
+                                         "benchmark's metric, sample by sample, with the pinned reference (README "
+                                         "'Regression suites').")
     regress.add_argument("suite", help="the suite YAML")
     regress.add_argument("--pin", action="store_true", help="record this run as the reference")
     regress.add_argument("--tracking-uri", help="overrides the suite's tracking.uri")
@@ -40,9 +41,9 @@ def cmd_schedule(args) -> int:
 
 
 def register_schedule(commands) -> None:
-    schedule = commands.add_parser("schedule", help="run a regression suite on a cron schedule (APScheduler)",
-                                   description="Runs never overlap; a crashed run is recorded and the schedule "
-                                               "carries on; the next run time is printed after each run.")
+    schedule = add_command(
+        commands, "schedule", description="Runs never overlap; a crashed run is recorded and the schedule "
+                                          "carries on; the next run time is printed after each run.")
     schedule.add_argument("suite", help="the suite YAML (pinned once with `gprune regress SUITE --pin`)")
     schedule.add_argument("--cron", required=True, help='five cron fields, e.g. "0 3 * * *" (03:00 every day)')
     schedule.set_defaults(func=cmd_schedule)

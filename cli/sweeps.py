@@ -1,9 +1,11 @@
 """Commands of the sweep service: sweep (Ray Tune + MLflow) and presets."""
 
+
 from pathlib import Path
 
-from sweep.spec import list_presets, preset_description
-from sweep.tracking import FINISHED
+from sweep.presets import list_presets, preset_description
+
+from .commands import add_command
 
 CONFIRM_ABOVE = 1000  # trials a sweep may run without --yes
 
@@ -18,6 +20,7 @@ def print_summary(outcome, printer=print) -> None:
     down the table."""
     from dashboards.pareto import pareto_front
     from gprune.benchmarks import PRIMARY
+    from sweep.tracking import FINISHED
 
     nan = float("nan")
     trials = sorted(outcome.trials, key=lambda t: [_sort_key(t["params"].get(k)) for k in outcome.swept])
@@ -104,8 +107,7 @@ def cmd_presets(args) -> int:
 
 
 def register(commands) -> None:
-    sweep = commands.add_parser("sweep", help="sweep pruning configs with Ray Tune, tracked in MLflow",
-                                description="Give exactly one of SWEEP.yaml, --preset or --resume.")
+    sweep = add_command(commands, "sweep", description="Give exactly one of SWEEP.yaml, --preset or --resume.")
     sweep.add_argument("file", nargs="?", help="a sweep YAML file (keys: README 'Sweeps')")
     sweep.add_argument("--preset", help=f"an embedded sweep: {', '.join(list_presets())} (see `gprune presets`)")
     sweep.add_argument("--resume", metavar="NAME", help="continue the interrupted sweep NAME")
@@ -117,6 +119,6 @@ def register(commands) -> None:
     sweep.add_argument("--yes", action="store_true", help=f"run sweeps of over {CONFIRM_ABOVE:,} trials")
     sweep.set_defaults(func=cmd_sweep)
 
-    presets = commands.add_parser("presets", help="list the embedded sweep files")
+    presets = add_command(commands, "presets")
     presets.set_defaults(func=cmd_presets)
 

@@ -1,9 +1,8 @@
-"""The benchmarks by name: which lmms-eval task runs each, and whether its data is in place."""
+"""The benchmarks by name: which lmms-eval task runs each, and whether its data is in place.
 
-from lmms_eval.utils import load_yaml_config
+Light to import (no lmms-eval until a task is loaded): the command line lists benchmarks from it."""
 
-from .tasks import TASKS_DIR, declared
-from .tasks.local import DataLayoutError
+from .tasks import TASKS_DIR, DataLayoutError, declared
 
 TASKS = {
     "gqa": "gqa_local",
@@ -49,6 +48,9 @@ def resolve_benchmarks(names) -> list[str]:
 
 
 def task_config(name: str) -> dict:
+    """The task's YAML with its `!function`s resolved (imports lmms-eval: only when a task is used)."""
+    from lmms_eval.utils import load_yaml_config
+
     return load_yaml_config(str(TASKS_DIR / f"{TASKS[name]}.yaml"))
 
 

@@ -8,7 +8,6 @@ file, before anything starts.
 
 import math
 from dataclasses import fields
-from itertools import takewhile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,13 +20,14 @@ from gprune.config import PruneConfig
 from gprune.decoding import Decoding
 from gprune.loading import check_model_source
 from gprune.methods import declared_params
-from gprune.tasks.local import DataLayoutError
+from gprune.tasks import DataLayoutError
+
+from .presets import PRESETS_DIR, list_presets
 
 # the methods' declared parameters; seed and positions are fixed per sweep
 SWEEPABLE = ("method", "ratio", *(name for name in declared_params() if name != "seed"))
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 TRACKING_SCHEMES = ("sqlite:///", "postgresql", "mysql", "http://", "https://", "file:")
-PRESETS_DIR = Path(__file__).parent / "presets"
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
@@ -288,16 +288,6 @@ def load_spec(path: str | Path) -> SweepSpec:
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise SweepSpecError(str(path), [f"not valid UTF-8 YAML: {error}"]) from error
     return parse_spec(data, str(path))
-
-
-def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-
-
-def preset_description(name: str) -> str:
-    """The preset file's leading comment, its description."""
-    lines = (PRESETS_DIR / f"{name}.yaml").read_text().splitlines()
-    return " ".join(line.lstrip("# ").strip() for line in takewhile(lambda line: line.startswith("#"), lines))
 
 
 def preset_path(name: str) -> Path:

@@ -12,7 +12,7 @@ from PIL import Image
 from cli.main import main
 from gprune import PruneConfig, evaluate
 from gprune.benchmarks import check_data
-from gprune.tasks.local import DataLayoutError
+from gprune.tasks import DataLayoutError
 
 TEXTVQA = "textvqa/data/validation-00000-of-00001.parquet"
 

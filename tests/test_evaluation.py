@@ -11,7 +11,7 @@ from cli.main import main
 from gprune import PruneConfig, evaluate, image_layout
 from gprune.benchmarks import TASKS, load_task
 from gprune.evaluation import aggregate, evaluate_task
-from gprune.tasks.local import DataLayoutError
+from gprune.tasks import DataLayoutError
 
 LMMS_EVAL_METRICS = {
     "gqa": {"exact_match"}, "vqav2": {"exact_match"}, "textvqa": {"exact_match"}, "easyvqa": {"exact_match"},

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from cli.main import main
-from sweep.spec import SweepSpecError, list_presets, load_spec, parse_spec, preset_path
+from sweep.presets import list_presets
+from sweep.spec import SweepSpecError, load_spec, parse_spec, preset_path
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,10 @@ import yaml
 TASKS_DIR = Path(__file__).parent
 
 
+class DataLayoutError(FileNotFoundError):
+    """A benchmark's local data is missing or unusable (raised before any model work, naming the fix)."""
+
+
 class _TagBlindLoader(yaml.SafeLoader):
     """Reads a task file without resolving its `!function` tags (that would import lmms-eval)."""
 

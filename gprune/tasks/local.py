@@ -15,11 +15,9 @@ import datasets
 import pyarrow.parquet as pq
 from lmms_eval.api.task import ConfigurableTask
 
+from . import DataLayoutError
+
 DATA_DIR_ENV = "GPRUNE_DATA_DIR"
-
-
-class DataLayoutError(FileNotFoundError):
-    pass
 
 
 def resolve_folder(folder: str, data_dir: str | None = None) -> Path:
