@@ -66,12 +66,13 @@ def print_results(results) -> None:
 def cmd_eval(args) -> int:
     from gprune.benchmarks import check_data, resolve_benchmarks
     from gprune.evaluation import evaluate
-    from gprune.loading import load_model
+    from gprune.loading import check_prune_fits, load_model
 
     prune = from_args(PruneConfig, args)  # bad parameters, names and data fail before the model loads
     decoding = from_args(Decoding, args)
     answers = from_args(AnswerRules, args)
     benchmarks = resolve_benchmarks(args.benchmarks)
+    check_prune_fits(prune, args.model)
     check_data(benchmarks, args.data_dir)
     if args.log_samples:
         writable_folder(args.log_samples, "--log-samples")

@@ -40,6 +40,11 @@ def _post_init(self):
         param.check(getattr(self, param.name))
 
 
+def _misfits(self, model_config) -> list[str]:
+    """Why this config cannot act on a model of `model_config` (its method's parameters against the model)."""
+    return [why for p in METHODS[self.method].params if p.fits and (why := p.fits(getattr(self, p.name), model_config))]
+
+
 def _method_params(self) -> dict:
     """This config's values of its method's declared parameters."""
     return {p.name: getattr(self, p.name) for p in METHODS[self.method].params}
@@ -50,6 +55,7 @@ PruneConfig = make_dataclass("PruneConfig", CORE + METHOD_FIELDS, frozen=True, n
     "__post_init__": _post_init,
     "active": property(lambda self: self.ratio > 0),
     "method_params": _method_params,
+    "misfits": _misfits,
     "to_dict": asdict,
 })
 PruneConfig.__module__ = __name__  # pickling (Ray) finds the class here

@@ -57,6 +57,27 @@ def check_model_source(name_or_path: str) -> str:
     )
 
 
+def model_config(name_or_path: str) -> LlavaNextConfig | None:
+    """The model's config alone (no weights), to check a pruning config against it before loading; None for a
+    hub id that is not in the local cache (it is checked when it loads)."""
+    source = str(TINY) if name_or_path in BUILT_IN else check_model_source(name_or_path)
+    try:
+        return LlavaNextConfig.from_pretrained(source, local_files_only=True)
+    except OSError:
+        if Path(source).is_dir():
+            raise
+        return None
+
+
+def check_prune_fits(prune: PruneConfig, name_or_path: str) -> None:
+    """One clear error, before any weight loads, if `prune` cannot act on this model (e.g. FastV's lm_layer at
+    or past the language model's depth)."""
+    config = model_config(name_or_path)
+    misfits = prune.misfits(config) if config is not None else []
+    if misfits:
+        raise ValueError(f"{'; '.join(misfits)} (model {name_or_path})")
+
+
 def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kwargs=None):
     path = Path(name_or_path).expanduser()
     source = check_model_source(name_or_path)

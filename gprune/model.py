@@ -250,6 +250,9 @@ def set_prune(model, processor, prune: PruneConfig) -> None:
         raise TypeError(f"G-Prune needs a LlavaNextForConditionalGeneration, got {type(model).__name__}")
     if not isinstance(processor, LlavaNextProcessor):
         raise TypeError(f"G-Prune needs a LlavaNextProcessor, got {type(processor).__name__}")
+    misfits = prune.misfits(model.config)
+    if misfits:
+        raise ValueError("; ".join(misfits))
     model.__class__ = PrunedLlavaNextForConditionalGeneration
     model.model.__class__ = PrunedLlavaNextModel
     processor.__class__ = PrunedLlavaNextProcessor

@@ -25,7 +25,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from mlflow.tracking import MlflowClient
 from pydantic import BeforeValidator, Field, ValidationError
 
@@ -36,8 +35,9 @@ from gprune.units import primary_value
 
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
-from .spec import Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
+from .spec import Finite, Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
 from .tracking import context_tags, git_commit
+from .yaml_input import load_yaml
 
 REFERENCE_FORMAT = 2  # 2: every sample's score, answer and primary-metric result (1 kept scores only)
 
@@ -60,9 +60,9 @@ class Suite(Section):
     batch_size: PositiveInt = 4
     max_new_tokens: PositiveInt | None = None
     configs: Annotated[list[dict[str, Any]], Field(min_length=1)]  # PruneConfig fields each
-    tolerance: Annotated[float, Field(ge=0)] = 0.0  # allowed drop of a primary metric before the paired test
-    level: Annotated[float, Field(gt=0, lt=1)] = 0.95  # of the paired bootstrap interval
-    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.05  # above it the run failed
+    tolerance: Annotated[Finite, Field(ge=0)] = 0.0  # allowed drop of a primary metric before the paired test
+    level: Annotated[Finite, Field(gt=0, lt=1)] = 0.95  # of the paired bootstrap interval
+    max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it the run failed
     reference: Text | None = None  # the pinned file; default: next to the suite, NAME.reference.json
     tracking: Tracking = Tracking()
 
@@ -76,8 +76,10 @@ def config_key(config: dict) -> str:
 
 def load_suite(path) -> Suite:
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no suite file {path}; sweep/suites/smoke.yaml is an example")
     try:
-        suite = Suite.model_validate(yaml.safe_load(path.read_text()))
+        suite = Suite.model_validate(load_yaml(path, "suite"))
         suite.prune_configs()  # every config is a valid PruneConfig
     except (ValidationError, ValueError, TypeError) as error:
         raise ValueError(f"{path}: {error}") from None

@@ -11,18 +11,18 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from gprune.answers import AnswerRules
 from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
 from gprune.decoding import Decoding
-from gprune.loading import check_model_source
-from gprune.methods import declared_params
+from gprune.loading import check_model_source, model_config
+from gprune.methods import METHODS, declared_params, users
 from gprune.tasks import DataLayoutError
 
 from .presets import PRESETS_DIR, list_presets
+from .yaml_input import load_yaml, short
 
 # the methods' declared parameters; seed and positions are fixed per sweep
 SWEEPABLE = ("method", "ratio", *(name for name in declared_params() if name != "seed"))
@@ -33,6 +33,7 @@ PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
 Int = Annotated[int, Field(strict=True)]
 Text = Annotated[str, Field(strict=True)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]  # .inf and .nan are YAML floats too
 
 
 class SweepSpecError(ValueError):
@@ -59,14 +60,14 @@ class Scheduler(Section):
 
 class Workers(Section):
     count: PositiveInt | None = None  # default: one per GPU, else one CPU worker
-    cpus_per_worker: Annotated[float, Field(gt=0)] = 1
+    cpus_per_worker: Annotated[Finite, Field(gt=0)] = 1
     cache_mb: NonNegativeInt = 512  # vision-feature cache per worker; 0 disables it
 
 
 class Tracking(Section):
     uri: Text = "sqlite:///mlflow.db"
     artifact_location: Text | None = None  # default: ./mlartifacts
-    outage_seconds: Annotated[float, Field(ge=0)] = 300  # how long MLflow calls wait out an unreachable store
+    outage_seconds: Annotated[Finite, Field(ge=0)] = 300  # how long MLflow calls wait out an unreachable store
 
     @field_validator("uri")
     @classmethod
@@ -117,7 +118,7 @@ class SweepSpec(Section):
     max_new_tokens: PositiveInt | None = None
     seed: NonNegativeInt = 0
     concurrency: PositiveInt = 2
-    max_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.05  # above it a trial is failed, never best
+    max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it a trial is failed, never best
     search_space: dict[str, Any] = {}
     search: Search = Search()
     scheduler: Scheduler = Scheduler()
@@ -153,6 +154,8 @@ class SweepSpec(Section):
         if "model" not in skip and check_files:
             try:
                 check_model_source(self.model)  # a folder is checked here, not first inside a Ray worker
+                if "search_space" not in skip:
+                    problems += _misfits(self.search_space, model_config(self.model))
             except (ValueError, OSError) as error:
                 problems.append(f"model: {error}")
         if {"search", "search_space"}.isdisjoint(skip) and self.search.algorithm == "grid" and any(
@@ -200,11 +203,14 @@ def _space_problems(space: dict) -> list[str]:
         except (ValueError, TypeError) as error:
             problems.append(f"{where}: {error}")
 
+    methods = _methods_of(space)
     for key, value in space.items():
         where = f"search_space.{key}"
         if key not in SWEEPABLE:
             problems.append(f"{where}: unknown parameter; sweepable are {', '.join(SWEEPABLE)}")
-        elif isinstance(value, list):
+            continue
+        problems += _unused(key, value, methods, where)
+        if isinstance(value, list):
             if not value:
                 problems.append(f"{where}: an empty grid")
             for item in value:
@@ -212,18 +218,62 @@ def _space_problems(space: dict) -> list[str]:
         elif isinstance(value, dict):
             kind, args = next(iter(value.items())) if len(value) == 1 else (None, None)
             if kind not in DISTRIBUTIONS:
-                problems.append(f"{where}: a distribution is one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {value}")
+                problems.append(f"{where}: a distribution is one of {{{', '.join(DISTRIBUTIONS)}: ...}}, "
+                                f"got {short(value)}")
             elif kind == "choice":
                 for item in args if isinstance(args, list) and args else [None]:
                     check(key, item, where)
             elif not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, (int, float)) for a in args)
                       and args[0] < args[1]):
-                problems.append(f"{where}: {kind} takes [low, high] with low < high, got {args}")
+                problems.append(f"{where}: {kind} takes [low, high] with low < high, got {short(args)}")
             else:
                 for bound in args:
                     check(key, int(bound) if kind == "randint" else bound, where)
         else:
             check(key, value, where)
+    return problems
+
+
+def _methods_of(space: dict) -> list:
+    """The methods a search space runs (PruneConfig's default when it names none)."""
+    value = space.get("method", PruneConfig.method)
+    if isinstance(value, dict):
+        value = value.get("choice", [])
+    return [m for m in (value if isinstance(value, list) else [value]) if m in METHODS]
+
+
+def _unused(key: str, value, methods: list, where: str) -> list[str]:
+    """A method parameter must be used by the sweep's methods: one no method uses would run identical trials
+    logged as different configs; one swept over methods of which only some use it would repeat theirs."""
+    if key in ("method", "ratio") or not methods:
+        return []
+    using = [m for m in methods if key in {p.name for p in METHODS[m].params}]
+    if not using:
+        return [f"{where}: a parameter of {', '.join(users(key))}, which this sweep does not run (method: "
+                f"{', '.join(methods)}); remove it, or add a method that uses it"]
+    swept = isinstance(value, dict) or (isinstance(value, list) and len(value) > 1)
+    if swept and len(using) < len(methods):
+        idle = [m for m in methods if m not in using]
+        return [f"{where}: only {', '.join(using)} uses it, so each {', '.join(idle)} trial would run once per value, "
+                f"identical; sweep {', '.join(using)} alone, or give {key} one value"]
+    return []
+
+
+def _misfits(space: dict, config) -> list[str]:
+    """Each searched value of a parameter that must fit the model (FastV's lm_layer below its depth)."""
+    if config is None:
+        return []
+    problems = []
+    for key, value in space.items():
+        param = declared_params().get(key)
+        if param is None or param.fits is None:
+            continue
+        values = value if isinstance(value, list) else next(iter(value.values()), []) if isinstance(value, dict) \
+            else [value]
+        for item in values if isinstance(values, list) else []:
+            why = param.fits(item, config) if param.valid(item) else None
+            if why:
+                problems.append(f"search_space.{key}: {why}")
     return problems
 
 
@@ -235,7 +285,7 @@ def _describe(error: dict) -> str:
     if error["type"] == "missing":
         return f"{path}: required"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{path}: {message}" if error["type"] == "value_error" else f"{path}: {error['input']!r}: {message}"
+    return f"{path}: {message}" if error["type"] == "value_error" else f"{path}: {short(error['input'])}: {message}"
 
 
 def parse_spec(data, source: str = "sweep file", check_files: bool = True) -> SweepSpec:
@@ -284,9 +334,9 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not path.is_file():
         raise SweepSpecError(str(path), [f"no such file; presets: {', '.join(list_presets())}"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise SweepSpecError(str(path), [f"not valid UTF-8 YAML: {error}"]) from error
+        data = load_yaml(path, "sweep file")
+    except ValueError as error:
+        raise SweepSpecError(str(path), [str(error)]) from None
     return parse_spec(data, str(path))
 
 

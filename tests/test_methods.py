@@ -148,13 +148,18 @@ def test_fastv_batch_of_four_gives_the_answers_of_batch_one(tiny, fixtures_dir):
         assert four.errors == 0
 
 
-def test_fastv_changes_answers_only_through_the_dropped_tokens(tiny):
-    """lm_layer at or past the last layer prunes nothing: the answers are the unpruned ones."""
+@pytest.mark.parametrize("past", [0, 96])
+def test_fastv_at_or_past_the_language_model_s_depth_is_refused_before_any_token_is_run(tiny, past):
+    """lm_layer from the last layer on would prune nothing while reporting tokens as kept: refused, naming
+    the depth, by set_prune (so `gprune eval`, sweeps and the lmms-eval model all refuse it)."""
     model, processor = tiny
     layers = model.config.text_config.num_hidden_layers
-    plain, late = (evaluate(model, processor, ["easyvqa"], prune, limit=4, batch_size=2, max_new_tokens=4)["easyvqa"]
-                   for prune in (PruneConfig(), PruneConfig(method="fastv", ratio=0.9, lm_layer=layers)))
-    assert [r.prediction for r in late.records] == [r.prediction for r in plain.records]
+    before = model.model.prune
+    with pytest.raises(ValueError, match=f"lm_layer={layers + past} must be below the language model's depth "
+                                         f"\\({layers} layers\\)"):
+        set_prune(model, processor, PruneConfig(method="fastv", ratio=0.9, lm_layer=layers + past))
+    assert model.model.prune == before  # nothing was changed
+    assert PruneConfig(method="fastv", lm_layer=layers - 1).misfits(model.config) == []
 
 
 def test_visionzip_ranks_by_the_vision_tower_s_own_cls_attention(tiny):

@@ -145,3 +145,66 @@ def test_an_unreachable_ray_address_is_named(tmp_path, monkeypatch, capsys):
     assert main(["sweep", str(path), "--address", "127.0.0.1:1",
                  "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]) == 2
     assert "Ray address 127.0.0.1:1 is unreachable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,message", [
+    ("name: a\nlimit: 4\nname: b\n", "key 'name' is written twice (lines 1 and 3); keep one"),
+    ("name: a\nworkers: {count: 1, count: 2}\n", "key 'count' is written twice"),
+    ("name: a\nsearch_space: {ratio: [0.5\n", "is not valid YAML"),
+    ("name: a\nb: \xff\n".encode("latin-1"), "is not UTF-8 text"),
+])
+def test_a_file_yaml_would_read_wrongly_or_not_at_all_is_named(tmp_path, text, message):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(SweepSpecError) as error:
+        load_spec(path)
+    assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_an_alias_bomb_is_refused_at_once_without_printing_its_values(tmp_path):
+    """9 levels of 9-element anchors: 387 M floats once expanded, from a file under 1 KB."""
+    lines = ["a0: &a0 [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("name: bomb\n" + "\n".join(lines) + "\nsearch_space: {ratio: *a8}\n")
+    with pytest.raises(SweepSpecError) as error:
+        load_spec(path)
+    assert "expands to over 100,000 values" in str(error.value) and len(str(error.value)) < 400
+
+
+def test_a_long_bad_value_is_shown_cut_short():
+    with pytest.raises(SweepSpecError) as error:
+        parse_spec({"name": "x", "model": ["m"] * 10_000}, check_files=False)
+    assert "model: ['m', 'm', 'm', 'm', 'm', 'm', ...]" in str(error.value) and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("workers", [{"cpus_per_worker": float("inf")}, {"cpus_per_worker": float("nan")}])
+def test_numbers_must_be_finite(workers):
+    with pytest.raises(SweepSpecError, match="workers.cpus_per_worker: .*finite"):
+        parse_spec({"name": "x", "workers": workers}, check_files=False)
+
+
+@pytest.mark.parametrize("space,message", [
+    ({"method": "gprune", "lm_layer": [1, 2, 3]}, "search_space.lm_layer: a parameter of fastv, which this sweep does "
+                                                  "not run (method: gprune)"),
+    ({"lm_layer": 2}, "search_space.lm_layer: a parameter of fastv, which this sweep does not run"),
+    ({"method": ["gprune", "fastv"], "lm_layer": [1, 2]}, "search_space.lm_layer: only fastv uses it, so each gprune "
+                                                          "trial would run once per value, identical"),
+])
+def test_a_parameter_the_sweep_s_methods_do_not_use_is_refused(space, message):
+    with pytest.raises(SweepSpecError) as error:
+        parse_spec({"name": "x", "search_space": space}, check_files=False)
+    assert message in str(error.value)
+
+
+def test_a_parameter_that_fits_some_methods_with_one_value_is_fine():
+    spec = parse_spec({"name": "x", "search_space": {"method": ["gprune", "fastv"], "lm_layer": 1, "threshold": 0.3,
+                                                     "ratio": [0.5, 0.7]}}, check_files=False)
+    assert spec.search_space["lm_layer"] == 1
+
+
+def test_fastv_s_layer_is_checked_against_the_model_s_depth_before_ray():
+    with pytest.raises(SweepSpecError) as error:
+        parse_spec({"name": "x", "model": "tiny", "search_space": {"method": "fastv", "lm_layer": [1, 4, 100]}})
+    problems = error.value.problems
+    assert len(problems) == 2 and all("below the language model's depth (4 layers)" in p for p in problems)

@@ -25,6 +25,8 @@ class Param:
     help: str
     rule: str  # what a valid value is, as the error message says it
     valid: Callable[[object], bool]
+    # what the value must satisfy of the model it prunes, (value, LlavaNextConfig) -> why not, or None
+    fits: Callable[[object, object], str | None] | None = None
 
     def check(self, value) -> None:
         if not self.valid(value):

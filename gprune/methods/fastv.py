@@ -9,8 +9,17 @@ language model around it and hands it the scores, one value per visual token.
 
 from .base import Method, Param, from_scores, integer_at_least
 
+
+def _below_depth(lm_layer: int, config) -> str | None:
+    depth = config.text_config.num_hidden_layers
+    if lm_layer < depth:
+        return None
+    return (f"lm_layer={lm_layer} must be below the language model's depth ({depth} layers): from layer "
+            f"{lm_layer} on nothing would run pruned; use 1..{depth - 1} (the paper's K=2)")
+
+
 LM_LAYER = Param("lm_layer", 2, "FastV: language-model layers run on the whole prompt before pruning (K)",
-                 "an integer >= 1", integer_at_least(1))
+                 "an integer >= 1", integer_at_least(1), fits=_below_depth)
 
 
 def score(attention, lm_layer: int = 2):
