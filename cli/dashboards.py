@@ -1,8 +1,10 @@
 """Commands that read what sweeps logged: report (the paper's views of one sweep) and ui (MLflow's UI)."""
 
 
+import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from .commands import add_command
 def cmd_report(args) -> int:
     from dashboards.report import build_report
 
+    check_store_exists(args.tracking_uri)
     out = Path(args.out or Path("reports") / args.experiment)
     files = build_report(args.experiment, args.tracking_uri, out, args.parent_run, log=not args.no_log)
     print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
@@ -25,6 +28,7 @@ def cmd_samples(args) -> int:
     from dashboards.runs import run_records
     from gprune.lmms_samples import samples_file, write_samples
 
+    check_store_exists(args.tracking_uri)
     records = run_records(args.tracking_uri, args.run)
     for benchmark, rows in records.items():
         print(f"wrote {write_samples(samples_file(args.out, benchmark), rows)}")
@@ -38,9 +42,37 @@ def ui_link(host: str, port: int, experiment_id: str | None) -> str:
     return base + (f"#/experiments/{experiment_id}/runs?workflowType=machine_learning" if experiment_id else "")
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port."""
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535)")
+    return port
+
+
+def check_store_exists(tracking_uri: str) -> None:
+    """Browsing a SQLite store that is not there would create an empty one: refuse instead."""
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise ValueError(f"no MLflow store at {path} ({tracking_uri}); give the --tracking-uri a sweep logged to "
+                             "(default sqlite:///mlflow.db in the folder it ran in)")
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(f"cannot listen on {host}:{port} ({error.strerror}); pick another --port or --host") \
+                from None
+
+
 def cmd_ui(args) -> int:
     from mlflow.tracking import MlflowClient
 
+    check_store_exists(args.tracking_uri)
+    check_port_free(args.host, args.port)
     experiment_id = None
     if args.experiment:
         experiment = MlflowClient(args.tracking_uri).get_experiment_by_name(args.experiment)
@@ -95,6 +127,6 @@ def register(commands) -> None:
     ui = add_command(commands, "ui")
     ui.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="the MLflow store to browse")
     ui.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 opens it to the network)")
-    ui.add_argument("--port", type=int, default=5000, help="the port to listen on")
+    ui.add_argument("--port", type=port_number, default=5000, help="the port to listen on")
     ui.add_argument("--experiment", help="print the link to this experiment's runs table")
     ui.set_defaults(func=cmd_ui)

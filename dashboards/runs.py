@@ -64,13 +64,19 @@ def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sw
         raise ValueError(f"no experiment {name!r} in {tracking_uri}; `mlflow ui --backend-store-uri {tracking_uri}` "
                          "lists them, or run a sweep first")
     runs = mlflow.search_runs([experiment.experiment_id], max_results=50000)
+    if runs.empty or "tags.gprune.role" not in runs:
+        raise ValueError(f"experiment {name!r} in {tracking_uri} holds no sweep runs; run `gprune sweep` first")
     parents = runs[runs["tags.gprune.role"] == "parent"].sort_values("start_time", ascending=False)
     if parents.empty:
         raise ValueError(f"experiment {name!r} holds no sweep (no run tagged gprune.role=parent)")
     parent_id = parent_id or parents.iloc[0]["run_id"]
     # whole runs only: a child cut off mid-write (a killed driver) was logged again whole on resume
     whole = runs.get(f"tags.{LOGGED}", pd.Series(index=runs.index, dtype=object)) == "true"
-    children = runs[(runs["tags.mlflow.parentRunId"] == parent_id) & whole].reset_index(drop=True)
+    parent_of = runs.get("tags.mlflow.parentRunId", pd.Series(index=runs.index, dtype=object))
+    children = runs[(parent_of == parent_id) & whole].reset_index(drop=True)
+    if "baseline" not in set(children.get("tags.gprune.role", [])):
+        raise ValueError(f"sweep {name!r} (parent run {parent_id}) has no baseline logged, so nothing to report: "
+                         "it stopped before its first result; `gprune sweep --resume` continues it")
     trials = children[children["tags.gprune.role"] == "trial"]
     benchmarks = [b for b in PRIMARY if f"metrics.{b}.{PRIMARY[b]}" in children.columns
                   and children[f"metrics.{b}.{PRIMARY[b]}"].notna().any()]

@@ -78,8 +78,9 @@ def load_suite(path) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no suite file {path}; sweep/suites/smoke.yaml is an example")
+    data = load_yaml(path, "suite")
     try:
-        suite = Suite.model_validate(load_yaml(path, "suite"))
+        suite = Suite.model_validate(data)
         suite.prune_configs()  # every config is a valid PruneConfig
     except (ValidationError, ValueError, TypeError) as error:
         raise ValueError(f"{path}: {error}") from None

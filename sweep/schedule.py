@@ -44,13 +44,18 @@ def build_scheduler(job, trigger, printer=print) -> BlockingScheduler:
 
 
 def schedule_suite(path: str, cron: str, printer=print) -> None:
-    from .regress import load_suite, run_suite
+    from pathlib import Path
 
-    suite = load_suite(path)  # a bad suite fails now, not at 3 am
+    from .regress import load_suite, read_reference, run_suite
+
+    suite = load_suite(path)  # a bad suite, a missing reference or a cron line that never fires fail now, not at 3 am
+    read_reference(Path(suite.reference))
     try:
         trigger = CronTrigger.from_crontab(cron)
     except ValueError as error:
         raise ValueError(f"--cron {cron!r}: {error} (five fields: minute hour day month weekday)") from None
+    if trigger.get_next_fire_time(None, _now(trigger)) is None:
+        raise ValueError(f"--cron {cron!r} never fires (no such date); e.g. \"0 3 * * *\" runs at 03:00 every day")
 
     def job():
         started = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -11,6 +11,7 @@ import pytest
 from conftest import start_gprune_ui
 from mlflow.tracking import MlflowClient
 
+from cli.main import main
 from dashboards.pareto import pareto_front
 from gprune import PruneConfig, evaluate
 from gprune.methods import METHODS, l2norm
@@ -87,3 +88,40 @@ def test_kept_indices_become_masks_over_the_base_view_and_the_grid():
     assert base.tolist() == [[True, False], [False, True]]
     assert grid.tolist() == [[True, False, True], [False, True, False]]
     assert rank([0.5, 10.0, 0.1, 0.2]).tolist() == [2 / 3, 1.0, 0.0, 1 / 3]
+
+
+def test_ui_and_report_refuse_a_store_that_is_not_there_without_creating_it(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "x.db"
+    for argv in (["ui", "--tracking-uri", f"sqlite:///{missing}"], ["report", "--experiment", "grid",
+                                                                   "--tracking-uri", f"sqlite:///{missing}"]):
+        assert main(argv) == 2
+        assert f"no MLflow store at {missing}" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
+def test_ui_refuses_a_port_that_is_no_port_or_is_taken(tmp_path, capsys):
+    import socket
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("browse")
+    assert main(["ui", "--tracking-uri", uri, "--port", "70000"]) == 2
+    assert "70000 is not a port (1-65535)" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["ui", "--tracking-uri", uri, "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_report_on_an_experiment_without_a_sweep_result_says_so(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    client.create_experiment("empty")
+    assert main(["report", "--experiment", "empty", "--tracking-uri", uri]) == 2
+    assert "holds no sweep runs" in capsys.readouterr().err
+    started = client.create_run(client.create_experiment("started"), tags={"gprune.role": "parent"})
+    client.set_terminated(started.info.run_id, "KILLED")
+    assert main(["report", "--experiment", "started", "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err
+    assert "has no baseline logged" in err and "Traceback" not in err

@@ -3,9 +3,11 @@
 import threading
 import time
 
+import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 from mlflow.tracking import MlflowClient
 
+from cli.main import main
 from sweep.schedule import build_scheduler, record_crash
 
 
@@ -45,3 +47,29 @@ def test_a_crashed_run_is_recorded_in_mlflow(tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("regress-nightly").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.tags["gprune.regress.verdict"] == "crashed: FileNotFoundError: the data folder went away"
+
+
+def suite_file(tmp_path, reference: bool = True):
+    path = tmp_path / "nightly.yaml"
+    path.write_text("name: nightly\nconfigs: [{method: gprune, ratio: 0.5}]\n")
+    if reference:
+        (tmp_path / "nightly.reference.json").write_text('{"format": 2, "suite": {}, "context": {}, "results": {}}')
+    return path
+
+
+@pytest.mark.parametrize("cron,reference,message", [
+    ("0 0 31 2 *", True, "--cron '0 0 31 2 *' never fires (no such date)"),
+    ("0 3 * * *", False, "no reference at"),
+    ("61 * * * *", True, "--cron '61 * * * *'"),
+])
+def test_a_schedule_that_could_never_run_is_refused_at_once(tmp_path, capsys, cron, reference, message):
+    assert main(["schedule", str(suite_file(tmp_path, reference)), "--cron", cron]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_malformed_suite_is_named_in_one_line(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: nightly\nconfigs: [{method: gprune\n")
+    assert main(["regress", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"suite {path} is not valid YAML" in err and "Traceback" not in err
