@@ -72,8 +72,8 @@ def cmd_eval(args) -> int:
     decoding = from_args(Decoding, args)
     answers = from_args(AnswerRules, args)
     benchmarks = resolve_benchmarks(args.benchmarks)
-    check_prune_fits(prune, args.model)
     check_data(benchmarks, args.data_dir)
+    check_prune_fits(prune, args.model)
     if args.log_samples:
         writable_folder(args.log_samples, "--log-samples")
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)

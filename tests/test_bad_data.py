@@ -115,3 +115,66 @@ def test_a_scoring_failure_is_a_data_error_not_retried_as_a_model_error(tiny, te
     second = result.records[1]
     assert second.error.startswith("data: scoring failed: KeyError") and result.errors == 1
     assert result.batches == 1  # the batch was not rerun sample by sample
+
+
+def set_value(parquet, column: str, row: int, value, raw: bytes | None = None) -> None:
+    """Row `row` of `column` set to `value`, or to bytes that are not UTF-8 (`raw`) in a string column."""
+    table = pq.read_table(parquet)
+    index = table.schema.get_field_index(column)
+    field = table.schema.field(index)
+    if raw is not None:
+        values = table.column(column).cast(pa.binary()).to_pylist()
+        values[row] = raw
+        array = pa.array(values, type=pa.binary()).view(field.type)  # arrow does not re-check UTF-8 here
+    else:
+        values = table.column(column).to_pylist()
+        values[row] = value
+        array = pa.array(values, type=field.type)
+    pq.write_table(table.set_column(index, field, array), parquet)
+
+
+def one_bad_row(tiny, data_dir, benchmark, row=0, limit=4):
+    model, processor = tiny
+    result = evaluate(model, processor, [benchmark], PruneConfig(ratio=0.5), limit=limit, batch_size=2,
+                      data_dir=data_dir, max_new_tokens=4)[benchmark]
+    assert result.errors == 1 and result.records[row].error and result.records[row].error.startswith("data: ")
+    assert all(r.error is None and r.score is not None for i, r in enumerate(result.records) if i != row)
+    return result.records[row].error
+
+
+def test_a_question_that_is_empty_in_row_zero_is_one_error_naming_the_column(tiny, textvqa_copy):
+    set_value(textvqa_copy / TEXTVQA, "question", 0, None)
+    assert "column(s) 'question' empty (None) in this row" in one_bad_row(tiny, textvqa_copy, "textvqa")
+
+
+def test_a_question_that_is_not_utf8_in_row_zero_is_one_error_naming_the_column(tiny, textvqa_copy):
+    set_value(textvqa_copy / TEXTVQA, "question", 0, None, raw=b"what does the \xff sign say?")
+    assert "column 'question' is not UTF-8 text (invalid start byte at byte 14)" in one_bad_row(
+        tiny, textvqa_copy, "textvqa")
+
+
+def test_a_gqa_question_whose_image_is_not_there_is_one_error_naming_the_image_id(tiny, fixtures_dir, tmp_path):
+    shutil.copytree(fixtures_dir / "gqa", tmp_path / "gqa")
+    questions = next((tmp_path / "gqa" / "testdev_balanced_instructions").glob("*.parquet"))
+    set_value(questions, "imageId", 1, "n999999")
+    error = one_bad_row(tiny, tmp_path, "gqa", row=1)
+    assert "column 'imageId': 'n999999' has no image in testdev_balanced_images" in error
+
+
+def test_an_image_over_the_pixel_budget_is_one_error_before_it_is_decoded(tiny, textvqa_copy):
+    buffer = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buffer, format="PNG")  # 81 M pixels in a few hundred KB
+    set_image(textvqa_copy / TEXTVQA, 2, {"bytes": buffer.getvalue(), "path": None})
+    error = one_bad_row(tiny, textvqa_copy, "textvqa", row=2)
+    assert "a 9000 x 9000 image (81 M pixels) is over the 64 M pixel budget" in error
+
+
+def test_a_second_shard_with_other_columns_is_named_before_model_work(textvqa_copy):
+    first = textvqa_copy / TEXTVQA
+    second = first.with_name("validation-00001-of-00002.parquet")
+    table = pq.read_table(first)
+    pq.write_table(table.set_column(table.schema.get_field_index("question_id"), "question_id",
+                                    pa.array([str(v) for v in table.column("question_id").to_pylist()])), second)
+    with pytest.raises(DataLayoutError) as caught:
+        check_data(["textvqa"], textvqa_copy)
+    assert f"{second}'s columns differ from {first}'s (question_id: int64 vs string)" in str(caught.value)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import pyarrow.parquet as pq
 from lmms_eval.api.task import ConfigurableTask
 
@@ -50,7 +51,7 @@ def hub_dataset(config: dict) -> str:
 def table_problems(files: list[str], columns: list[str]) -> list[str]:
     """What is wrong with one split's parquet files: unreadable, lacking a column the task reads, or no
     rows at all. Only the files' footers are read."""
-    problems, rows = [], 0
+    problems, rows, first = [], 0, None
     for path in files:
         try:
             schema, rows = pq.read_schema(path), rows + pq.read_metadata(path).num_rows
@@ -60,9 +61,25 @@ def table_problems(files: list[str], columns: list[str]) -> list[str]:
         missing = [column for column in columns if column not in schema.names]
         if missing:
             problems.append(f"{path} lacks column(s) {', '.join(missing)} (has {', '.join(schema.names)})")
+        first = first or (path, schema)
+        differing = _schema_difference(first[1], schema)
+        if differing:  # the shards of one split are read as one table
+            problems.append(f"{path}'s columns differ from {first[0]}'s ({differing}): the shards of one split must "
+                            "share one schema")
     if not problems and rows == 0:
         problems.append(f"{', '.join(files)} hold(s) no rows")
     return problems
+
+
+def _schema_difference(a, b) -> str:
+    """What differs between two files' columns, or ''."""
+    names_a, names_b = set(a.names), set(b.names)
+    if names_a != names_b:
+        return "; ".join(part for part in (
+            f"only the first has {', '.join(sorted(names_a - names_b))}" if names_a - names_b else "",
+            f"only this one has {', '.join(sorted(names_b - names_a))}" if names_b - names_a else "") if part)
+    return "; ".join(f"{name}: {a.field(name).type} vs {b.field(name).type}" for name in a.names
+                     if a.field(name).type != b.field(name).type)
 
 
 def check_tables(task: str, folder: Path, files: dict[str, list[str]], columns: dict[str, list[str]],
@@ -76,6 +93,12 @@ def check_tables(task: str, folder: Path, files: dict[str, list[str]], columns: 
 
 
 class LocalTask(ConfigurableTask):
+    """lmms-eval reads row 0 while a task loads (its prompt and target, with images decoded): a bad row 0
+    would stop the benchmark there. So until the task stands, images stay undecoded and row 0's prompt
+    and target are read leniently; text that is not valid UTF-8 is set aside per row (`row_problems`).
+    Each row is then read for real by the runner, inside its per-sample error handling (gprune/tasks/rows.py),
+    where a bad one becomes one error record naming its column."""
+
     def __init__(self, config: dict, data_dir: str | None = None, **kwargs):
         config = {k: v for k, v in config.items() if k != "class"}
         self.local_folder = resolve_folder(config["dataset_path"], data_dir)
@@ -83,15 +106,53 @@ class LocalTask(ConfigurableTask):
         files = split_files(config["task"], self.local_folder, patterns, hub_dataset(config))
         config["dataset_kwargs"] = {"data_files": files}
         config["dataset_path"], config["dataset_name"] = "parquet", None
+        self.row_problems: dict[int, str] = {}  # test-split row -> what is wrong with it, found while loading
+        self.loading = True
         super().__init__(config=config, **kwargs)
+        self.loading = False
         self.decode_images(True)
 
     def download(self, dataset_kwargs=None) -> None:
         super().download(dataset_kwargs)
-        # lmms-eval reads row 0 while the task loads: with images decoded there, one corrupt image would
-        # stop the benchmark. They are decoded on access again once the task stands, so each sample's
-        # image is decoded where the runner reads it, inside its per-sample error handling.
         self.decode_images(False)
+        self.set_aside_invalid_text()
+
+    def doc_to_text(self, doc, *args, **kwargs):
+        return self._lenient_while_loading(super().doc_to_text, doc, *args, **kwargs)
+
+    def doc_to_target(self, doc, *args, **kwargs):
+        return self._lenient_while_loading(super().doc_to_target, doc, *args, **kwargs)
+
+    def _lenient_while_loading(self, read, doc, *args, **kwargs):
+        if not self.loading:
+            return read(doc, *args, **kwargs)
+        try:
+            return read(doc, *args, **kwargs)
+        except Exception:  # lmms-eval's look at row 0: the row fails again, as one error record, when it runs
+            return ""
+
+    def set_aside_invalid_text(self) -> None:
+        """Text columns holding bytes that are not UTF-8 cannot even be read as rows: each such value becomes
+        None and its row is remembered with the column and byte, to fail alone when it is evaluated."""
+        split = self.config.test_split
+        data = self.dataset[split]
+        for column, feature in data.features.items():
+            if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
+                continue
+            raw = data.data.column(column).cast(pa.large_binary()).to_pylist()
+            invalid = {}
+            for row, value in enumerate(raw):
+                try:
+                    value is None or value.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    invalid[row] = f"column {column!r} is not UTF-8 text ({error.reason} at byte {error.start})"
+            if invalid:
+                clean = [None if row in invalid else value.decode("utf-8") if value is not None else None
+                         for row, value in enumerate(raw)]
+                data = data.remove_columns(column).add_column(column, clean, feature=feature)
+                for row, problem in invalid.items():
+                    self.row_problems[row] = "; ".join(filter(None, [self.row_problems.get(row), problem]))
+        self.dataset[split] = data
 
     def decode_images(self, decode: bool) -> None:
         for split, data in self.dataset.items():
@@ -141,10 +202,15 @@ class GQALocalTask(LocalTask):
         row_of = {image_id: row for row, image_id in enumerate(images["id"])}
         features = self.dataset[self.config.test_split].features.copy()
         features["image"] = datasets.Image()
+        def join(doc, row):
+            if doc["imageId"] not in row_of:  # that row alone fails, naming it, when it runs
+                self.row_problems[row] = (f"column 'imageId': {doc['imageId']!r} has no image in "
+                                          f"{self.IMAGES} (the questions and images are from different releases?)")
+                return {"image": None}
+            return {"image": images[row_of[doc["imageId"]]]["image"]}
+
         for split in self.dataset:
-            self.dataset[split] = self.dataset[split].map(
-                lambda doc: {"image": images[row_of[doc["imageId"]]]["image"]}, features=features
-            )
+            self.dataset[split] = self.dataset[split].map(join, with_indices=True, features=features)
         self.decode_images(False)  # as every local task, until it stands
 
 

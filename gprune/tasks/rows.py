@@ -1,23 +1,34 @@
 """Reading one benchmark sample: its row, its images and its prompt, inside the runner's per-sample
 error handling, so a bad row is one error record and never a lost benchmark.
 
-Two guards lmms-eval's loop does not have:
+Guards lmms-eval's loop does not have:
 - an image stored as a path instead of bytes must be a file under the dataset's folder: a parquet
   file cannot make the service open /etc/passwd or fetch a URL;
+- an image's size is read from its header before it is decoded: above MAX_IMAGE_PIXELS it is an error
+  (a 75 KB 1-bit PNG can decode to gigabytes);
 - lmms-eval loads truncated images silently (it sets PIL's LOAD_TRUNCATED_IMAGES). A sample is read
   strictly first; if only the lenient read works, it is scored as lmms-eval would score it, and
-  flagged `truncated_image` on its record.
+  flagged `truncated_image` on its record;
+- a row the task found bad while loading (text that is not UTF-8, a GQA image that is not there), an
+  empty value in a column the task reads, or a missing image, fails with the column named.
 """
 
+import io
 from contextlib import contextmanager
 from pathlib import Path
 
 import datasets
 from PIL import Image, ImageFile
 
+MAX_IMAGE_PIXELS = 64_000_000  # 8000 x 8000: above any benchmark's images (DocVQA's reach ~9 M)
+
 
 class ImageOutsideDatasetError(ValueError):
     pass
+
+
+class RowError(ValueError):
+    """This row cannot be evaluated; the message names the column."""
 
 
 @contextmanager
@@ -40,23 +51,46 @@ def _image_columns(docs) -> list[str]:
     return columns
 
 
-def check_image_paths(docs, index: int, folder: Path) -> None:
-    """Refuse a row whose image is a path (not embedded bytes) outside `folder`."""
+def check_images(docs, index: int, folder: Path | None) -> None:
+    """Refuse a row whose image is missing, is a path (not embedded bytes) outside `folder`, or whose header
+    says it has more than MAX_IMAGE_PIXELS pixels, before anything is decoded."""
     columns = _image_columns(docs)
     if not columns:
         return
     raw = docs.with_format("arrow")[index]  # undecoded: nothing is opened here
-    root = folder.resolve()
     for column in columns:
         values = raw.column(column)[0].as_py()
         for value in values if isinstance(values, list) else [values]:
-            if not value or value.get("bytes") is not None or value.get("path") is None:
-                continue
-            path = value["path"]
-            if "://" in path or not Path(path).resolve().is_relative_to(root):
-                raise ImageOutsideDatasetError(
-                    f"image path {path!r} in column {column!r} is outside the dataset folder {root}; images must be "
-                    f"embedded bytes or files under that folder")
+            if not value or (value.get("bytes") is None and value.get("path") is None):
+                raise RowError(f"column {column!r}: the row has no image")
+            if value.get("bytes") is None and folder is not None:
+                path, root = value["path"], folder.resolve()
+                if "://" in path or not Path(path).resolve().is_relative_to(root):
+                    raise ImageOutsideDatasetError(
+                        f"image path {path!r} in column {column!r} is outside the dataset folder {root}; images "
+                        "must be embedded bytes or files under that folder")
+            _check_pixels(value, column)
+
+
+def _check_pixels(value: dict, column: str) -> None:
+    source = io.BytesIO(value["bytes"]) if value.get("bytes") is not None else value["path"]
+    try:
+        with Image.open(source) as image:  # reads the header only
+            width, height = image.size
+    except Exception:
+        return  # unreadable: decoding says why, in the row's own error
+    if width * height > MAX_IMAGE_PIXELS:
+        raise RowError(f"column {column!r}: a {width} x {height} image ({width * height / 1e6:.0f} M pixels) is over "
+                       f"the {MAX_IMAGE_PIXELS / 1e6:.0f} M pixel budget that bounds memory; no benchmark has one")
+
+
+def _check_values(task, doc: dict) -> None:
+    """A column the task reads that is empty in this row fails here, named, not deep in lmms-eval."""
+    metadata = getattr(task.config, "metadata", None) or {}
+    nullable = set(metadata.get("nullable", []))
+    empty = [c for c in metadata.get("columns", []) if c not in nullable and c in doc and doc[c] is None]
+    if empty:
+        raise RowError(f"column(s) {', '.join(map(repr, empty))} empty (None) in this row")
 
 
 def _load(visuals) -> None:
@@ -67,11 +101,14 @@ def _load(visuals) -> None:
 
 def read_sample(task, docs, index: int, folder: Path | None = None) -> tuple[dict, list, str, bool]:
     """(doc, visuals, text, truncated_image) for row `index`; raises on a row that cannot be read."""
-    if folder is not None:
-        check_image_paths(docs, index, folder)
+    problem = getattr(task, "row_problems", {}).get(index)
+    if problem:
+        raise RowError(problem)
+    check_images(docs, index, folder)
 
     def read():
         doc = docs[index]
+        _check_values(task, doc)
         visuals = task.doc_to_visual(doc)
         _load(visuals)
         return doc, visuals, task.doc_to_text(doc)
