@@ -4,6 +4,7 @@
 import argparse
 import json
 import os
+import sys
 
 from tabulate import tabulate
 
@@ -28,6 +29,14 @@ def at_least(least: int):
         return value
     parse.__name__ = f"integer >= {least}"
     return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]")
+    return value
 
 
 def print_results(results) -> None:
@@ -66,7 +75,7 @@ def print_results(results) -> None:
 def cmd_eval(args) -> int:
     from gprune.benchmarks import check_data, resolve_benchmarks
     from gprune.evaluation import evaluate
-    from gprune.loading import check_prune_fits, load_model
+    from gprune.loading import check_prune_fits, load_model, resolve_device
 
     prune = from_args(PruneConfig, args)  # bad parameters, names and data fail before the model loads
     decoding = from_args(Decoding, args)
@@ -74,8 +83,11 @@ def cmd_eval(args) -> int:
     benchmarks = resolve_benchmarks(args.benchmarks)
     check_data(benchmarks, args.data_dir)
     check_prune_fits(prune, args.model)
+    resolve_device(args.device)
     if args.log_samples:
         writable_folder(args.log_samples, "--log-samples")
+    if args.json:
+        writable_folder(os.path.dirname(os.path.abspath(args.json)), "--json")
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
     results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
                        data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, decoding=decoding,
@@ -90,7 +102,18 @@ def cmd_eval(args) -> int:
 
         for name, result in results.items():
             print(f"wrote {write_samples(samples_file(args.log_samples, name), result.records)}")
-    return 0
+    return over_error_limit(results, args.max_error_rate)
+
+
+def over_error_limit(results, max_error_rate: float) -> int:
+    """3 (the run failed) when a benchmark's error rate is over the limit, saying its first error; else 0."""
+    failed = [r for r in results.values() if r.error_rate > max_error_rate]
+    for result in failed:
+        first = next(r for r in result.records if r.error)
+        print(f"gprune: error: {result.benchmark}: {result.errors} of {result.samples} samples failed "
+              f"({result.error_rate:.0%} > --max-error-rate {max_error_rate:.0%}); the first, row {first.index}: "
+              f"{first.error}", file=sys.stderr)
+    return 3 if failed else 0
 
 
 def writable_folder(folder: str, option: str) -> None:
@@ -168,6 +191,9 @@ def register(commands) -> None:
     evaluate.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (None: cuda when present)")
     evaluate.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                           help="weights and activations (None: bfloat16 on cuda, float32 on cpu)")
+    evaluate.add_argument("--max-error-rate", type=fraction, default=0.05,
+                          help="a benchmark with more failed samples than this fails the run (exit 3), as a sweep "
+                               "fails a trial")
     evaluate.add_argument("--json", default=None, help="also write results with per-sample records here")
     evaluate.add_argument("--log-samples", default=None, metavar="DIR",
                           help="also write each benchmark's records as lmms-eval's samples JSONL in DIR (what its "

@@ -72,11 +72,17 @@ class BenchmarkResult:
         return data
 
 
+def process_results(task, doc, answers: list) -> dict:
+    """lmms-eval's process_results without the retry around it (5 tries, 2 s apart, meant for API judges):
+    these tasks score deterministically, so a row that cannot be scored fails at once, with its own error."""
+    return type(task).process_results.__wrapped__(task, doc, answers)
+
+
 def score_record(record: SampleRecord, task, doc, prediction: str) -> None:
     """Score one prediction with the task's own process_results (lmms-eval's, never ours)."""
     record.prediction = prediction
     record.target = str(task.doc_to_target(doc))
-    record.results = task.process_results(doc, [prediction])
+    record.results = process_results(task, doc, [prediction])
     record.score = sample_score(task.config.metadata, record.results)
 
 
@@ -91,7 +97,7 @@ def score_failure(record: SampleRecord, task, docs) -> None:
                 lazy = lazy.cast_column(column, datasets.Image(decode=False))
         doc = lazy[record.index]
         record.target = str(task.doc_to_target(doc))
-        record.results = task.process_results(doc, [""])
+        record.results = process_results(task, doc, [""])
         record.score = sample_score(task.config.metadata, record.results)
     except Exception:
         record.results, record.score = {}, None

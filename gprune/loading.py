@@ -21,6 +21,25 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on: CUDA when present by default; one that cannot run here is one clear error, before
+    any weight loads."""
+    try:
+        device = torch.device(device) if device is not None else default_device()
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not a torch device; use cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={str(device)!r} cannot run the model; use cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device={str(device)!r}: no CUDA GPU is visible on this machine "
+                             "(torch.cuda.is_available() is False); use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device={str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
+    return device
+
+
 def check_checkpoint_folder(path: Path) -> None:
     """Fail in milliseconds, before any weight loads, unless `path` holds a LLaVA-NeXT checkpoint."""
     config_file = path / "config.json"
@@ -130,10 +149,7 @@ def load_model(
     "torchvision") picks the image processor's backend for a checkpoint; transformers' default
     otherwise. The tiny checkpoints were trained on "pil", which "tiny" uses.
     """
-    try:
-        device = torch.device(device) if device is not None else default_device()
-    except RuntimeError as error:
-        raise ValueError(f"device={device!r} is not a torch device; use cpu, cuda or cuda:N") from error
+    device = resolve_device(device)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)

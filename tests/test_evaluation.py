@@ -6,6 +6,7 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from cli.main import main
 from gprune import PruneConfig, evaluate, image_layout
@@ -173,6 +174,11 @@ def test_a_folder_that_is_not_a_llava_next_checkpoint_fails_before_loading_weigh
 
 @pytest.mark.parametrize("argv,message", [
     (["eval", "--device", "tpu", "--limit", "1"], "device='tpu' is not a torch device"),
+    (["eval", "--device", "meta", "--limit", "1"], "device='meta' cannot run the model; use cpu, cuda or cuda:N"),
+    pytest.param(["eval", "--device", "cuda", "--limit", "1"], "device='cuda': no CUDA GPU is visible on this machine",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    (["eval", "--json", "/proc/no/such/out.json", "--limit", "1"], "--json /proc/no/such: cannot write there"),
+    (["eval", "--max-error-rate", "1.5"], "1.5 is not in [0, 1]"),
 ])
 def test_bad_devices_and_outputs_are_one_clear_error(argv, message, capsys, tmp_path):
     assert main(argv) == 2
@@ -206,3 +212,21 @@ def test_a_damaged_weight_file_is_one_clear_error(tmp_path, capsys):
     assert main(["eval", "--model", str(folder), "--limit", "1", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "a weight file is damaged" in err and str(folder) in err
+
+
+def test_a_run_whose_every_sample_fails_exits_3_with_the_first_error(fixtures_dir, tmp_path, capsys):
+    """POPE's answers stored as integers: lmms-eval's scoring fails on each row; the table is printed, then
+    one line says which benchmark failed, how much, and its first error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(fixtures_dir / "pope", tmp_path / "pope")
+    parquet = next((tmp_path / "pope").rglob("*.parquet"))
+    table = pq.read_table(parquet)
+    answers = pa.array([int(a == "yes") for a in table.column("answer").to_pylist()])
+    pq.write_table(table.set_column(table.schema.get_field_index("answer"), "answer", answers), parquet)
+    assert main(["eval", "--benchmarks", "pope", "--data-dir", str(tmp_path), "--limit", "3"]) == 3
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gprune:")]
+    assert len(ours) == 1 and ours[0].startswith("gprune: error: pope: 3 of 3 samples failed (100% > "
+                                                 "--max-error-rate 5%)")
+    assert "the first, row 0: data: scoring failed: AttributeError: 'int' object has no attribute 'lower'" in ours[0]
