@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from transformers import GenerationConfig, LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor
 
 from .checkpoints import TINY
@@ -56,6 +56,36 @@ def check_checkpoint_folder(path: Path) -> None:
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         raise FileNotFoundError(f"{path} has a LLaVA-NeXT config.json but no weights (*.safetensors or *.bin); "
                                 "copy the whole checkpoint folder")
+    check_weights(path)
+
+
+def check_weights(path: Path) -> None:
+    """The safetensors files' headers against the config, before anything is allocated: every parameter the
+    config implies must be there at its shape (compared as shapes, since checkpoints name tensors in older
+    layouts that loading renames). A damaged file, a config from another model size, or missing weights
+    (which transformers would otherwise create at random, as large as the config says) is one clear error."""
+    from collections import Counter
+
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        return  # *.bin weights: read only by loading them
+    found = Counter()
+    for file in files:
+        try:
+            with safe_open(str(file), "pt") as weights:
+                found.update(tuple(weights.get_slice(key).get_shape()) for key in weights.keys())
+        except (SafetensorError, OSError) as error:
+            raise ValueError(f"{file}: a weight file is damaged ({error}); copy the checkpoint again") from None
+    with torch.device("meta"):  # shapes only: no memory
+        model = LlavaNextForConditionalGeneration(LlavaNextConfig.from_pretrained(path, local_files_only=True))
+    expected = Counter(tuple(p.shape) for p in model.parameters())
+    missing = expected - found
+    if missing:
+        wanted, have = sum(expected.values()), sum(found.values())
+        shapes = ", ".join(f"{count} x {list(shape)}" for shape, count in missing.most_common(3))
+        raise ValueError(f"{path}: the weights do not match config.json: {sum(missing.values())} of the {wanted} "
+                         f"tensors it implies are not in the weight files (e.g. {shapes}; the files hold {have}). "
+                         "The config and weights are from different models: copy the checkpoint folder again")
 
 
 def check_model_source(name_or_path: str) -> str:

@@ -230,3 +230,20 @@ def test_a_run_whose_every_sample_fails_exits_3_with_the_first_error(fixtures_di
     assert len(ours) == 1 and ours[0].startswith("gprune: error: pope: 3 of 3 samples failed (100% > "
                                                  "--max-error-rate 5%)")
     assert "the first, row 0: data: scoring failed: AttributeError: 'int' object has no attribute 'lower'" in ours[0]
+
+
+@pytest.mark.parametrize("change", [
+    {"hidden_size": 256},  # a config of another model size than its weights
+    {"hidden_size": 16384, "num_hidden_layers": 80, "intermediate_size": 53248},  # would allocate ~250 B parameters
+])
+def test_a_config_that_does_not_match_its_weights_is_refused_before_anything_is_allocated(tmp_path, capsys, change):
+    from gprune.checkpoints import TINY
+
+    folder = tmp_path / "mismatched"
+    shutil.copytree(TINY, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["text_config"].update(change)
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["eval", "--model", str(folder), "--limit", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: the weights do not match config.json" in err and "Traceback" not in err

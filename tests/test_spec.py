@@ -208,3 +208,16 @@ def test_fastv_s_layer_is_checked_against_the_model_s_depth_before_ray():
         parse_spec({"name": "x", "model": "tiny", "search_space": {"method": "fastv", "lm_layer": [1, 4, 100]}})
     problems = error.value.problems
     assert len(problems) == 2 and all("below the language model's depth (4 layers)" in p for p in problems)
+
+
+def test_a_damaged_weight_file_in_a_sweep_s_model_is_named_before_ray(tmp_path):
+    import shutil
+
+    from gprune.checkpoints import TINY
+
+    folder = tmp_path / "model"
+    shutil.copytree(TINY, folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(SweepSpecError) as error:
+        parse_spec({"name": "x", "model": str(folder)})
+    assert f"model: {folder / 'model.safetensors'}: a weight file is damaged" in str(error.value)
