@@ -17,6 +17,7 @@ from ray import tune
 from gprune.config import PruneConfig
 from testbed.fixtures import write_fixtures
 from workers import WorkerPool
+from workers.pool import start_error
 
 from . import driver
 from .fingerprint import dataset_fingerprint, dataset_inputs
@@ -129,6 +130,46 @@ def backfill(grid, tracker, callback) -> None:
     tracker.close_incomplete()
 
 
+def check_storage(folder: Path) -> None:
+    """Tune keeps the sweep's state under `storage`: it must be a folder this process can write."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".gprune-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"storage {folder}: cannot keep the sweep's state there ({error.strerror}); give a "
+                         "writable folder (storage: in the sweep file, or --storage)") from None
+
+
+def read_state(path: Path) -> dict:
+    """A sweep's own state file (spec, parent run, driver), or one error naming it."""
+    try:
+        state = json.loads(path.read_text())
+        state["spec"], state["parent_run_id"]  # noqa: B018  (both must be there)
+        return state
+    except FileNotFoundError:
+        raise
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise ValueError(f"{path} is damaged ({type(error).__name__}: {error}); the sweep cannot be resumed from "
+                         "it: start it again under its name (the old state is set aside)") from None
+
+
+def check_tune_state(experiment_path: Path) -> None:
+    """Tune's saved state must be whole: restoring from a damaged one would silently start a fresh search."""
+    states = sorted(experiment_path.glob("experiment_state-*.json"))
+    if not states:
+        raise ValueError(f"{experiment_path} holds no Tune state (experiment_state-*.json): the sweep stopped "
+                         "before its trials started; start it again under its name")
+    for path in states:
+        try:
+            json.loads(path.read_text())
+        except (ValueError, OSError) as error:
+            raise ValueError(f"Tune's state {path} is damaged ({error}), e.g. written when the disk was full; "
+                             "--resume would start a fresh search. Free space and start the sweep again under its "
+                             "name (finished trials stay in MLflow)") from None
+
+
 def set_aside(path: Path, tracker: SweepTracker, printer=print) -> None:
     """A new sweep reusing a name keeps the old one's state, renamed, instead of mixing with it. The old
     sweep's driver must be gone (see sweep/driver.py); a parent run it left RUNNING is closed KILLED, since
@@ -136,7 +177,10 @@ def set_aside(path: Path, tracker: SweepTracker, printer=print) -> None:
     if not path.exists():
         return
     state = path / "sweep.json"
-    saved = json.loads(state.read_text()) if state.exists() else {}
+    try:
+        saved = json.loads(state.read_text()) if state.exists() else {}
+    except ValueError:  # damaged: nothing in it can be resumed or closed
+        saved = {}
     if driver.still_running(saved.get("driver")):
         raise ValueError(f"a sweep named {path.name!r} is running now (pid {saved['driver']['pid']} on this "
                          "machine): wait for it, stop it, or give this sweep another name")
@@ -151,14 +195,19 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
               printer=print) -> SweepOutcome:
     if tracking_uri:
         spec.tracking.uri = tracking_uri
-    check_tracking_store(spec.tracking.uri)  # seconds, before any run is created or Ray starts
+    # Everything the sweep needs answers first, in seconds: no MLflow run is created for a sweep that cannot run.
+    check_tracking_store(spec.tracking.uri)
     check_ray_address(address)
     experiment_path = Path(spec.storage).resolve() / spec.name
     state_file = experiment_path / "sweep.json"
+    check_storage(experiment_path.parent)
+    if resume:
+        check_tune_state(experiment_path)
     slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
     data_dir = prepare_data(spec)
     tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location,
                            spec.tracking.outage_seconds)
+    tracker.check_experiment()
     tracker.inputs = dataset_inputs(spec.benchmarks, data_dir)
     common = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
               "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices,
@@ -167,23 +216,27 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
             "gprune.sweep": spec.name}
     if not resume:
         set_aside(experiment_path, tracker, printer)
-    parent = json.loads(state_file.read_text())["parent_run_id"] if resume else None
+    parent = read_state(state_file)["parent_run_id"] if resume else None
     pool = None
     stops = StopRequests()  # Ctrl-C or `kill` ends the sweep as KILLED and resumable, whenever it comes
     stops.listen()
-    try:  # from here on, whatever ends the sweep (Ctrl-C included) closes the parent run
-        tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
-        experiment_path.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id,
-                                          "driver": driver.identity()}))
+    try:  # from here on, whatever ends the sweep (Ctrl-C included) closes the parent run, once there is one
         connect(address)
         stops.listen()
         stops.check()
         fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
+        # workers that could never be placed are refused here, in one line, before any run exists
         pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name,
-                          data_dir=data_dir, batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens,
-                          cache_mb=spec.workers.cache_mb, decoding=spec.generation.decoding(),
-                          answers=spec.answer_rules())
+                          reserve_cpus=TRIAL_CPUS, data_dir=data_dir, batch_size=spec.batch_size,
+                          max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb,
+                          decoding=spec.generation.decoding(), answers=spec.answer_rules())
+        printer(f"starting {pool.count} evaluation worker(s) ...", flush=True)
+        pool.info()  # every worker has loaded its model, or the reason one cannot is said in one line
+        stops.check()
+        tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
+        experiment_path.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id,
+                                          "driver": driver.identity()}))
         stops.check()
         started = time.perf_counter()
         baseline_file = experiment_path / "baseline.json"
@@ -191,7 +244,12 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
             baseline = json.loads(baseline_file.read_text())
         else:
             began = time.time()
-            baseline = evaluate_baseline(spec, pool, fixed, printer)
+            try:
+                baseline = evaluate_baseline(spec, pool, fixed, printer)
+            except ray.exceptions.RayError as error:  # a worker died for good: its reason, not Ray's chain
+                if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
+                    raise start_error(error) from None
+                raise
             tracker.log_child("baseline", "baseline", {**common, **baseline["prune"]}, baseline["metrics"],
                               {**tags, "gprune.trial_status": "baseline", "device": baseline.pop("device")},
                               baseline.pop("records"), role="baseline", seconds=(began, time.time()))
@@ -249,6 +307,6 @@ def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:
     path = Path(storage).resolve() / name / "sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"no sweep {name!r} to resume under {Path(storage).resolve()} (missing {path.name})")
-    spec = parse_spec(json.loads(path.read_text())["spec"], str(path), check_files=False)
+    spec = parse_spec(read_state(path)["spec"], str(path), check_files=False)
     spec.storage = storage
     return spec

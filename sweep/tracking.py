@@ -91,6 +91,15 @@ class SweepTracker:
     def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client
         return {**self.__dict__, "_client": None}
 
+    def check_experiment(self) -> None:
+        """An experiment of this sweep's name that was deleted (MLflow keeps it in its trash) takes the name."""
+        experiment = self.client.get_experiment_by_name(self.sweep)
+        if experiment is not None and experiment.lifecycle_stage == "deleted":
+            raise ValueError(
+                f"the MLflow experiment {self.sweep!r} (id {experiment.experiment_id}) was deleted and still holds "
+                f"the name: restore it (`mlflow experiments restore --experiment-id {experiment.experiment_id}`), "
+                "remove it for good (`mlflow gc`), or give the sweep another name")
+
     def start(self, params: dict, tags: dict, parent_id: str | None = None) -> str:
         """Create the experiment (once per sweep name) and a parent run, or reopen `parent_id` (resume)."""
         experiment = self.client.get_experiment_by_name(self.sweep)

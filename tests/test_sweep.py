@@ -361,24 +361,31 @@ def test_a_stopped_sweep_resumes_and_logs_every_trial_exactly_once(fixtures_dir,
     assert parents[0].info.status == "FINISHED"
 
 
-@pytest.mark.parametrize("delay,stop", [(0, signal.SIGINT), (8, signal.SIGINT), (8, signal.SIGTERM)])
-def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures_dir, tmp_path, delay, stop):
-    """Ctrl-C while Ray starts and during the baseline, and a plain `kill` (SIGTERM) during the baseline."""
+@pytest.mark.parametrize("moment,stop", [("parent", signal.SIGINT), ("baseline", signal.SIGINT),
+                                         ("baseline", signal.SIGTERM)])
+def test_ctrl_c_before_the_trials_start_closes_the_parent_run_as_killed(fixtures_dir, tmp_path, moment, stop):
+    """Ctrl-C as soon as the parent run exists and once the baseline has begun, and a plain `kill` (SIGTERM)
+    during the baseline. (Before the parent run, Ray and the workers start: stopped then, no run exists.)"""
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep_dict("early", fixtures_dir, limit=20)))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     process = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
     deadline = time.monotonic() + 120
     parents = []
-    while not parents and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         try:
             _, parents, _ = children(uri, "early")
         except Exception:
-            time.sleep(0.2)
+            pass
+        if parents and (moment == "parent" or any("evaluating the unpruned baseline" in line for line in lines)):
+            break
+        time.sleep(0.1)
     assert parents, "the sweep never created its parent run"
-    time.sleep(delay)
     process.send_signal(stop)
-    out, _ = process.communicate(timeout=120)
+    process.wait(timeout=120)
+    out = "".join(lines)
     _, parents, runs = children(uri, "early")
     assert process.returncode == 130, out[-3000:]
     assert parents[0].info.status == "KILLED", out[-3000:]
@@ -551,3 +558,40 @@ def test_tunes_saved_state_stays_small_for_a_1000_sample_trial(ray_cluster, tmp_
     client = MlflowClient(uri)
     records = json.loads(Path(client.download_artifacts(outcome.trials[0]["run_id"], "records.json")).read_text())
     assert len(records["easyvqa"]) == 1000 and outcome.trials[0]["metrics"]["samples_evaluated"] == 1000
+
+
+@pytest.mark.parametrize("workers,message", [
+    ({"count": 4, "cpus_per_worker": 1}, "4 workers of 1 CPU each cannot all be placed, only 3 fit; the cluster has "
+                                         "1 node(s): 3 CPU"),
+    ({"count": 1, "cpus_per_worker": 3}, "1 workers of 3 CPU leave none of the 0.05 CPU the trials need"),
+])
+def test_workers_that_cannot_be_placed_are_said_in_one_line_before_any_run(ray_cluster, fixtures_dir, tmp_path,
+                                                                           monkeypatch, workers, message):
+    """Ray would wait for them for ever, silently (its infeasible-resource warning goes to no console)."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        run_sweep(parse_spec(sweep_dict("crowded", fixtures_dir, workers=workers)), tracking_uri=uri,
+                  printer=lambda *a, **k: None)
+    assert MlflowClient(uri).get_experiment_by_name("crowded") is None or not children(uri, "crowded")[1]
+
+
+def test_a_worker_that_cannot_start_says_why_once_and_leaves_no_run(ray_cluster, fixtures_dir, tmp_path,
+                                                                    monkeypatch):
+    """A checkpoint folder whose config and weights are whole but whose processor files are missing passes the
+    checks before Ray; each worker then fails to load it: the reason, in one line, and no MLflow run."""
+    from gprune.checkpoints import TINY
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        shutil.copy(TINY / name, folder / name)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ValueError) as error:
+        run_sweep(parse_spec(sweep_dict("broken", fixtures_dir, model=str(folder))), tracking_uri=uri,
+                  printer=lambda *a, **k: None)
+    message = str(error.value)
+    assert message.startswith("an evaluation worker died and was not brought back") and "\n" not in message
+    assert str(folder) in message
+    assert MlflowClient(uri).get_experiment_by_name("broken") is None or not children(uri, "broken")[1]
