@@ -33,12 +33,14 @@ from gprune.config import PruneConfig
 from gprune.tasks import declared
 from gprune.units import primary_value
 
+from . import driver
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
 from .spec import Finite, Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
 from .tracking import context_tags, git_commit
 from .yaml_input import load_yaml
 
+DRIVER_TAG = "gprune.driver"  # the process writing a regression run: a dead one's RUNNING run is closed
 REFERENCE_FORMAT = 2  # 2: every sample's score, answer and primary-metric result (1 kept scores only)
 
 
@@ -276,9 +278,28 @@ def read_lmms_eval_reference(suite: Suite, files: list) -> dict:
 
 def _log(suite, verdict, reason, comparisons, context, reference, results, printer, started=None,
          pinned=False) -> Outcome:
+    """The run in MLflow first (what cron and CI read), then the table and the verdict on the console."""
     from tabulate import tabulate
 
     then = (reference or {}).get("context", {})
+    client = MlflowClient(suite.tracking.uri)
+    experiment = client.get_experiment_by_name(f"regress-{suite.name}")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"regress-{suite.name}")
+    close_abandoned(client, experiment_id, printer)
+    run = client.create_run(experiment_id, run_name="reference" if pinned else verdict.name.lower(),
+                            start_time=int(1000 * (started or time.time())), tags={
+                                **context_tags(), "gprune.regress.verdict": reason,
+                                "gprune.regress.pinned": str(pinned), DRIVER_TAG: json.dumps(driver.identity()),
+                                "git_commit": context["code"], "dataset_fingerprint": context["data"],
+                                "gprune.regress.reference_code": str(then.get("code"))})
+    for c in comparisons:
+        client.log_metric(run.info.run_id, f"{c.benchmark}.{c.metric}.{c.config.replace(' ', '_').replace('=', '-')}",
+                          c.value)
+    client.log_dict(run.info.run_id, {"verdict": reason, "context": context, "reference_context": then,
+                                      "comparisons": [c.__dict__ for c in comparisons], "results": results},
+                    "regress.json")
+    client.set_terminated(run.info.run_id, "FAILED" if verdict == Verdict.RUN_FAILED else "FINISHED")
+
     rows = [[c.config, c.benchmark, c.metric, f"{c.reference:.4f}", f"{c.value:.4f}", f"{c.difference:+.4f}",
              f"[{c.low:+.3f}, {c.high:+.3f}]", len(c.flips), "REGRESSED" if c.regressed else "ok"]
             for c in comparisons]
@@ -289,20 +310,16 @@ def _log(suite, verdict, reason, comparisons, context, reference, results, print
         changed = then and then.get(key) != context[key]
         printer(f"{key}: {context[key]}" + (f" (reference: {then.get(key)})" if changed else ""))
     printer(f"verdict: {reason}")
-    client = MlflowClient(suite.tracking.uri)
-    experiment = client.get_experiment_by_name(f"regress-{suite.name}")
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"regress-{suite.name}")
-    run = client.create_run(experiment_id, run_name="reference" if pinned else verdict.name.lower(),
-                            start_time=int(1000 * (started or time.time())), tags={
-                                **context_tags(), "gprune.regress.verdict": reason,
-                                "gprune.regress.pinned": str(pinned),
-                                "git_commit": context["code"], "dataset_fingerprint": context["data"],
-                                "gprune.regress.reference_code": str(then.get("code"))})
-    for c in comparisons:
-        client.log_metric(run.info.run_id, f"{c.benchmark}.{c.metric}.{c.config.replace(' ', '_').replace('=', '-')}",
-                          c.value)
-    client.log_dict(run.info.run_id, {"verdict": reason, "context": context, "reference_context": then,
-                                      "comparisons": [c.__dict__ for c in comparisons], "results": results},
-                    "regress.json")
-    client.set_terminated(run.info.run_id, "FAILED" if verdict == Verdict.RUN_FAILED else "FINISHED")
     return Outcome(verdict, reason, comparisons, run.info.run_id, context)
+
+
+def close_abandoned(client, experiment_id: str, printer=print) -> None:
+    """A regression run whose process died before closing it (killed mid-write) is closed KILLED by the next."""
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+        try:
+            owner = json.loads(run.data.tags.get(DRIVER_TAG, "null"))
+        except ValueError:
+            owner = None
+        if not driver.still_running(owner):
+            client.set_terminated(run.info.run_id, "KILLED")
+            printer(f"closed run {run.info.run_id} as KILLED: the regression run that made it died before closing it")

@@ -127,12 +127,18 @@ class SweepTracker:
                 if "gprune.trial_id" in r.data.tags and r.data.tags.get(LOGGED) == "true"}
 
     def close_incomplete(self, trial_id: str | None = None) -> list[str]:
-        """Close children cut off mid-write (of `trial_id`, or all) as FAILED, marked superseded."""
+        """Close children cut off mid-write (of `trial_id`, or all) as FAILED, marked superseded; a child whose
+        driver died after it was whole but before it was closed is closed as what it logged."""
         closed = []
         for run in self._child_runs():
             tags = run.data.tags
-            if tags.get(LOGGED) == "true" or tags.get("gprune.superseded") or trial_id not in (
-                    None, tags.get("gprune.trial_id")):
+            if trial_id not in (None, tags.get("gprune.trial_id")):
+                continue
+            if tags.get(LOGGED) == "true" and run.info.status == "RUNNING":
+                whole = tags.get("gprune.trial_status") in (*FINISHED, "baseline")
+                self.client.set_terminated(run.info.run_id, "FINISHED" if whole else "FAILED")
+                continue
+            if tags.get(LOGGED) == "true" or tags.get("gprune.superseded"):
                 continue
             self.client.set_tag(run.info.run_id, "gprune.superseded", "true")
             self.client.set_terminated(run.info.run_id, "FAILED")

@@ -110,3 +110,18 @@ def test_a_damaged_or_old_reference_is_named_with_the_fix(content, message, tmp_
     with pytest.raises(ValueError, match="pin it again with --pin") as error:
         read_reference(path)
     assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_a_regression_run_whose_process_died_mid_write_is_closed_by_the_next(suite_file, tmp_path, capsys):
+    """`gprune regress` killed inside its MLflow run leaves it RUNNING; the next run of the suite closes it."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import json; from sweep.driver import identity; "
+                           "print(json.dumps(identity()))"], capture_output=True, text=True, check=True).stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    abandoned = client.create_run(client.create_experiment("regress-nightly"), tags={"gprune.driver": dead.strip()})
+    assert main(["regress", str(suite_file), "--pin"]) == 0
+    assert client.get_run(abandoned.info.run_id).info.status == "KILLED"
+    assert f"closed run {abandoned.info.run_id} as KILLED" in capsys.readouterr().out
+    assert all(r.info.status != "RUNNING" for r in runs(tmp_path))

@@ -402,9 +402,10 @@ def test_a_trial_whose_run_was_cut_off_mid_write_is_logged_again_on_resume(ray_c
     spec = parse_spec(sweep_dict("cut", fixtures_dir, limit=2, search_space={"ratio": [0.5, 0.9]}))
     first = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
     client, _, runs = children(uri, "cut")
-    victim = next(r for r in runs if r.data.tags["gprune.role"] == "trial")
+    victim, whole_but_open = [r for r in runs if r.data.tags["gprune.role"] == "trial"][:2]
     client.delete_tag(victim.info.run_id, LOGGED)  # as if the driver died before the run was whole
     client.update_run(victim.info.run_id, status="RUNNING")
+    client.update_run(whole_but_open.info.run_id, status="RUNNING")  # died after it was whole, before closing
 
     resumed = run_sweep(load_saved_spec("cut"), resume=True, printer=lambda *a, **k: None)
     assert len(resumed.trials) == len(first.trials) == 2 and not resumed.interrupted
@@ -418,6 +419,7 @@ def test_a_trial_whose_run_was_cut_off_mid_write_is_logged_again_on_resume(ray_c
     assert [a.path for a in client.list_artifacts(again.info.run_id)] == ["records.json"]
     old = client.get_run(victim.info.run_id)
     assert old.info.status == "FAILED" and old.data.tags["gprune.superseded"] == "true"
+    assert client.get_run(whole_but_open.info.run_id).info.status == "FINISHED"  # no run is left RUNNING
 
 
 MULTI_NODE = """
