@@ -10,6 +10,7 @@ A trial id already logged (a resumed sweep) is never logged twice.
 import copy
 import json
 import math
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -85,6 +86,10 @@ class SweepTracker:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:  # every call waits out an unreachable store (sweep/outages.py)
+            if self.uri.startswith(("http://", "https://")):
+                # MLflow's HTTP client retries a refused connection for about two minutes on its own, silently:
+                # ours waits the outage out instead and says so when it starts (an explicit setting is kept)
+                os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             self._client = PatientClient(tracking_client(self.uri), self.uri, self.outage_seconds)
         return self._client
 

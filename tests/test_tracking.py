@@ -153,3 +153,17 @@ def test_an_unreachable_server_is_given_up_after_the_patience_and_a_refusal_at_o
     store = PatientClient(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"), "sqlite", patience=60)
     with pytest.raises(MlflowException, match="not found"):
         store.get_run("0" * 32)
+
+
+def test_a_sweep_says_at_once_that_its_tracking_server_is_away(monkeypatch, servers, capsys):
+    """MLflow's HTTP client would retry a refused connection for about two minutes, silently; a sweep's tracker
+    turns that off, so its own wait says the outage in its first second."""
+    from sweep.outages import TrackingUnavailable
+    from sweep.tracking import SweepTracker
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    free_port, _ = servers
+    tracker = SweepTracker(f"http://127.0.0.1:{free_port()}", "away", outage_seconds=2)
+    with pytest.raises(TrackingUnavailable, match="unreachable for 2 s"):
+        tracker.client.search_experiments()
+    assert capsys.readouterr().err.count("unreachable (") == 1
