@@ -90,7 +90,7 @@ def cmd_sweep(args) -> int:
 
     outcome = run_sweep(spec, tracking_uri=args.tracking_uri, address=args.address, resume=bool(args.resume))
     print_summary(outcome)
-    if outcome.trials:
+    if outcome.trials and not outcome.interrupted:  # (an interrupted sweep's report: `gprune report`)
         from dashboards.report import build_report
 
         out = Path(outcome.experiment_path) / "report"

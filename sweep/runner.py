@@ -26,6 +26,7 @@ from .progress import ProgressLine
 from .reachability import check_ray_address, check_tracking_store
 from .spec import SweepSpec, grid_size, parse_spec
 from .stopping import StopRequests
+from .storage import check_storage, lay_ballast, storage_problem
 from .tracking import MLflowCallback, SweepTracker, git_commit
 from .trial import evaluate_slices, run_trial
 
@@ -93,12 +94,23 @@ def tune_config(spec: SweepSpec) -> tune.TuneConfig:
                            max_concurrent_trials=spec.concurrency, reuse_actors=True)
 
 
+def one_line(record: logging.LogRecord) -> bool:
+    """A logging filter: the error's own line instead of its traceback."""
+    if record.exc_info and record.exc_info[1] is not None:
+        record.msg, record.args = f"{record.getMessage()} {record.exc_info[1]}", ()
+        record.exc_info = record.exc_text = None
+    return True
+
+
 def connect(address: str | None) -> None:
     # Our MLflow callback is the one writer; Tune's own CSV/JSON/TensorBoard loggers would only
     # duplicate it (and choke on the per-sample records).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
     logging.getLogger("ray.tune").setLevel(logging.ERROR)  # e.g. "no result.json": those loggers are off
+    # a failed trial's traceback: our callback says it in one line (the whole trace stays in the trial's folder)
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
+    logging.getLogger("ray.tune.execution.experiment_state").addFilter(one_line)  # e.g. state not saved: disk full
     if ray.is_initialized():
         return
     # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
@@ -128,18 +140,6 @@ def backfill(grid, tracker, callback) -> None:
         if trial_id and trial_id not in logged and "objective" in last:
             callback.log_result(trial_id, result.config or {}, last, callback.status(last, result.error is not None))
     tracker.close_incomplete()
-
-
-def check_storage(folder: Path) -> None:
-    """Tune keeps the sweep's state under `storage`: it must be a folder this process can write."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".gprune-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"storage {folder}: cannot keep the sweep's state there ({error.strerror}); give a "
-                         "writable folder (storage: in the sweep file, or --storage)") from None
 
 
 def read_state(path: Path) -> dict:
@@ -235,6 +235,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         stops.check()
         tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
         experiment_path.mkdir(parents=True, exist_ok=True)
+        lay_ballast(experiment_path)
         state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id,
                                           "driver": driver.identity()}))
         stops.check()
@@ -272,7 +273,12 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                                run_config=tune.RunConfig(name=spec.name, storage_path=str(experiment_path.parent),
                                                          callbacks=callbacks, verbose=0))
         started = time.perf_counter()
-        grid = tuner.fit()
+        try:
+            grid = tuner.fit()
+        except Exception:  # Tune reading back what a full disk cut short (a trial's error file): an outage,
+            if storage_problem(experiment_path) is None:  # said by the callback, that stopped the sweep
+                raise
+            grid = []  # `--resume` logs what finished once the disk is back
         stops.listen()
         seconds["fit"] = time.perf_counter() - started
         backfill(grid, tracker, MLflowCallback(tracker, common, tags, slices, records_dir))

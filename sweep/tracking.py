@@ -11,7 +11,9 @@ import copy
 import json
 import math
 import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from .outages import PatientClient
+from .storage import drop_ballast, storage_problem
 from .trial import records_file
 
 PARENT = "parent"
@@ -181,8 +184,12 @@ class SweepTracker:
                   ) -> str | None:
         """One child run; `seconds` (start, end, unix time) are the trial's own, so the UI's duration and
         metric times are the evaluation's, not the logging's."""
-        if trial_id in self.children():
-            return None
+        earlier = self.children().get(trial_id)
+        if earlier is not None:
+            if tags.get("gprune.trial_status") == "error" or not self._errored(earlier):
+                return None  # logged once, whole
+            self.client.delete_tag(earlier, LOGGED)  # a rerun (--resume) of a trial that errored: it replaces it
+            self.client.set_tag(earlier, "gprune.superseded", "true")
         self.close_incomplete(trial_id)
         start_ms, end_ms = (int(1000 * t) for t in seconds) if seconds else (None, None)
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=start_ms, tags={
@@ -195,6 +202,9 @@ class SweepTracker:
         self.client.set_tag(run.info.run_id, LOGGED, "true")  # last: the run is whole
         self.client.set_terminated(run.info.run_id, status, end_time=end_ms)
         return run.info.run_id
+
+    def _errored(self, run_id: str) -> bool:
+        return self.client.get_run(run_id).data.tags.get("gprune.trial_status") == "error"
 
     def finish(self, status: str = "FINISHED", metrics: dict | None = None) -> None:
         if metrics:
@@ -225,6 +235,16 @@ def run_name(config: dict) -> str:
     return " ".join(parts)
 
 
+def trial_error(trial) -> str:
+    """The last line of a failed trial's error (Tune keeps the whole trace in the trial's folder)."""
+    try:
+        text = str(trial.get_error() or "")
+    except Exception:  # the error file could not be read back
+        text = ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no error text (see the trial's folder under the sweep's storage)"
+
+
 class MLflowCallback(tune.Callback):
     """Logs each finished, stopped or failed trial as a child run, from the driver only."""
 
@@ -232,6 +252,7 @@ class MLflowCallback(tune.Callback):
         self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
         self.records_dir = records_dir  # where each trial leaves its records (sweep/trial.py)
         self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
+        self.outage = None  # the full or read-only disk that stopped the sweep, once seen
 
     def log_result(self, trial_id: str, config: dict, last: dict, status: str) -> None:
         """Log one trial from its last reported result (Tune's `trial.last_result`, or a restored Result's
@@ -261,4 +282,17 @@ class MLflowCallback(tune.Callback):
         self.log_result(trial.trial_id, trial.config, trial.last_result or {}, self.status(trial.last_result or {}))
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        problem = storage_problem(Path(self.records_dir))
+        if problem:  # an outage, not the trial's fault: not logged, so `--resume` runs it again
+            if self.outage is None:
+                self.outage = problem
+                drop_ballast(Path(self.records_dir).parent)  # room for the state Tune writes as it stops
+                print(f"records folder {problem}: the sweep stops as on Ctrl-C (what finished is logged); once the "
+                      "disk is back, `gprune sweep --resume NAME` runs the rest", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGINT)  # Tune's own interrupt: it saves its state, trials resume
+            return
+        print(f"trial {trial.trial_id} failed: {trial_error(trial)}", file=sys.stderr, flush=True)
         self.log_result(trial.trial_id, trial.config, trial.last_result or {}, "error")
+
+    def __getstate__(self):  # Tune saves callbacks with its state: a resumed sweep starts without an outage
+        return {**self.__dict__, "outage": None}

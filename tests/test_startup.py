@@ -94,7 +94,7 @@ def test_a_storage_folder_that_cannot_be_written_is_said_before_any_run(fixtures
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a-file").write_text("x")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with pytest.raises(ValueError, match="storage .*a-file/sweeps: cannot keep the sweep's state there"):
+    with pytest.raises(ValueError, match="storage .*a-file/sweeps: Not a directory .* cannot keep its state there"):
         run_sweep(parse_spec(spec_dict("nowhere", fixtures_dir, storage=str(tmp_path / "a-file" / "sweeps"))),
                   tracking_uri=uri)
     assert not runs_in(uri)

@@ -597,3 +597,56 @@ def test_a_worker_that_cannot_start_says_why_once_and_leaves_no_run(ray_cluster,
     assert message.startswith("an evaluation worker died and was not brought back") and "\n" not in message
     assert str(folder) in message
     assert MlflowClient(uri).get_experiment_by_name("broken") is None or not children(uri, "broken")[1]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MB tmpfs of the test's own (root mounts it), to fill or make read-only under a running sweep."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk):
+    """Every free byte of `disk` taken by one file (removed to give the space back)."""
+    filler = disk / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)  # until ENOSPC
+    return filler
+
+
+@pytest.mark.parametrize("outage", ["read-only", "full"])
+def test_a_records_disk_that_goes_read_only_or_full_stops_the_sweep_and_resume_completes_every_trial(
+        fixtures_dir, tmp_path, small_disk, outage):
+    name = f"disk-{outage}"
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, concurrency=1,
+                                                    storage=str(small_disk / "sweeps"))))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the store stays writable: only the sweep's own disk goes
+    first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
+    wait_for_trials(uri, name, 2)
+    if outage == "read-only":
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    else:
+        filler = fill(small_disk)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 130, out[-3000:]
+    said = "the disk is read-only" if outage == "read-only" else "the disk is full"
+    assert out.count(f"{said} (") == 1 and "Traceback" not in out, out[-3000:]
+    _, parents, runs = children(uri, name)
+    assert parents[0].info.status == "KILLED"
+    trials = [r for r in runs if r.data.tags.get("gprune.role") == "trial" and r.data.tags.get("gprune.logged")]
+    assert 2 <= len(trials) < 8 and all(r.data.tags["gprune.trial_status"] != "error" for r in trials)
+
+    if outage == "read-only":  # the disk is back
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    else:
+        filler.unlink()
+    second = run_cli(["sweep", "--resume", name, "--storage", str(small_disk / "sweeps")], tmp_path)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-3000:]
+    check_sweep_in_mlflow(uri, name, fixtures_dir)  # every trial once, with its records
+    assert children(uri, name)[1][0].info.status == "FINISHED"
