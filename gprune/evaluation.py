@@ -75,7 +75,9 @@ class BenchmarkResult:
 def process_results(task, doc, answers: list) -> dict:
     """lmms-eval's process_results without the retry around it (5 tries, 2 s apart, meant for API judges):
     these tasks score deterministically, so a row that cannot be scored fails at once, with its own error."""
-    return type(task).process_results.__wrapped__(task, doc, answers)
+    method = task.process_results
+    unwrapped = getattr(method, "__wrapped__", None)  # the decorated function itself, unbound
+    return unwrapped(task, doc, answers) if unwrapped is not None else method(doc, answers)
 
 
 def score_record(record: SampleRecord, task, doc, prediction: str) -> None:

@@ -74,9 +74,17 @@ def drop_column(parquet, column: str) -> None:
     pq.write_table(table.drop_columns([column]), parquet)
 
 
+def raw_image_bytes(parquet) -> None:
+    """The image column as plain bytes: what a hand-made parquet file without the Image feature holds."""
+    table = pq.read_table(parquet)
+    raw = pa.array([value["bytes"] for value in table.column("image").to_pylist()], type=pa.binary())
+    pq.write_table(table.set_column(table.schema.get_field_index("image"), "image", raw), parquet)
+
+
 @pytest.mark.parametrize("damage,message", [
     (lambda p: drop_column(p, "question"), "lacks column(s) question"),
     (lambda p: drop_column(p, "answers"), "lacks column(s) answers"),
+    (lambda p: raw_image_bytes(p), "column image holds binary, not images (the datasets Image feature"),
     (lambda p: pq.write_table(pq.read_table(p).slice(0, 0), p), "hold(s) no rows"),
     (lambda p: p.write_bytes(b""), "is not a readable parquet file"),
     (lambda p: p.write_bytes(b"PAR1 this is not a parquet file at all" * 10), "is not a readable parquet file"),

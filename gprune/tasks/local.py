@@ -61,6 +61,9 @@ def table_problems(files: list[str], columns: list[str]) -> list[str]:
         missing = [column for column in columns if column not in schema.names]
         if missing:
             problems.append(f"{path} lacks column(s) {', '.join(missing)} (has {', '.join(schema.names)})")
+        if "image" in columns and "image" in schema.names and not _is_image(schema.field("image").type):
+            problems.append(f"{path}'s column image holds {schema.field('image').type}, not images (the datasets "
+                            "Image feature: a struct of bytes and path)")
         first = first or (path, schema)
         differing = _schema_difference(first[1], schema)
         if differing:  # the shards of one split are read as one table
@@ -69,6 +72,10 @@ def table_problems(files: list[str], columns: list[str]) -> list[str]:
     if not problems and rows == 0:
         problems.append(f"{', '.join(files)} hold(s) no rows")
     return problems
+
+
+def _is_image(kind) -> bool:
+    return pa.types.is_struct(kind) and {"bytes", "path"} <= {kind.field(i).name for i in range(kind.num_fields)}
 
 
 def _schema_difference(a, b) -> str:
