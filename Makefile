@@ -19,6 +19,7 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/deptry .
 
 # Everything, as CI runs it: the linter, then every test (Ray clusters, PostgreSQL and training included).
 test: lint

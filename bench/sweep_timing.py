@@ -14,7 +14,8 @@ import time
 import ray
 import yaml
 
-from sweep.runner import prepare_data, run_sweep
+from sweep.data_dir import prepare_data
+from sweep.runner import run_sweep
 from sweep.spec import parse_spec, preset_path
 
 

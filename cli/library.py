@@ -163,7 +163,7 @@ def cmd_benchmarks(args) -> int:
 def cmd_methods(args) -> int:
     from gprune.methods import METHODS
 
-    rows = [[m.name, m.stage.replace("_", " ") + (f", {m.needs.replace('_', ' ')}" if m.needs else ""),
+    rows = [[m.name, m.stage.value.replace("_", " ") + (f", {m.needs.value.replace('_', ' ')}" if m.needs else ""),
              "\n".join(f"{p.name}={p.default!r}: {p.rule}" for p in m.params) or "-", m.summary]
             for m in METHODS.values()]
     print(tabulate(rows, headers=["method", "acts at", "parameters (default: valid values)", "what it does"],

@@ -20,16 +20,8 @@ TASKS = {
 PRIMARY = {name: declared(task)["primary"] for name, task in TASKS.items()}
 # lmms-eval's own task of the same data: its `--log_samples` files are named after it.
 UPSTREAM = {name: declared(task)["upstream"] for name, task in TASKS.items() if "upstream" in declared(task)}
-NOTES = {
-    "mme": "MME perception/cognition scores = sum over categories of (acc + acc+), 0-2000 / 0-800 on the full set",
-    "pope": "POPE accuracy, precision, recall, F1 (answer 'yes' counts as yes; 'Yes.' does not), "
-            "yes_ratio of the labels",
-    "mmbench": "MMBench-EN dev: offline regex answer extraction with circular evaluation, NO GPT judge (percent)",
-    "chartqa": "ChartQA relaxed accuracy (5% numeric tolerance), overall / human / augmented",
-    "docvqa": "DocVQA ANLS (0.5 threshold)",
-    "textvqa": "TextVQA VQA accuracy min(#matching annotators / 3, 1), EvalAI normalisation",
-    "vqav2": "VQAv2 VQA accuracy min(#matching annotators / 3, 1), EvalAI normalisation",
-}
+# How to read each benchmark's numbers, printed with its results.
+NOTES = {name: declared(task)["note"] for name, task in TASKS.items() if "note" in declared(task)}
 
 
 def resolve_benchmarks(names) -> list[str]:

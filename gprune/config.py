@@ -59,3 +59,10 @@ PruneConfig = make_dataclass("PruneConfig", CORE + METHOD_FIELDS, frozen=True, n
     "to_dict": asdict,
 })
 PruneConfig.__module__ = __name__  # pickling (Ray) finds the class here
+
+
+def own_fields(values: dict) -> dict:
+    """`values` (a PruneConfig's fields, perhaps among other keys) without the parameters of methods other than its
+    own: what a run's params say (a ToMe trial shows no G-Prune threshold)."""
+    own = {p.name for p in METHODS[values.get("method", PruneConfig.method)].params}
+    return {k: v for k, v in values.items() if k in own or k not in declared_params()}

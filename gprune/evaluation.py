@@ -17,7 +17,7 @@ from .config import PruneConfig
 from .decoding import Decoding
 from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
-from .generation import generate_batch
+from .generation import decoding_that_runs, generate_batch
 from .layout import image_layout
 from .model import set_prune
 from .records import SampleRecord, batch_timing, doc_id, summarize_records
@@ -208,7 +208,8 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         **batch_timing(len(timed), sum(t.prefill_seconds for t in timed), sum(t.decode_seconds for t in timed),
                        sum(t.decode_steps for t in timed)),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
-                    "batch_size": batch_size, "decoding": decoding.describe(model.device), "timed": TIMED,
+                    "batch_size": batch_size, "decoding": decoding_that_runs(decoding, prune).describe(model.device),
+                    "timed": TIMED,
                     "prefill_timed": PREFILL_TIMED, "decode_timed": DECODE_TIMED},
         answers=answers.to_dict(),
         aggregation_errors=aggregation_errors,

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from .config import PruneConfig
 from .layout import ImageLayout, keep_count
 from .methods import METHODS
+from .methods.base import Needs, Stage
 from .vision_attention import cls_attention_flops
 
 
@@ -57,7 +58,7 @@ def _projector_flops(config, crops: int) -> float:
 
 def _selection_flops(layout: ImageLayout, hidden: int, prune: PruneConfig) -> float:
     """The method's own FLOPs (declared in its module), base view and grid apart."""
-    if not prune.active or METHODS[prune.method].stage != "projector":
+    if not prune.active or METHODS[prune.method].stage != Stage.PROJECTOR:
         return 0.0
     flops = METHODS[prune.method].flops
     return sum(flops(n, hidden, keep_count(n, prune.ratio), **prune.method_params())
@@ -80,7 +81,7 @@ def layer_split(config, prefill_tokens: int, images: list[ImageLayout], prune: P
     language-model method (FastV) runs its first `lm_layer` layers on every token, the rest on the
     survivors; every other method prunes before the language model (prefill_tokens is already reduced)."""
     layers = config.text_config.num_hidden_layers
-    if not (prune.active and METHODS[prune.method].stage == "language_model"):
+    if not (prune.active and METHODS[prune.method].stage == Stage.LANGUAGE_MODEL):
         return layers, prefill_tokens
     dropped = sum(layout.full - layout.kept(prune.ratio) for layout in images)
     return min(prune.lm_layer, layers), prefill_tokens - dropped
@@ -121,7 +122,7 @@ def exact_flops(
     selection = sum(_selection_flops(layout, text.hidden_size, prune) for layout in images)
     if later_layers and reduced != prefill_tokens:
         selection += _attention_row_flops(text, prefill_tokens)
-    if prune.active and METHODS[prune.method].needs == "vision_attention":
+    if prune.active and METHODS[prune.method].needs == Needs.VISION_ATTENTION:
         selection += cls_attention_flops(config.vision_config, crops)
     return Flops(
         vision=_vision_flops(config.vision_config, crops),

@@ -10,8 +10,10 @@ import torch
 from PIL import Image
 
 from .answers import AnswerRules
+from .config import PruneConfig
 from .decoding import Decoding
 from .layout import image_layout
+from .methods.base import Stage
 from .model import prunes_at
 
 
@@ -35,6 +37,14 @@ def format_prompt(processor, text: str, images: int = 1) -> str:
     if processor.chat_template:
         return processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
     return "".join(f"{image_token}\n" if part["type"] == "image" else part["text"] for part in content)
+
+
+def decoding_that_runs(decoding: Decoding, prune: PruneConfig | None) -> Decoding:
+    """The decoding a batch really gets: a method pruning inside the language model keeps KV caches of two
+    lengths in its layers, which only a dynamic, uncompiled cache holds."""
+    if prune is not None and prunes_at(prune, Stage.LANGUAGE_MODEL):
+        return Decoding(cache="dynamic", compile="off")
+    return decoding
 
 
 def generate_kwargs(gen_kwargs: dict, max_new_tokens: int | None = None, answers: AnswerRules | None = None
@@ -105,9 +115,8 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
         raise ValueError(f"prompt of {inputs['input_ids'].shape[1]} tokens + {kwargs['max_new_tokens']} new tokens "
                          f"exceeds the model's context of {context} positions; shorten the question or the cap")
     prune = getattr(model.model, "prune", None)
-    in_lm = prune is not None and prunes_at(prune, "language_model")
-    if in_lm:  # its layers keep KV caches of two lengths: only a dynamic cache holds that
-        decoding = Decoding(cache="dynamic", compile="off")
+    in_lm = prune is not None and prunes_at(prune, Stage.LANGUAGE_MODEL)
+    decoding = decoding_that_runs(decoding, prune)
     kwargs.update(decoding.generate_kwargs(model.device, inputs["input_ids"].shape[1], kwargs["max_new_tokens"]))
     with prefill_clock(model) as marks:
         generate_start = time.perf_counter()

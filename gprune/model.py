@@ -23,12 +23,13 @@ from .feature_cache import FeatureCache
 from .layout import ImageLayout, image_layout, keep_count
 from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
+from .methods.base import Needs, Stage
 from .selection import reduce_tokens
 from .vision_attention import capture_cls_attention
 
 
-def prunes_at(prune: PruneConfig, stage: str) -> bool:
-    """Whether `prune` removes tokens at `stage` ("projector" or "language_model")."""
+def prunes_at(prune: PruneConfig, stage: Stage) -> bool:
+    """Whether `prune` removes tokens at `stage`."""
     return prune.active and METHODS[prune.method].stage == stage
 
 
@@ -143,8 +144,8 @@ class PrunedLlavaNextModel(LlavaNextModel):
 
     def get_image_features(self, pixel_values, image_sizes, **kwargs):
         kwargs["return_dict"] = True
-        needs = METHODS[self.prune.method].needs if prunes_at(self.prune, "projector") else None
-        if needs == "vision_attention":  # not cached: the cache holds features only
+        needs = METHODS[self.prune.method].needs if prunes_at(self.prune, Stage.PROJECTOR) else None
+        if needs == Needs.VISION_ATTENTION:  # not cached: the cache holds features only
             outputs = self._encode_with_attention(pixel_values, image_sizes, kwargs)
         elif self.feature_cache is not None and pixel_values.dim() == 5:  # one row of crops per image
             outputs = self._encode_cached(pixel_values, image_sizes, kwargs)
@@ -152,7 +153,7 @@ class PrunedLlavaNextModel(LlavaNextModel):
             outputs = self._encode(pixel_values, image_sizes, kwargs)
         layouts = self.image_layouts(image_sizes)
         outputs["layouts"] = layouts
-        if not prunes_at(self.prune, "projector"):
+        if not prunes_at(self.prune, Stage.PROJECTOR):
             return outputs
         guides = [g[:, 0] for g in outputs["vision_attention"]] if needs else [None] * len(layouts)
         reduced = [reduce_image(f, lay, self.prune, g) for f, lay, g in zip(outputs.pooler_output, layouts, guides)]
@@ -195,13 +196,13 @@ class PrunedLlavaNextModel(LlavaNextModel):
     def forward(self, input_ids=None, pixel_values=None, image_sizes=None, attention_mask=None,
                 position_ids=None, mm_encoder_outputs=None, **kwargs):
         has_pixels = pixel_values is not None and pixel_values.size(0) > 0
-        if prunes_at(self.prune, "language_model"):
+        if prunes_at(self.prune, Stage.LANGUAGE_MODEL):
             if has_pixels and not mm_encoder_outputs:
                 mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None
             self._plan_layer_pruning(input_ids, (mm_encoder_outputs or {}).get("image"), kwargs)
         else:
             set_lm_plan(self.language_model, None)
-        if prunes_at(self.prune, "projector") and self.prune.positions == "original":
+        if prunes_at(self.prune, Stage.PROJECTOR) and self.prune.positions == "original":
             if has_pixels and not mm_encoder_outputs:
                 mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None
             image = (mm_encoder_outputs or {}).get("image")
@@ -222,7 +223,7 @@ class PrunedLlavaNextForConditionalGeneration(LlavaNextForConditionalGeneration)
         """generate() fixes prompt positions before images are encoded and extends them by one per
         new token: give the text its original positions now (visual tokens get theirs at prefill)."""
         prune, image_sizes = self.model.prune, model_kwargs.get("image_sizes")
-        if not (prunes_at(prune, "projector") and prune.positions == "original") or image_sizes is None:
+        if not (prunes_at(prune, Stage.PROJECTOR) and prune.positions == "original") or image_sizes is None:
             return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
         input_ids = model_kwargs.get("input_ids", inputs_tensor)
         layouts = self.model.image_layouts(image_sizes)
@@ -238,7 +239,7 @@ class PrunedLlavaNextProcessor(LlavaNextProcessor):
     def _get_number_of_features(self, orig_height: int, orig_width: int, height: int, width: int) -> int:
         """Emit one image placeholder per visual token the model will keep."""
         full = super()._get_number_of_features(orig_height, orig_width, height, width)
-        if not prunes_at(self.prune, "projector"):
+        if not prunes_at(self.prune, Stage.PROJECTOR):
             return full  # a language-model method sees every visual token in the prompt
         layout = image_layout(self.layout_config, (orig_height, orig_width))
         return full - (layout.full - layout.kept(self.prune.ratio))

@@ -20,7 +20,7 @@ def reduce_tokens(features: torch.Tensor, keep: int, method: str = "gprune", sha
     check_method(method)
     needs = METHODS[method].needs
     if needs and (guide is None or guide.shape != features.shape[:1]):
-        raise ValueError(f"method={method!r} needs {needs} for each of the {features.shape[0]} tokens (guide=)")
+        raise ValueError(f"method={method!r} needs {needs.value} for each of the {features.shape[0]} tokens (guide=)")
     declared = METHODS[method].params
     for param in declared:
         param.check(params.get(param.name, param.default))

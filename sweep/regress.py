@@ -25,7 +25,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from mlflow.tracking import MlflowClient
 from pydantic import BeforeValidator, Field, ValidationError
 
 from gprune.benchmarks import PRIMARY, TASKS
@@ -37,7 +36,7 @@ from . import driver
 from .fingerprint import dataset_fingerprint
 from .paired import paired_difference
 from .spec import Finite, Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
-from .tracking import context_tags, git_commit
+from .tracking import context_tags, experiment_id, git_commit, store_client
 from .yaml_input import load_yaml
 
 DRIVER_TAG = "gprune.driver"  # the process writing a regression run: a dead one's RUNNING run is closed
@@ -166,8 +165,8 @@ class Outcome:
 def run_suite(suite: Suite, pin: bool = False, printer=print, lmms_eval_reference: list | None = None) -> Outcome:
     """Evaluate the suite and compare it with its pinned reference (or pin it, or compare with lmms-eval's own
     samples files of one config)."""
+    from .data_dir import prepare_data
     from .reachability import check_tracking_store
-    from .runner import prepare_data
 
     check_tracking_store(suite.tracking.uri)
     data_dir = prepare_data(suite)
@@ -282,11 +281,10 @@ def _log(suite, verdict, reason, comparisons, context, reference, results, print
     from tabulate import tabulate
 
     then = (reference or {}).get("context", {})
-    client = MlflowClient(suite.tracking.uri)
-    experiment = client.get_experiment_by_name(f"regress-{suite.name}")
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(f"regress-{suite.name}")
-    close_abandoned(client, experiment_id, printer)
-    run = client.create_run(experiment_id, run_name="reference" if pinned else verdict.name.lower(),
+    client = store_client(suite.tracking.uri, suite.tracking.outage_seconds)
+    experiment = experiment_id(client, f"regress-{suite.name}")
+    close_abandoned(client, experiment, printer)
+    run = client.create_run(experiment, run_name="reference" if pinned else verdict.name.lower(),
                             start_time=int(1000 * (started or time.time())), tags={
                                 **context_tags(), "gprune.regress.verdict": reason,
                                 "gprune.regress.pinned": str(pinned), DRIVER_TAG: json.dumps(driver.identity()),

@@ -14,12 +14,12 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from gprune.config import PruneConfig
-from testbed.fixtures import write_fixtures
+from gprune.config import PruneConfig, own_fields
 from workers import WorkerPool
 from workers.pool import start_error
 
 from . import driver
+from .data_dir import prepare_data
 from .fingerprint import dataset_fingerprint, dataset_inputs
 from .outages import TrackingUnavailable
 from .progress import ProgressLine
@@ -47,20 +47,6 @@ class SweepOutcome:
     interrupted: bool = False
     seconds: dict = field(default_factory=dict)  # wall time: baseline, fit (Tune), logging (MLflow, in fit)
     batch_size: int = 1
-
-
-def prepare_data(spec: SweepSpec) -> str | None:
-    """The data directory, writing fixtures first when the spec asks for generated data."""
-    if spec.data_dir is not None:
-        return str(Path(spec.data_dir).resolve())
-    if spec.fixtures is None:
-        return None
-    n, seed = spec.fixtures.n, spec.fixtures.seed
-    folder = Path(".data") / f"fixtures-n{n}-s{seed}"
-    if not (folder / ".complete").exists():
-        write_fixtures(folder, n=n, seed=seed)
-        (folder / ".complete").touch()
-    return str(folder.resolve())
 
 
 def param_space(spec: SweepSpec) -> dict:
@@ -251,7 +237,7 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
                 if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
                     raise start_error(error) from None
                 raise
-            tracker.log_child("baseline", "baseline", {**common, **baseline["prune"]}, baseline["metrics"],
+            tracker.log_child("baseline", "baseline", {**common, **own_fields(baseline["prune"])}, baseline["metrics"],
                               {**tags, "gprune.trial_status": "baseline", "device": baseline.pop("device")},
                               baseline.pop("records"), role="baseline", seconds=(began, time.time()))
             baseline_file.write_text(json.dumps(baseline, default=str))

@@ -11,16 +11,14 @@ import traceback
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from mlflow.tracking import MlflowClient
 
 
 def record_crash(suite, error: BaseException) -> None:
     """A run that could not even finish is still a run of the suite: logged, tagged, FAILED."""
-    client = MlflowClient(suite.tracking.uri)
-    name = f"regress-{suite.name}"
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-    run = client.create_run(experiment_id, run_name="crashed", tags={
+    from .tracking import experiment_id, store_client
+
+    client = store_client(suite.tracking.uri, suite.tracking.outage_seconds)
+    run = client.create_run(experiment_id(client, f"regress-{suite.name}"), run_name="crashed", tags={
         "gprune.regress.verdict": f"crashed: {type(error).__name__}: {error}"})
     client.log_text(run.info.run_id, "".join(traceback.format_exception(error)), "traceback.txt")
     client.set_terminated(run.info.run_id, "FAILED")

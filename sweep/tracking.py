@@ -24,6 +24,8 @@ from mlflow.tracking.context.registry import resolve_tags
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from gprune.config import own_fields
+
 from .outages import PatientClient
 from .storage import drop_ballast, storage_problem
 from .trial import records_file
@@ -71,6 +73,23 @@ def tracking_client(uri: str) -> MlflowClient:
     return client
 
 
+def store_client(uri: str, patience: float) -> PatientClient:
+    """The client every writer uses: the store's tables created under a lock, every call waiting out an outage."""
+    if uri.startswith(("http://", "https://")):
+        # MLflow's HTTP client retries a refused connection for about two minutes on its own, silently: ours
+        # waits the outage out instead and says so when it starts (an explicit setting is kept)
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    return PatientClient(tracking_client(uri), uri, patience)
+
+
+def experiment_id(client, name: str, artifact_location: str | None = None) -> str:
+    """The experiment called `name`, created the first time."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
 def context_tags() -> dict:
     """Who and what started this process, as MLflow's own context says (mlflow.user, mlflow.source.*)."""
     return {k: v for k, v in resolve_tags().items() if k.startswith(("mlflow.user", "mlflow.source"))}
@@ -89,11 +108,7 @@ class SweepTracker:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:  # every call waits out an unreachable store (sweep/outages.py)
-            if self.uri.startswith(("http://", "https://")):
-                # MLflow's HTTP client retries a refused connection for about two minutes on its own, silently:
-                # ours waits the outage out instead and says so when it starts (an explicit setting is kept)
-                os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            self._client = PatientClient(tracking_client(self.uri), self.uri, self.outage_seconds)
+            self._client = store_client(self.uri, self.outage_seconds)
         return self._client
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client
@@ -110,9 +125,7 @@ class SweepTracker:
 
     def start(self, params: dict, tags: dict, parent_id: str | None = None) -> str:
         """Create the experiment (once per sweep name) and a parent run, or reopen `parent_id` (resume)."""
-        experiment = self.client.get_experiment_by_name(self.sweep)
-        self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
-            self.sweep, artifact_location=self.artifact_location)
+        self.experiment_id = experiment_id(self.client, self.sweep, self.artifact_location)
         if parent_id:
             self.parent_id = parent_id
             self.client.update_run(parent_id, status="RUNNING")
@@ -262,7 +275,7 @@ class MLflowCallback(tune.Callback):
             result = {k: v for k, v in last.items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
             path = records_file(self.records_dir, trial_id)
             records = json.loads(path.read_text()) if path.exists() else None
-            prune = result.pop("prune", None) or config
+            prune = own_fields(result.pop("prune", None) or config)
             reason = result.pop("failure", "")
             status = f"failed: {reason}" if reason else status
             tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}

@@ -58,3 +58,14 @@ def test_auto_is_static_and_compiled_on_cuda_dynamic_on_cpu():
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Decoding(**kwargs)
+
+
+def test_fastv_reports_the_dynamic_cache_it_really_ran_on_not_the_static_one_asked_for(tiny):
+    from gprune import PruneConfig, evaluate
+
+    model, processor = tiny
+    asked = Decoding(cache="static", compile="off")
+    fastv, gprune = (evaluate(model, processor, ["easyvqa"], PruneConfig(method=m, ratio=0.5), limit=2, batch_size=2,
+                              max_new_tokens=2, decoding=asked)["easyvqa"] for m in ("fastv", "gprune"))
+    assert fastv.throughput["decoding"].startswith("dynamic KV cache")
+    assert gprune.throughput["decoding"].startswith("static KV cache")

@@ -158,6 +158,10 @@ def test_a_methods_sweep_reports_each_method_against_the_baseline_and_random(ray
     assert len(significance) == 6 * 2 + 4 * 2  # each trial vs unpruned, each non-random one vs random, 2 benchmarks
     assert "gprune 0.9" in set(significance["trial"])
     check_kept_tokens_are_the_models_own(uri, "compare", fixtures_dir)
+    for run in children(uri, "compare")[2]:  # each run's params are its own method's, not every method's
+        method, params = run.data.params["method"], run.data.params
+        assert ("threshold" in params) == (method == "gprune") and ("seed" in params)  # seed: the sweep's own
+
 
 
 def check_kept_tokens_are_the_models_own(uri, name, fixtures_dir):

@@ -14,6 +14,7 @@ declarations: a method's parameter is written in its own module and nowhere else
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
 
@@ -48,6 +49,17 @@ def _no_flops(n: int, d: int, keep: int, **params) -> float:
     return 0.0
 
 
+class Stage(Enum):
+    """Where a method removes tokens."""
+    PROJECTOR = "projector"  # on the projected visual tokens, before the language model
+    LANGUAGE_MODEL = "language_model"  # inside it: gprune/lm_pruning.py hands `reduce` each token's attention score
+
+
+class Needs(Enum):
+    """What else a method's reduce takes."""
+    VISION_ATTENTION = "vision_attention"  # guide=[N]: the vision tower's [CLS] attention (gprune/vision_attention.py)
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -55,12 +67,12 @@ class Method:
     reduce: Callable  # (features [N, d], keep, shape, **params) -> (indices [keep], tokens [keep, d])
     params: tuple[Param, ...] = ()
     flops: Callable[..., float] = _no_flops  # (n, d, keep, **params): the reduction's FLOPs, 2 x multiply-adds
-    # where it acts: "projector" (on the projected visual tokens, before the language model) or
-    # "language_model" (inside it: gprune/lm_pruning.py hands `reduce` each visual token's attention score)
-    stage: str = "projector"
-    # what else its reduce takes: "vision_attention" (guide=[N], the vision tower's [CLS] attention to each
-    # token, from gprune/vision_attention.py), else nothing
-    needs: str | None = None
+    stage: "Stage" = None  # where it acts (Stage.PROJECTOR when not given)
+    needs: "Needs | None" = None  # what else its reduce takes, if anything
+
+    def __post_init__(self):
+        if self.stage is None:
+            object.__setattr__(self, "stage", Stage.PROJECTOR)
 
 
 def from_scores(score: Callable) -> Callable:

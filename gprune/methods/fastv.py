@@ -7,7 +7,7 @@ This module declares the method and its choice (the top-k of the scores); gprune
 language model around it and hands it the scores, one value per visual token.
 """
 
-from .base import Method, Param, from_scores, integer_at_least
+from .base import Method, Param, Stage, from_scores, integer_at_least
 
 
 def _below_depth(lm_layer: int, config) -> str | None:
@@ -27,4 +27,4 @@ def score(attention, lm_layer: int = 2):
 
 
 METHOD = Method("fastv", "FastV: inside the language model, after layer K keep the visual tokens the last "
-                "prompt token attends to most", from_scores(score), (LM_LAYER,), stage="language_model")
+                "prompt token attends to most", from_scores(score), (LM_LAYER,), stage=Stage.LANGUAGE_MODEL)

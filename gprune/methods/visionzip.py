@@ -10,7 +10,7 @@ target, cosine) and each group is averaged into one token at its target's positi
 import torch
 import torch.nn.functional as F
 
-from .base import Method, Param, number_in
+from .base import Method, Needs, Param, number_in
 
 CONTEXTUAL = Param("contextual", 10 / 64, "VisionZip: share of the kept tokens that are merged contextual tokens",
                    "a number in [0, 1)", lambda v: number_in(0, 1, low_open=False)(v) and v < 1)
@@ -51,4 +51,4 @@ def flops(n: int, d: int, keep: int, contextual: float = 10 / 64, **params) -> f
 
 
 METHOD = Method("visionzip", "VisionZip: dominant tokens by the vision tower's [CLS] attention plus merged "
-                "contextual tokens", reduce, (CONTEXTUAL,), flops, needs="vision_attention")
+                "contextual tokens", reduce, (CONTEXTUAL,), flops, needs=Needs.VISION_ATTENTION)
