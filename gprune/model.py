@@ -25,8 +25,10 @@ from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
 from .methods.base import Needs, Stage
 from .selection import reduce_tokens
+from .transformers_api import warn_if_untested
 from .vision_attention import capture_cls_attention
 
+warn_if_untested()
 
 def prunes_at(prune: PruneConfig, stage: Stage) -> bool:
     """Whether `prune` removes tokens at `stage`."""

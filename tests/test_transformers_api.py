@@ -1,0 +1,27 @@
+"""The installed transformers is the tested one; outside the range, gprune says so."""
+
+import pytest
+
+from gprune import transformers_api
+
+
+def test_the_installed_transformers_is_in_the_tested_range():
+    import transformers
+
+    assert transformers_api.tested(), (f"transformers {transformers.__version__} is outside {transformers_api.TESTED}: "
+                                       "run the suite on it and move the range (and pyproject.toml's pin) together")
+
+
+def test_pyproject_pins_the_same_range():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    pin = next(d for d in project["dependencies"] if d.startswith("transformers"))
+    assert pin.removeprefix("transformers") == str(transformers_api.TESTED) or \
+        set(pin.removeprefix("transformers").split(",")) == set(str(transformers_api.TESTED).split(","))
+
+
+@pytest.mark.parametrize("version,ok", [("5.24.0", True), ("5.24.3", True), ("5.17.0", False), ("5.25.0", False)])
+def test_the_range(version, ok):
+    assert transformers_api.tested(version) is ok
