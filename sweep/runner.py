@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,118 +178,168 @@ def set_aside(path: Path, tracker: SweepTracker, printer=print) -> None:
     path.rename(path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
 
 
-def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | None = None, resume: bool = False,
-              printer=print) -> SweepOutcome:
-    if tracking_uri:
-        spec.tracking.uri = tracking_uri
-    # Everything the sweep needs answers first, in seconds: no MLflow run is created for a sweep that cannot run.
+@dataclass
+class SweepRun:
+    """What the steps of one sweep share."""
+    spec: SweepSpec
+    resume: bool
+    printer: Callable
+    path: Path  # Tune's experiment folder: its state, the sweep's state file, the records, the baseline
+    data_dir: str | None
+    slices: int  # reports per trial (ASHA's rungs), else 1
+    tracker: SweepTracker
+    params: dict  # what every run of the sweep logs as params
+    tags: dict
+    stops: StopRequests = field(default_factory=StopRequests)
+    pool: WorkerPool | None = None
+
+    @property
+    def fixed(self) -> dict:
+        """The pruning parameters every trial shares."""
+        return {"seed": self.spec.seed, **self.spec.fixed_prune()}
+
+    @property
+    def records_dir(self) -> str:
+        return str(self.path / "records")  # one file per trial, on this machine: trials run here
+
+    def callback(self) -> MLflowCallback:
+        return MLflowCallback(self.tracker, self.params, self.tags, self.slices, self.records_dir)
+
+
+def preflight(spec: SweepSpec, address: str | None, resume: bool, printer) -> SweepRun:
+    """Everything the sweep needs answers first, in seconds: no MLflow run is created for a sweep that cannot run."""
     check_tracking_store(spec.tracking.uri)
     check_ray_address(address)
-    experiment_path = Path(spec.storage).resolve() / spec.name
-    state_file = experiment_path / "sweep.json"
-    check_storage(experiment_path.parent)
+    path = Path(spec.storage).resolve() / spec.name
+    check_storage(path.parent)
     if resume:
-        check_tune_state(experiment_path)
-    slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
+        check_tune_state(path)
     data_dir = prepare_data(spec)
     tracker = SweepTracker(spec.tracking.uri, spec.name, spec.tracking.artifact_location,
                            spec.tracking.outage_seconds)
     tracker.check_experiment()
     tracker.inputs = dataset_inputs(spec.benchmarks, data_dir)
-    common = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
+    slices = spec.scheduler.slices if spec.scheduler.type == "asha" else 1
+    params = {"model": spec.model, "benchmarks": ",".join(spec.benchmarks), "limit": spec.limit,
               "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices,
               **{f"answers.{k}": v for k, v in spec.answer_rules().to_dict().items()}}
     tags = {"git_commit": git_commit(), "dataset_fingerprint": dataset_fingerprint(spec.benchmarks, data_dir),
             "gprune.sweep": spec.name}
     if not resume:
-        set_aside(experiment_path, tracker, printer)
-    parent = read_state(state_file)["parent_run_id"] if resume else None
-    pool = None
-    stops = StopRequests()  # Ctrl-C or `kill` ends the sweep as KILLED and resumable, whenever it comes
-    stops.listen()
-    try:  # from here on, whatever ends the sweep (Ctrl-C included) closes the parent run, once there is one
-        connect(address)
-        stops.listen()
-        stops.check()
-        fixed = {"seed": spec.seed, **spec.fixed_prune()}  # pruning parameters every trial shares
-        # workers that could never be placed are refused here, in one line, before any run exists
-        pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name,
-                          reserve_cpus=TRIAL_CPUS, data_dir=data_dir, batch_size=spec.batch_size,
+        set_aside(path, tracker, printer)
+    return SweepRun(spec, resume, printer, path, data_dir, slices, tracker, params, tags)
+
+
+def start(run: SweepRun, address: str | None) -> None:
+    """Ray, then the workers (placed and loaded), then the parent run and the sweep's state file."""
+    spec = run.spec
+    parent = read_state(run.path / "sweep.json")["parent_run_id"] if run.resume else None
+    connect(address)
+    run.stops.listen()
+    run.stops.check()
+    # workers that could never be placed are refused here, in one line, before any run exists
+    run.pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name,
+                          reserve_cpus=TRIAL_CPUS, data_dir=run.data_dir, batch_size=spec.batch_size,
                           max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb,
                           decoding=spec.generation.decoding(), answers=spec.answer_rules())
-        printer(f"starting {pool.count} evaluation worker(s) ...", flush=True)
-        pool.info()  # every worker has loaded its model, or the reason one cannot is said in one line
-        stops.check()
-        tracker.start({**common, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, tags, parent)
-        experiment_path.mkdir(parents=True, exist_ok=True)
-        lay_ballast(experiment_path)
-        state_file.write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": tracker.parent_id,
-                                          "driver": driver.identity()}))
-        stops.check()
-        started = time.perf_counter()
-        baseline_file = experiment_path / "baseline.json"
-        if baseline_file.exists():  # a resumed sweep keeps its baseline
-            baseline = json.loads(baseline_file.read_text())
-        else:
-            began = time.time()
-            try:
-                baseline = evaluate_baseline(spec, pool, fixed, printer)
-            except ray.exceptions.RayError as error:  # a worker died for good: its reason, not Ray's chain
-                if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
-                    raise start_error(error) from None
-                raise
-            tracker.log_child("baseline", "baseline", {**common, **own_fields(baseline["prune"])}, baseline["metrics"],
-                              {**tags, "gprune.trial_status": "baseline", "device": baseline.pop("device")},
-                              baseline.pop("records"), role="baseline", seconds=(began, time.time()))
-            baseline_file.write_text(json.dumps(baseline, default=str))
-        seconds = {"baseline": time.perf_counter() - started}
-        stops.check()
+    run.printer(f"starting {run.pool.count} evaluation worker(s) ...", flush=True)
+    run.pool.info()  # every worker has loaded its model, or the reason one cannot is said in one line
+    run.stops.check()
+    run.tracker.start({**run.params, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, run.tags,
+                      parent)
+    run.path.mkdir(parents=True, exist_ok=True)
+    lay_ballast(run.path)
+    (run.path / "sweep.json").write_text(json.dumps({"spec": spec.to_dict(), "parent_run_id": run.tracker.parent_id,
+                                                     "driver": driver.identity()}))
+    run.stops.check()
 
-        records_dir = str(experiment_path / "records")  # one file per trial, on this machine: trials run here
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, dispatcher=pool.dispatcher, limits=spec.limits(), slices=slices,
-                                 fixed=fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate,
-                                 records_dir=records_dir),
-            {"cpu": TRIAL_CPUS, f"node:{ray.util.get_node_ip_address()}": 0.001})
+
+def baseline_of(run: SweepRun) -> dict:
+    """The unpruned baseline, evaluated and logged once per sweep (a resumed sweep keeps its own)."""
+    saved = run.path / "baseline.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    began = time.time()
+    try:
+        baseline = evaluate_baseline(run.spec, run.pool, run.fixed, run.printer)
+    except ray.exceptions.RayError as error:  # a worker died for good: its reason, not Ray's chain
+        if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
+            raise start_error(error) from None
+        raise
+    run.tracker.log_child("baseline", "baseline", {**run.params, **own_fields(baseline["prune"])},
+                          baseline["metrics"], {**run.tags, "gprune.trial_status": "baseline",
+                                                "device": baseline.pop("device")},
+                          baseline.pop("records"), role="baseline", seconds=(began, time.time()))
+    saved.write_text(json.dumps(baseline, default=str))
+    return baseline
+
+
+def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:
+    """Ray Tune runs the trials (each logged by the callback as it ends); returns the seconds of fit and logging."""
+    spec = run.spec
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, dispatcher=run.pool.dispatcher, limits=spec.limits(), slices=run.slices,
+                             fixed=run.fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate,
+                             records_dir=run.records_dir),
+        {"cpu": TRIAL_CPUS, f"node:{ray.util.get_node_ip_address()}": 0.001})
+    callbacks = [run.callback(), ProgressLine(total)]
+    if run.resume:  # Tune restores its own copy of the callbacks, with the same tracker settings
+        tuner = tune.Tuner.restore(str(run.path), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        tuner = tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config(spec),
+                           run_config=tune.RunConfig(name=spec.name, storage_path=str(run.path.parent),
+                                                     callbacks=callbacks, verbose=0))
+    started = time.perf_counter()
+    try:
+        grid = tuner.fit()
+    except Exception:  # Tune reading back what a full disk cut short (a trial's error file): an outage,
+        if storage_problem(run.path) is None:  # said by the callback, that stopped the sweep
+            raise
+        grid = []  # `--resume` logs what finished once the disk is back
+    run.stops.listen()
+    fit = time.perf_counter() - started
+    backfill(grid, run.tracker, run.callback())
+    return {"fit": fit, "logging": float("nan") if run.resume else callbacks[0].seconds}
+
+
+def conclude(run: SweepRun, baseline: dict, total: int, seconds: dict) -> SweepOutcome:
+    """The trials as MLflow holds them, and the parent run closed: KILLED when some are still to run."""
+    spec, tracker = run.spec, run.tracker
+    trials = tracker.trials()
+    interrupted = len(trials) < total  # Ctrl-C or a disk outage: Tune saved its state, `--resume` continues
+    swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
+    objectives = [t["metrics"].get("objective", float("nan")) for t in trials]
+    tracker.finish("KILLED" if interrupted else "FINISHED",
+                   {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})
+    return SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id, baseline["metrics"],
+                        swept, trials, run.pool.info(), str(run.path), interrupted, seconds, spec.batch_size)
+
+
+def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | None = None, resume: bool = False,
+              printer=print) -> SweepOutcome:
+    if tracking_uri:
+        spec.tracking.uri = tracking_uri
+    run = preflight(spec, address, resume, printer)
+    run.stops.listen()  # Ctrl-C or `kill` ends the sweep as KILLED and resumable, whenever it comes
+    try:  # from here on, whatever ends the sweep closes the parent run, once there is one
+        start(run, address)
+        began = time.perf_counter()
+        baseline = baseline_of(run)
+        seconds = {"baseline": time.perf_counter() - began}
+        run.stops.check()
         total = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
-        callbacks = [MLflowCallback(tracker, common, tags, slices, records_dir), ProgressLine(total)]
-        if resume:  # Tune restores its own copy of the callbacks, with the same tracker settings
-            tuner = tune.Tuner.restore(str(experiment_path), trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config(spec),
-                               run_config=tune.RunConfig(name=spec.name, storage_path=str(experiment_path.parent),
-                                                         callbacks=callbacks, verbose=0))
-        started = time.perf_counter()
-        try:
-            grid = tuner.fit()
-        except Exception:  # Tune reading back what a full disk cut short (a trial's error file): an outage,
-            if storage_problem(experiment_path) is None:  # said by the callback, that stopped the sweep
-                raise
-            grid = []  # `--resume` logs what finished once the disk is back
-        stops.listen()
-        seconds["fit"] = time.perf_counter() - started
-        backfill(grid, tracker, MLflowCallback(tracker, common, tags, slices, records_dir))
-        seconds["logging"] = float("nan") if resume else callbacks[0].seconds
-        trials = tracker.trials()
-        interrupted = len(trials) < total  # Ctrl-C: Tune saved its state, `--resume` continues
-        swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
-        outcome = SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id,
-                               baseline["metrics"], swept, trials, pool.info(), str(experiment_path), interrupted,
-                               seconds, spec.batch_size)
-        objectives = [t["metrics"].get("objective", float("nan")) for t in trials]
-        tracker.finish("KILLED" if interrupted else "FINISHED",
-                       {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})
-        return outcome
+        seconds.update(run_trials(run, baseline, total))
+        return conclude(run, baseline, total, seconds)
     except TrackingUnavailable:
         raise  # the store is away: the parent run stays RUNNING until `--resume` reopens it
-    except BaseException as error:
-        if tracker.parent_id:
-            tracker.finish("KILLED")
-        raise error
+    except BaseException:
+        if run.tracker.parent_id:
+            run.tracker.finish("KILLED")
+        raise
     finally:
-        stops.restore()
-        if pool is not None:
-            pool.shutdown()
+        run.stops.restore()
+        if run.pool is not None:
+            run.pool.shutdown()
 
 
 def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:
