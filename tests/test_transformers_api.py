@@ -1,4 +1,4 @@
-"""The installed transformers is the tested one; outside the range, gprune says so."""
+"""The installed transformers is the tested one, with every internal name the pruned model relies on."""
 
 import pytest
 
@@ -25,3 +25,21 @@ def test_pyproject_pins_the_same_range():
 @pytest.mark.parametrize("version,ok", [("5.24.0", True), ("5.24.3", True), ("5.17.0", False), ("5.25.0", False)])
 def test_the_range(version, ok):
     assert transformers_api.tested(version) is ok
+
+
+def test_every_internal_name_the_pruned_model_relies_on_is_there_with_its_parameters():
+    assert transformers_api.relied_on_problems() == []
+
+
+def test_a_renamed_internal_is_named():
+    relied = dict(transformers_api.RELIED_ON)
+    try:
+        transformers_api.RELIED_ON["transformers.models.llava_next.modeling_llava_next:unpad_image"] = ("image", "size")
+        transformers_api.RELIED_ON["transformers.models.llava_next.modeling_llava_next:gone_helper"] = ("x",)
+        problems = transformers_api.relied_on_problems()
+    finally:
+        transformers_api.RELIED_ON.clear()
+        transformers_api.RELIED_ON.update(relied)
+    assert any("unpad_image: parameters ['tensor', 'original_size'], relied on as ['image', 'size']" in p
+               for p in problems)
+    assert any("gone_helper: gone" in p for p in problems)
