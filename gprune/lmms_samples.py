@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .benchmarks import TASKS, UPSTREAM
+from .records import field_of
 from .tasks import declared, metric_names
 from .units import sample_score
 
@@ -40,19 +41,15 @@ def benchmark_of(path) -> str:
     return by_task[task]
 
 
-def _get(record, name):
-    return record[name] if isinstance(record, dict) else getattr(record, name)
-
-
 def write_samples(path, records) -> Path:
     """Records (dicts or SampleRecords) as lmms-eval's samples JSONL. A row that could not be read has no
     results and no line, as lmms-eval has no line for a document it never scored."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"doc_id": _get(r, "index"), "target": str(_get(r, "target")),
-                         "input": _get(r, "question"), "filtered_resps": _get(r, "prediction") or "",
-                         **_get(r, "results")}, default=str, ensure_ascii=False)
-             for r in records if _get(r, "results")]
+    lines = [json.dumps({"doc_id": field_of(r, "index"), "target": str(field_of(r, "target")),
+                         "input": field_of(r, "question"), "filtered_resps": field_of(r, "prediction") or "",
+                         **field_of(r, "results")}, default=str, ensure_ascii=False)
+             for r in records if field_of(r, "results")]
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
 

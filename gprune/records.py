@@ -30,6 +30,11 @@ class SampleRecord:
 ID_COLUMNS = ("question_id", "questionId", "imageId", "index")  # the benchmarks' row ids (ChartQA has none)
 
 
+def field_of(record, name: str):
+    """A record's field, whether it is a SampleRecord or its dict (as logged to MLflow or read from a file)."""
+    return record[name] if isinstance(record, dict) else getattr(record, name)
+
+
 def doc_id(doc: dict) -> str | None:
     return next((str(doc[c]) for c in ID_COLUMNS if c in doc), None)
 

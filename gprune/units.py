@@ -26,11 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .records import field_of
+
 CIRCULAR_STRIDE = 1_000_000  # MMBench's rotated copies of item i have indices i + k * 1e6
-
-
-def _field(sample, name):
-    return sample[name] if isinstance(sample, dict) else getattr(sample, name)
 
 
 def _ratio(numerator, denominator):
@@ -142,10 +140,10 @@ def _groups(statistic, primary, samples) -> dict:
     """unit key -> [(score, primary value)] of the samples that have the primary metric."""
     groups = defaultdict(list)
     for sample in samples:
-        results = _field(sample, "results") or {}
+        results = field_of(sample, "results") or {}
         if primary in results:
             value = results[primary]
-            groups[statistic.unit(_field(sample, "index"), value)].append((_field(sample, "score"), value))
+            groups[statistic.unit(field_of(sample, "index"), value)].append((field_of(sample, "score"), value))
     if isinstance(statistic, Circular):  # only items whose original (index < 1e6) is there, as lmms-eval counts
         groups = {k: v for k, v in groups.items() if any(int(val["index"]) < CIRCULAR_STRIDE for _, val in v)}
     return dict(groups)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gprune.benchmarks import TASKS
+from gprune.records import field_of
 from gprune.tasks import declared
 from gprune.units import paired_units
 
@@ -46,8 +47,7 @@ class PairedDifference:
 
 
 def _score_by_index(samples) -> dict:
-    return {(s["index"] if isinstance(s, dict) else s.index): (s["score"] if isinstance(s, dict) else s.score)
-            for s in samples}
+    return {field_of(s, "index"): field_of(s, "score") for s in samples}
 
 
 def paired_difference(benchmark: str, a, b, resamples: int = RESAMPLES, level: float = 0.95, seed: int = 0

@@ -29,6 +29,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 
 from gprune.benchmarks import PRIMARY, TASKS
 from gprune.config import PruneConfig
+from gprune.records import field_of
 from gprune.tasks import declared
 from gprune.units import primary_value
 
@@ -108,16 +109,13 @@ def benchmark_entry(name: str, records, metric_value: float | None = None, error
     """What a reference keeps of one benchmark: its primary metric and, per sample, what the paired test reads
     (index, score, answer, target and the primary metric's process_results value)."""
     primary = PRIMARY[name]
-    samples = [{"index": _get(r, "index"), "score": _get(r, "score"), "prediction": _get(r, "prediction"),
-                "target": _get(r, "target"),
-                "results": {primary: _get(r, "results")[primary]} if primary in (_get(r, "results") or {}) else {}}
-               for r in records]
+    samples = []
+    for record in records:
+        results = field_of(record, "results") or {}
+        samples.append({**{key: field_of(record, key) for key in ("index", "score", "prediction", "target")},
+                        "results": {primary: results[primary]} if primary in results else {}})
     value = primary_value(declared(TASKS[name]), samples) if metric_value is None else metric_value
     return {"metric": primary, "value": float(value), "error_rate": error_rate, "samples": samples}
-
-
-def _get(record, name):
-    return record[name] if isinstance(record, dict) else getattr(record, name)
 
 
 def evaluate_suite(suite: Suite, data_dir: str | None) -> dict:
