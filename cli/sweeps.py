@@ -94,8 +94,12 @@ def cmd_sweep(args) -> int:
         from dashboards.report import build_report
 
         out = Path(outcome.experiment_path) / "report"
-        build_report(outcome.name, outcome.tracking_uri, out, outcome.parent_run_id)
-        print(f"report: {out / 'report.html'} (also on the parent run in MLflow, under report/)")
+        try:
+            build_report(outcome.name, outcome.tracking_uri, out, outcome.parent_run_id)
+            print(f"report: {out / 'report.html'} (also on the parent run in MLflow, under report/)")
+        except OSError as error:  # the sweep is whole in MLflow; only its report could not be written here
+            print(f"report: not written to {out} ({error.strerror}); `gprune report --experiment {outcome.name}` "
+                  "writes it from MLflow later")
     return 130 if outcome.interrupted else 0
 
 

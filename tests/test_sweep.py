@@ -628,8 +628,8 @@ def test_a_records_disk_that_goes_read_only_or_full_stops_the_sweep_and_resume_c
         fixtures_dir, tmp_path, small_disk, outage):
     name = f"disk-{outage}"
     sweep_file = tmp_path / "sweep.yaml"
-    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, concurrency=1,
-                                                    storage=str(small_disk / "sweeps"))))
+    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, concurrency=1, limit=16,  # trials of ~2 s:
+                                                    storage=str(small_disk / "sweeps"))))  # the outage comes mid-sweep
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the store stays writable: only the sweep's own disk goes
     first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
     wait_for_trials(uri, name, 2)
