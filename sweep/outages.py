@@ -15,7 +15,15 @@ from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay,
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 UNREACHABLE = ("Max retries exceeded", "Connection refused", "connection refused", "could not connect",
-               "server closed the connection", "database is locked", "Connection aborted", "timed out")
+               "server closed the connection", "database is locked", "Connection aborted", "timed out",
+               "Connection reset", "connection is closed", "connection failed",  # PostgreSQL stopping or starting:
+               "the database system is shutting down", "the database system is starting up",
+               "the database system is in recovery mode", "terminating connection due to administrator command")
+
+
+def brief(error: BaseException) -> str:
+    """An error's first line (SQLAlchemy adds a hint line and a link): fits the one line said about it."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 
 class TrackingUnavailable(ConnectionError):
@@ -47,7 +55,7 @@ class PatientClient:
         def waiting(state):
             if self.away_since is None:
                 self.away_since = time.monotonic()
-                self.say(f"tracking store {self.uri} unreachable ({str(state.outcome.exception())[:200]}); "
+                self.say(f"tracking store {self.uri} unreachable ({brief(state.outcome.exception())}); "
                          f"retrying for up to {self.patience:.0f} s")
 
         def patient_call(*args, **kwargs):
@@ -58,7 +66,7 @@ class PatientClient:
             except RetryError as error:
                 raise TrackingUnavailable(
                     f"the tracking store {self.uri} was unreachable for {self.patience:.0f} s "
-                    f"({error.last_attempt.exception()}); the sweep stopped and can be resumed with "
+                    f"({brief(error.last_attempt.exception())}); the sweep stopped and can be resumed with "
                     "`gprune sweep --resume NAME` once the store is back") from None
             if self.away_since is not None:
                 self.say(f"tracking store back after {time.monotonic() - self.away_since:.0f} s")

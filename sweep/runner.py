@@ -297,6 +297,8 @@ def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:
             raise
         grid = []  # `--resume` logs what finished once the disk is back
     run.stops.listen()
+    if callbacks[0].unavailable is not None:  # the store stayed away: Tune has saved its state for `--resume`
+        raise callbacks[0].unavailable
     fit = time.perf_counter() - started
     backfill(grid, run.tracker, run.callback())
     return {"fit": fit, "logging": float("nan") if run.resume else callbacks[0].seconds}

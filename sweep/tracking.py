@@ -26,7 +26,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from gprune.config import own_fields
 
-from .outages import PatientClient
+from .outages import PatientClient, TrackingUnavailable
 from .storage import drop_ballast, storage_problem
 from .trial import records_file
 
@@ -249,9 +249,11 @@ def run_name(config: dict) -> str:
 
 
 def trial_error(trial) -> str:
-    """The last line of a failed trial's error (Tune keeps the whole trace in the trial's folder)."""
+    """The last line of a failed trial's error. Tune writes the trace on the driver first (`trial.error_file`) and
+    copies it to the sweep's storage later, so `trial.get_error()` (storage) is only the fallback."""
     try:
-        text = str(trial.get_error() or "")
+        local = Path(trial.error_file) if trial.error_file else None
+        text = local.read_text() if local and local.exists() else str(trial.get_error() or "")
     except Exception:  # the error file could not be read back
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -266,6 +268,7 @@ class MLflowCallback(tune.Callback):
         self.records_dir = records_dir  # where each trial leaves its records (sweep/trial.py)
         self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
         self.outage = None  # the full or read-only disk that stopped the sweep, once seen
+        self.unavailable = None  # the TrackingUnavailable that stopped the sweep, once raised
 
     def log_result(self, trial_id: str, config: dict, last: dict, status: str) -> None:
         """Log one trial from its last reported result (Tune's `trial.last_result`, or a restored Result's
@@ -291,8 +294,23 @@ class MLflowCallback(tune.Callback):
             return "error"
         return "finished" if last.get("slice", 0) >= self.slices else "stopped early"
 
+    def log_trial(self, trial, status: str) -> None:
+        """Tune marks a trial failed when a callback raises, so logging never raises into Tune: a store away past
+        its patience stops the sweep as on Ctrl-C (runner raises TrackingUnavailable after Tune has saved its
+        state); any other logging error is said in one line and leaves the trial to `backfill`, which logs it
+        from Tune's saved result once the trials are done."""
+        try:
+            self.log_result(trial.trial_id, trial.config, trial.last_result or {}, status)
+        except TrackingUnavailable as error:
+            if self.unavailable is None:
+                self.unavailable = error
+                os.kill(os.getpid(), signal.SIGINT)  # Tune's own interrupt: it saves its state, trials resume
+        except Exception as error:
+            print(f"trial {trial.trial_id} ran but could not be logged ({type(error).__name__}: {str(error)[:300]}); "
+                  "it is logged from Tune's result after the trials", file=sys.stderr, flush=True)
+
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.log_result(trial.trial_id, trial.config, trial.last_result or {}, self.status(trial.last_result or {}))
+        self.log_trial(trial, self.status(trial.last_result or {}))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         problem = storage_problem(Path(self.records_dir))
@@ -305,7 +323,7 @@ class MLflowCallback(tune.Callback):
                 os.kill(os.getpid(), signal.SIGINT)  # Tune's own interrupt: it saves its state, trials resume
             return
         print(f"trial {trial.trial_id} failed: {trial_error(trial)}", file=sys.stderr, flush=True)
-        self.log_result(trial.trial_id, trial.config, trial.last_result or {}, "error")
+        self.log_trial(trial, "error")
 
     def __getstate__(self):  # Tune saves callbacks with its state: a resumed sweep starts without an outage
-        return {**self.__dict__, "outage": None}
+        return {**self.__dict__, "outage": None, "unavailable": None}

@@ -250,27 +250,32 @@ def test_the_same_sweep_against_postgresql(ray_cluster, fixtures_dir, postgres, 
     check_sweep_in_mlflow(postgres.uri, "grid-pg", fixtures_dir)
 
 
-def test_a_sweep_rides_out_postgresql_stopped_for_30_seconds(ray_cluster, fixtures_dir, postgres, tmp_path,
-                                                             monkeypatch, capfd):
+def wait_for_logged_runs(postgres, experiment: str, count: int, seconds: float = 300) -> None:
+    """Until `count` runs of `experiment` are whole in the database (read with psycopg, not MLflow)."""
     import psycopg
 
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(postgres.uri.replace("+psycopg", "")) as connection:
+                logged = connection.execute(
+                    "SELECT count(*) FROM tags t JOIN runs r ON t.run_uuid = r.run_uuid JOIN experiments e ON "
+                    "r.experiment_id = e.experiment_id WHERE t.key = 'gprune.logged' AND e.name = %s", (experiment,)
+                ).fetchone()[0]
+        except psycopg.errors.UndefinedTable:  # MLflow has not made its tables yet
+            logged = 0
+        if logged >= count:
+            return
+        time.sleep(0.2)
+
+
+def test_a_sweep_rides_out_postgresql_stopped_for_30_seconds(ray_cluster, fixtures_dir, postgres, tmp_path,
+                                                             monkeypatch, capfd):
     monkeypatch.chdir(tmp_path)
     stopped = threading.Event()
 
     def outage():  # once the baseline and a trial are logged, the database goes away for 30 s
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                with psycopg.connect(postgres.uri.replace("+psycopg", "")) as connection:
-                    logged = connection.execute(
-                        "SELECT count(*) FROM tags t JOIN runs r ON t.run_uuid = r.run_uuid JOIN experiments e ON "
-                        "r.experiment_id = e.experiment_id WHERE t.key = 'gprune.logged' AND e.name = 'outage'"
-                    ).fetchone()[0]
-            except psycopg.errors.UndefinedTable:  # MLflow has not made its tables yet
-                logged = 0
-            if logged >= 2:
-                break
-            time.sleep(0.2)
+        wait_for_logged_runs(postgres, "outage", 2)
         postgres.stop()
         stopped.set()
         time.sleep(30)
@@ -286,6 +291,36 @@ def test_a_sweep_rides_out_postgresql_stopped_for_30_seconds(ray_cluster, fixtur
     err = capfd.readouterr().err
     assert "unreachable" in err and "tracking store back after" in err, err[-3000:]
     assert "Traceback" not in err, err[-3000:]  # one line when it went, one when it came back
+
+
+def test_a_store_away_past_its_patience_stops_the_sweep_and_resume_logs_every_trial(ray_cluster, fixtures_dir,
+                                                                                    postgres, tmp_path, monkeypatch):
+    """No trial that ran is marked failed for its logging: the sweep stops (Tune saves its state) and `--resume`
+    runs what was left and logs what finished while the store was away."""
+    from sweep.outages import TrackingUnavailable
+    from sweep.runner import load_saved_spec
+
+    monkeypatch.chdir(tmp_path)
+    ended = threading.Event()
+
+    def outage():  # away from the second logged run until the sweep has given up on it
+        wait_for_logged_runs(postgres, "away", 2)
+        postgres.stop()
+        ended.wait(300)
+        postgres.start()
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    spec = parse_spec(sweep_dict("away", fixtures_dir, limit=8, tracking={"outage_seconds": 4}))
+    try:
+        with pytest.raises(TrackingUnavailable, match="unreachable for 4 s.*--resume"):
+            run_sweep(spec, tracking_uri=postgres.uri, printer=lambda *a, **k: None)
+    finally:
+        ended.set()
+        thread.join()
+    resumed = run_sweep(load_saved_spec("away"), resume=True, printer=lambda *a, **k: None)
+    assert len(resumed.trials) == 8 and not resumed.interrupted
+    check_sweep_in_mlflow(postgres.uri, "away", fixtures_dir)  # each trial once, none marked "error"
 
 
 def test_a_killed_worker_still_finishes_every_trial_exactly_once(ray_cluster, fixtures_dir, tmp_path, monkeypatch):
