@@ -1,25 +1,29 @@
-"""Pruning inside the language model (FastV's stage): the interface a "language_model" method acts through.
+"""Pruning inside the language model (FastV's stage), with the language model's own decoder layers.
 
-`set_lm_plan(language_model, plan)` is called by the pruned LLaVA-NeXT at prefill with where each
-sample's images sit and their layouts. The language model (its class swapped to `LayerPrunedLM`) then
-runs layers [0, K) on the whole prompt, computes the one attention row it needs (the last prompt
-token's, in layer K-1, averaged over heads), lets the method choose per image with the same budget as
-every other method (`gprune.model.reduce_image`: base view and grid at the ratio, newlines kept), and
-runs layers [K, L) on the reduced sequence. Layers below K keep the whole prompt in their KV cache;
-layers from K keep only the survivors, so every decode step attends over the reduced sequence there.
+`set_lm_plan(language_model, plan)` is called by the pruned LLaVA-NeXT at prefill with where each sample's images
+sit and their layouts. Nothing of the language model is replaced: forward pre-hooks on its modules act while a
+plan is set. As in FastV's reference code, layer K-1's attention gives the scores (the row of the last prompt token,
+averaged over heads) and the visual tokens leave the sequence between layers K-1 and K:
 
-A batch keeps one reduced length: a sample that drops fewer tokens than the batch's most-dropping one
-keeps (R - its survivors) of its dropped tokens as masked padding, so its answer equals batch 1's.
-Masks are additive (0 / dtype min), built here for both lengths: eager and SDPA attention take them.
+- on layer K-1's attention module: the one attention row is computed from its own inputs, with its own projections
+  and its modeling file's `apply_rotary_pos_emb` and `eager_attention_forward` (one query row: the cost of one key
+  projection, not a second attention pass);
+- on layer K: the method chooses per image with the same budget as every other method (`gprune.model.reduce_image`:
+  base view and grid at the ratio, newlines kept); the hidden states, position ids and rotary embeddings keep the
+  chosen columns, and transformers' `create_causal_mask` builds the mask for the reduced sequence;
+- on layers K.. : they get that mask and those positions instead of the whole prompt's. At each decode step layer K
+  builds the mask over the reduced prompt and what was generated since.
+
+Layers below K keep the whole prompt in their KV cache, layers from K only the survivors. A batch keeps one reduced
+length: a sample that drops fewer tokens than the batch's most-dropping one keeps (R - its survivors) of its dropped
+tokens as masked padding, so its answer equals batch 1's.
 """
 
-import inspect
+import importlib
 from dataclasses import dataclass, field
 
 import torch
-from transformers.modeling_outputs import BaseModelOutputWithPast
-
-CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
 
 @dataclass
@@ -29,40 +33,26 @@ class LayerPlan:
     layouts: list[list]  # per sample: its images' ImageLayouts, in order
     state: dict = field(default_factory=dict)  # after prefill: columns kept, their mask, the prompt length
     trace: list | None = None  # the model's `trace`: each image's (scores, kept indices, layout) is appended
+    call: dict = field(default_factory=dict)  # this forward's 2-D padding mask, cache and whether it is the prefill
+    attention: torch.Tensor | None = None  # [B, L] at prefill: layer K-1's last-row attention, averaged over heads
+    overrides: dict = field(default_factory=dict)  # this forward's positions for layers K.. (prefill only)
+    masks: dict = field(default_factory=dict)  # this forward's mask for layers K.., per kind of layer
 
 
-def additive_mask(keep: torch.Tensor, queries: int, dtype) -> torch.Tensor:
-    """[B, 1, q, kv] additive mask: query i (the last `queries` of kv) sees key j <= its own position
-    where `keep[b, j]` is true."""
-    kv = keep.shape[1]
-    keys, own = torch.arange(kv, device=keep.device), torch.arange(kv - queries, kv, device=keep.device)
-    causal = keys[None, :] <= own[:, None]
-    allowed = causal[None] & keep[:, None, :].bool()
-    return torch.zeros(allowed.shape, dtype=dtype, device=keep.device).masked_fill(
-        ~allowed, torch.finfo(dtype).min)[:, None]
-
-
-def _rotate(x, cos, sin):
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos[:, None] + rotated * sin[:, None]
-
-
-def last_token_attention(layer, hidden, position_embeddings, keep) -> torch.Tensor:
-    """[B, L]: the attention the last token gives every token in `layer`, averaged over heads (FastV's
-    score). One query row: its cost is one k projection of the prompt, not a second attention pass."""
-    attention = layer.self_attn
-    x = layer.input_layernorm(hidden)
-    batch, length, _ = x.shape
-    head_dim = attention.head_dim
-    q = attention.q_proj(x[:, -1:]).view(batch, 1, -1, head_dim).transpose(1, 2)
-    k = attention.k_proj(x).view(batch, length, -1, head_dim).transpose(1, 2)
+def last_token_attention(attention, hidden, position_embeddings, keep) -> torch.Tensor:
+    """[B, L]: the attention weights the last token gives every token in this attention module (its input
+    `hidden`, already normalized), averaged over heads; `keep` [B, L] masks padding."""
+    modeling = importlib.import_module(type(attention).__module__)  # the backbone's own rotary and eager attention
+    batch, length, _ = hidden.shape
+    query = attention.q_proj(hidden[:, -1:]).view(batch, 1, -1, attention.head_dim).transpose(1, 2)
+    key = attention.k_proj(hidden).view(batch, length, -1, attention.head_dim).transpose(1, 2)
     cos, sin = position_embeddings
-    q, k = _rotate(q, cos[:, -1:], sin[:, -1:]), _rotate(k, cos, sin)
-    k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)  # grouped-query heads
-    logits = (q @ k.transpose(-1, -2)).float() * attention.scaling  # [B, H, 1, L]
-    logits = logits.masked_fill(~keep[:, None, None, :].bool(), float("-inf"))
-    return torch.softmax(logits, dim=-1).mean(dim=1)[:, 0]
+    query, _ = modeling.apply_rotary_pos_emb(query, query, cos[:, -1:], sin[:, -1:])
+    key, _ = modeling.apply_rotary_pos_emb(key, key, cos, sin)
+    mask = torch.zeros(batch, 1, 1, length, dtype=query.dtype, device=query.device)
+    mask = mask.masked_fill(~keep[:, None, None, :].bool(), torch.finfo(query.dtype).min)
+    _, weights = modeling.eager_attention_forward(attention, query, key, key, mask, scaling=attention.scaling)
+    return weights.mean(dim=1)[:, 0]
 
 
 def choose_columns(plan: LayerPlan, attention: torch.Tensor, keep: torch.Tensor):
@@ -96,66 +86,111 @@ def choose_columns(plan: LayerPlan, attention: torch.Tensor, keep: torch.Tensor)
     return torch.stack(columns), torch.stack(mask)
 
 
-class LayerPrunedLM:
-    """Mixed into the language model's class (see `lm_pruning_class`) while a language-model method
-    is active. Its forward runs the decoder layers itself, with two mask lengths."""
+def reduced_masks(config, hidden, padding, cache, position_ids, layer: int) -> dict:
+    """The masks (as transformers builds them for its attention implementation) for layers `layer`.. on the
+    reduced sequence, one per kind of layer: sized against that layer's cache, which holds only survivors."""
+    arguments = {"config": config, "inputs_embeds": hidden, "attention_mask": padding, "cache": cache,
+                 "position_ids": position_ids, "layer_idx": layer}
+    masks = {"full_attention": create_causal_mask(**arguments)}
+    if getattr(config, "sliding_window", None):
+        masks["sliding_attention"] = create_sliding_window_causal_mask(**arguments)
+    return masks
 
-    lm_plan: LayerPlan | None = None
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
-                use_cache=None, **kwargs):
-        cache = kwargs.pop(CACHE_FIELD, None) or kwargs.pop("past_key_values", None)
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
-        batch, queries, _ = inputs_embeds.shape
-        if use_cache and cache is None:
-            from transformers import DynamicCache
+def _layer_kind(config, index: int) -> str:
+    kinds = getattr(config, "layer_types", None)
+    if kinds:
+        return kinds[index]
+    return "sliding_attention" if getattr(config, "sliding_window", None) else "full_attention"
 
-            cache = DynamicCache(config=self.config)
+
+class LayerPruning:
+    """The hooks of one language model, installed on the first plan and removed with `set_lm_plan(lm, None)`."""
+
+    def __init__(self, language_model):
+        self.language_model, self.plan = language_model, None
+        self.handles = [language_model.register_forward_pre_hook(self.on_forward, with_kwargs=True)]
+        for index, layer in enumerate(language_model.layers):
+            self.handles.append(layer.self_attn.register_forward_pre_hook(
+                lambda module, args, kwargs, index=index: self.on_attention(index, module, kwargs), with_kwargs=True))
+            self.handles.append(layer.register_forward_pre_hook(
+                lambda module, args, kwargs, index=index: self.on_layer(index, args, kwargs), with_kwargs=True))
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def on_forward(self, module, args, kwargs):
+        """Note this forward's padding mask and cache (each layer's hook needs them)."""
+        if self.plan is None:
+            return None
+        embeds = kwargs.get("inputs_embeds")
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        queries = embeds.shape[1] if embeds is not None else kwargs["input_ids"].shape[1]
         past = cache.get_seq_length() if cache is not None else 0
-        if position_ids is None:
-            position_ids = (torch.arange(queries, device=inputs_embeds.device) + past)[None].expand(batch, -1)
-        full = torch.ones(batch, past + queries, dtype=torch.bool, device=inputs_embeds.device)
-        if attention_mask is not None and attention_mask.dim() == 2:
-            full = attention_mask.bool()
-        plan, dtype = self.lm_plan, inputs_embeds.dtype
-        first_pruned = plan.prune.lm_layer if plan is not None else len(self.layers)
-        prefill = plan is not None and not plan.state
-        hidden = inputs_embeds
-        embeddings = self.rotary_emb(hidden, position_ids=position_ids)
-        mask = additive_mask(full, queries, dtype)
-        layer_kwargs = {self.layer_cache_keyword: cache, "use_cache": use_cache}
-        for index, layer in enumerate(self.layers):
-            if index == first_pruned:
-                if prefill:
-                    attention = last_token_attention(layer, hidden, embeddings, full)
-                    columns, reduced = choose_columns(plan, attention, full)
-                    plan.state = {"reduced": reduced, "prompt": queries}
-                    hidden = hidden.gather(1, columns[..., None].expand(-1, -1, hidden.shape[-1]))
-                    position_ids = position_ids.gather(1, columns)
-                    embeddings = self.rotary_emb(hidden, position_ids=position_ids)
-                    mask = additive_mask(reduced, reduced.shape[1], dtype)
-                elif plan is not None:  # a decode step: the reduced prompt, then what was generated since
-                    reduced = torch.cat([plan.state["reduced"], full[:, plan.state["prompt"]:]], dim=1)
-                    mask = additive_mask(reduced, queries, dtype)
-            hidden = layer(hidden, attention_mask=mask, position_ids=position_ids,
-                           position_embeddings=embeddings, **layer_kwargs)
-        output = BaseModelOutputWithPast(last_hidden_state=self.norm(hidden))
-        output[CACHE_FIELD] = cache
-        return output
+        padding = kwargs.get("attention_mask")
+        if padding is None or padding.dim() != 2:
+            device = (embeds if embeds is not None else kwargs["input_ids"]).device
+            padding = torch.ones(len(embeds if embeds is not None else kwargs["input_ids"]), past + queries,
+                                 dtype=torch.bool, device=device)
+        self.plan.call = {"padding": padding.bool(), "cache": cache, "prefill": not self.plan.state}
+        return None
+
+    def on_attention(self, index, module, kwargs):
+        """Layer K-1's attention, at prefill: the scores, from the inputs it is given."""
+        plan = self.plan
+        if plan is not None and plan.call.get("prefill") and index == plan.prune.lm_layer - 1:
+            plan.attention = last_token_attention(module, kwargs["hidden_states"], kwargs["position_embeddings"],
+                                                  plan.call["padding"])
+        return None
+
+    def on_layer(self, index, args, kwargs):
+        """Layers from K: the reduced sequence's hidden states (at layer K's prefill), mask and positions."""
+        plan = self.plan
+        if plan is None or index < plan.prune.lm_layer:
+            return None
+        hidden = args[0] if args else kwargs.pop("hidden_states")
+        if index == plan.prune.lm_layer:
+            hidden = self.reduce(hidden, kwargs) if plan.call["prefill"] else self.decode_step(hidden, kwargs)
+        kwargs = {**kwargs, **plan.overrides,
+                  "attention_mask": plan.masks[_layer_kind(self.language_model.config, index)]}
+        return (hidden, *args[1:]), kwargs
+
+    def reduce(self, hidden, kwargs):
+        """At prefill, before layer K: keep the chosen columns, and the arguments layers K.. get for them."""
+        plan, padding = self.plan, self.plan.call["padding"]
+        columns, reduced = choose_columns(plan, plan.attention, padding)
+        plan.state, plan.attention = {"reduced": reduced, "prompt": hidden.shape[1]}, None
+        hidden = hidden.gather(1, columns[..., None].expand(-1, -1, hidden.shape[-1]))
+        position_ids = kwargs["position_ids"].expand(len(columns), -1).gather(1, columns)
+        cos, sin = kwargs["position_embeddings"]
+        gathered = columns[..., None].expand(-1, -1, cos.shape[-1])
+        embeddings = (cos.expand(len(columns), -1, -1).gather(1, gathered),
+                      sin.expand(len(columns), -1, -1).gather(1, gathered))
+        plan.overrides = {"position_ids": position_ids, "position_embeddings": embeddings}
+        plan.masks = self.masks(hidden, reduced, position_ids)
+        return hidden
+
+    def decode_step(self, hidden, kwargs):
+        """A decode step: the mask over the reduced prompt, then what was generated since (positions unchanged)."""
+        plan, padding = self.plan, self.plan.call["padding"]
+        reduced = torch.cat([plan.state["reduced"], padding[:, plan.state["prompt"]:]], dim=1)
+        plan.overrides, plan.masks = {}, self.masks(hidden, reduced, kwargs.get("position_ids"))
+        return hidden
+
+    def masks(self, hidden, padding, position_ids) -> dict:
+        return reduced_masks(self.language_model.config, hidden, padding, self.plan.call["cache"], position_ids,
+                             self.plan.prune.lm_layer)
 
 
 def set_lm_plan(language_model, plan: LayerPlan | None) -> None:
     """Turn layer pruning on (a plan for the coming prefill) or off (None) on a loaded language model."""
-    base = type(language_model)
+    pruning = getattr(language_model, "layer_pruning", None)
     if plan is None:
-        if isinstance(language_model, LayerPrunedLM):
-            language_model.__class__ = base.__mro__[2]  # (the mixed class, LayerPrunedLM, the original)
+        if pruning is not None:
+            pruning.remove()
+            del language_model.layer_pruning
         return
-    if not isinstance(language_model, LayerPrunedLM):
-        # transformers 5.24 names the decoder layers' cache argument `cache`, earlier 5.x `past_key_values`
-        parameters = inspect.signature(type(language_model.layers[0]).forward).parameters
-        keyword = "cache" if "cache" in parameters else "past_key_values"
-        language_model.__class__ = type(f"LayerPruned{base.__name__}", (LayerPrunedLM, base),
-                                        {"layer_cache_keyword": keyword})
-    language_model.lm_plan = plan
+    if pruning is None:
+        pruning = language_model.layer_pruning = LayerPruning(language_model)
+    pruning.plan = plan

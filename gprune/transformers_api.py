@@ -1,6 +1,7 @@
 """The transformers this project is tested against, and what it relies on inside it. The pruned LLaVA-NeXT reaches
 into transformers' internals (gprune/model.py swaps classes and overrides private methods; gprune/lm_pruning.py
-runs the decoder layers; gprune/layout.py reuses the anyres helpers), so another minor release may compute
+hooks the decoder layers and calls each backbone's rotary and eager attention; gprune/layout.py reuses the anyres
+helpers), so another minor release may compute
 something else without an error: outside the tested range a warning says so, and tests/test_transformers_api.py
 fails, as it does when a name below is gone or its parameters changed."""
 
@@ -29,7 +30,23 @@ RELIED_ON = {
         ("input_ids", "pixel_values", "image_sizes", "attention_mask", "position_ids"),
     f"{LLAVA_NEXT}.modeling_llava_next:get_anyres_image_grid_shape": ("image_size", "grid_pinpoints", "patch_size"),
     f"{LLAVA_NEXT}.modeling_llava_next:unpad_image": ("tensor", "original_size"),  # layout.py
+    # lm_pruning.py: the masks for the reduced sequence (it passes layer_idx by name)
+    "transformers.masking_utils:create_causal_mask": ("config", "inputs_embeds", "attention_mask", "cache",
+                                                      "position_ids"),
+    "transformers.masking_utils:create_sliding_window_causal_mask": ("config", "inputs_embeds", "attention_mask",
+                                                                     "cache", "position_ids"),
 }
+# lm_pruning.py, for each language model a LLaVA-NeXT checkpoint ships with: the keyword arguments its hooks
+# replace on the decoder layers and read on the attention modules, and the functions it scores with
+for _backbone, _name in (("llama", "Llama"), ("mistral", "Mistral"), ("qwen2", "Qwen2")):
+    _module = f"transformers.models.{_backbone}.modeling_{_backbone}"
+    RELIED_ON |= {
+        f"{_module}:{_name}DecoderLayer.forward": ("hidden_states", "attention_mask", "position_ids", "cache",
+                                                   "use_cache", "position_embeddings"),
+        f"{_module}:{_name}Attention.forward": ("hidden_states", "position_embeddings", "attention_mask"),
+        f"{_module}:apply_rotary_pos_emb": ("q", "k", "cos", "sin"),
+        f"{_module}:eager_attention_forward": ("module", "query", "key", "value", "attention_mask", "scaling"),
+    }
 
 
 def relied_on_problems() -> list[str]:

@@ -16,7 +16,9 @@ from transformers import (
     LlavaNextForConditionalGeneration,
     LlavaNextImageProcessorPil,
     LlavaNextProcessor,
+    MistralConfig,
     PreTrainedTokenizerFast,
+    Qwen2Config,
 )
 
 IMAGE_TOKEN = "<image>"
@@ -93,8 +95,20 @@ def build_processor(tokenizer: PreTrainedTokenizerFast | None = None, crop: int 
     )
 
 
+# The language models of the LLaVA-NeXT checkpoints, as their text configs say, at tiny sizes: llama3-llava-next-8b
+# (Llama 3) and llava-v1.6-34b (Yi, Llama-shaped); llava-v1.6-mistral-7b (Mistral 7B v0.2: no sliding window);
+# llava-next-72b / 110b (Qwen2: biased q/k/v projections, no sliding window).
+BACKBONES = {
+    "llama": lambda **sizes: LlamaConfig(rope_parameters={"rope_type": "default", "rope_theta": 500000.0}, **sizes),
+    "mistral": lambda **sizes: MistralConfig(sliding_window=None, rope_parameters={"rope_type": "default",
+                                                                                   "rope_theta": 1e6}, **sizes),
+    "qwen2": lambda **sizes: Qwen2Config(use_sliding_window=False, rope_parameters={"rope_type": "default",
+                                                                                     "rope_theta": 1e6}, **sizes),
+}
+
+
 def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: int = 2,
-                 vision_hidden: int = 32, vision_layers: int = 2) -> LlavaNextConfig:
+                 vision_hidden: int = 32, vision_layers: int = 2, backbone: str = "llama") -> LlavaNextConfig:
     vision = CLIPVisionConfig(
         image_size=CROP,
         patch_size=PATCH,
@@ -104,13 +118,13 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
         num_attention_heads=4,
         projection_dim=vision_hidden,
     )
-    text = LlamaConfig(
+    text = BACKBONES[backbone](
         vocab_size=len(tokenizer),
         hidden_size=hidden,
         intermediate_size=2 * hidden,
         num_hidden_layers=layers,
         num_attention_heads=4,
-        num_key_value_heads=2,  # grouped-query attention, as in Llama-3-8B
+        num_key_value_heads=2,  # grouped-query attention, as in every LLaVA-NeXT language model
         max_position_embeddings=2048,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -128,12 +142,16 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
     )
 
 
-def build_model(seed: int = 0, hidden: int = 64, layers: int = 2, vision_hidden: int = 32, vision_layers: int = 2):
+def build_model(seed: int = 0, hidden: int = 64, layers: int = 2, vision_hidden: int = 32, vision_layers: int = 2,
+                backbone: str = "llama", attn_implementation: str | None = None):
     """(model, processor): a plain LlavaNextForConditionalGeneration at random init, deterministic under
-    `seed`. The one builder of the tiny model: `train-tiny` starts from it, tests and benches use it."""
+    `seed`, its language model one of BACKBONES. The one builder of the tiny model: `train-tiny` starts from it,
+    tests and benches use it."""
     processor = build_processor()
     config = build_config(processor.tokenizer, hidden=hidden, layers=layers, vision_hidden=vision_hidden,
-                          vision_layers=vision_layers)
+                          vision_layers=vision_layers, backbone=backbone)
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
     torch.manual_seed(seed)
     model = LlavaNextForConditionalGeneration(config)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id

@@ -1,7 +1,8 @@
-"""FastV (Chen et al., ECCV 2024): prune inside the language model. After its first `lm_layer` layers
-run on the whole prompt, each visual token is scored by the attention the last prompt token gives it
-(in layer `lm_layer`, averaged over heads); the top share is kept and the rest leave the hidden states
-and the KV cache of every later layer, for the prefill and every decode step.
+"""FastV (Chen et al., ECCV 2024): prune inside the language model. Its first K = `lm_layer` layers run on
+the whole prompt; each visual token is scored by the attention weight the last prompt token gives it in the
+last of them (layer K-1, averaged over heads, as FastV's reference code reads `output_attentions`); the top
+share is kept and the rest leave the hidden states and the KV cache of layers K.., for the prefill and every
+decode step.
 
 This module declares the method and its choice (the top-k of the scores); gprune/lm_pruning.py runs the
 language model around it and hands it the scores, one value per visual token.
