@@ -6,7 +6,6 @@ import contextlib
 import inspect
 import io
 import tempfile
-from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 
 import datasets
@@ -20,7 +19,7 @@ from .flops import exact_flops, fastv_flops
 from .generation import decoding_that_runs, generate_batch
 from .layout import image_layout
 from .model import set_prune
-from .records import SampleRecord, batch_timing, doc_id, summarize_records
+from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 from .units import sample_score
 
@@ -31,45 +30,6 @@ PREFILL_TIMED = ("generate() start to the end of the first language-model forwar
                  "selection, LM prefill), mean per batch")
 DECODE_TIMED = "the end of that forward to the end of generate(), per decode step (one token per row), mean"
 SKIPPED_METRICS = {"submission"}  # lmms-eval's submission-file writers, not scores
-
-
-@dataclass
-class BenchmarkResult:
-    benchmark: str
-    task: str
-    metrics: dict  # lmms-eval's aggregated metrics, under lmms-eval's names
-    note: str
-    prune: dict
-    samples: int
-    errors: int  # failed samples, each scored as an empty (wrong) answer
-    error_rate: float
-    unscored: int  # failed samples whose row could not even be read: counted in errors, not in metrics
-    truncated_images: int  # samples scored on a truncated image (as lmms-eval would), flagged on their records
-    visual_tokens_kept: float
-    visual_tokens_full: float
-    tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
-    tflops_fastv: float  # mean per sample: FastV/paper convention, LM prefill MACs
-    samples_per_s: float  # the median batch's rate (see TIMED)
-    samples_per_s_spread: float  # interquartile range of the batch rates / their median
-    batches_timed: int  # batches the median is over
-    model_seconds: float  # every batch's wall time, summed
-    batch_rates: list  # each batch's rows / seconds, in order
-    batches: int
-    prefill_seconds: float  # summed over batches (see PREFILL_TIMED)
-    decode_seconds: float
-    decode_steps: int
-    prefill_latency_ms: float  # mean per batch
-    decode_ms_per_token: float  # per decode step (see DECODE_TIMED)
-    throughput: dict  # device, dtype, batch_size, decoding, what was timed
-    answers: dict  # the AnswerRules the predictions were scored under
-    aggregation_errors: dict = field(default_factory=dict)
-    records: list[SampleRecord] = field(default_factory=list)
-
-    def to_dict(self, records: bool = True) -> dict:
-        data = asdict(self)
-        if not records:
-            data.pop("records")
-        return data
 
 
 def process_results(task, doc, answers: list) -> dict:

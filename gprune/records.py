@@ -1,10 +1,11 @@
-"""One sample's record, and the counts and per-sample means over a list of them.
+"""One sample's record, one benchmark's result over a list of them, and the counts and means that make it.
 
-Kept free of torch and transformers: sweep trials summarise records they receive from workers.
+Kept free of torch and transformers: results cross Ray as these dataclasses (they pickle), and sweep trials
+merge and summarise them without importing the model.
 """
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -25,6 +26,50 @@ class SampleRecord:
     truncated_image: bool = False  # its image only loaded leniently (lmms-eval scores such images silently)
     results: dict = field(default_factory=dict, repr=False)  # lmms-eval process_results output
     images: list = field(default_factory=list, repr=False)  # figure samples only: see gprune.figure_samples
+
+
+@dataclass
+class BenchmarkResult:
+    benchmark: str
+    task: str
+    metrics: dict  # lmms-eval's aggregated metrics, under lmms-eval's names
+    note: str
+    prune: dict
+    samples: int
+    errors: int  # failed samples, each scored as an empty (wrong) answer
+    error_rate: float
+    unscored: int  # failed samples whose row could not even be read: counted in errors, not in metrics
+    truncated_images: int  # samples scored on a truncated image (as lmms-eval would), flagged on their records
+    visual_tokens_kept: float
+    visual_tokens_full: float
+    tflops_exact: float  # mean per sample: exact FLOPs (2 x multiply-adds) of the whole model
+    tflops_fastv: float  # mean per sample: FastV/paper convention, LM prefill MACs
+    samples_per_s: float  # the median batch's rate (gprune.evaluation.TIMED)
+    samples_per_s_spread: float  # interquartile range of the batch rates / their median
+    batches_timed: int  # batches the median is over
+    model_seconds: float  # every batch's wall time, summed
+    batch_rates: list  # each batch's rows / seconds, in order
+    batches: int
+    prefill_seconds: float  # summed over batches (gprune.evaluation.PREFILL_TIMED)
+    decode_seconds: float
+    decode_steps: int
+    prefill_latency_ms: float  # mean per batch
+    decode_ms_per_token: float  # per decode step (gprune.evaluation.DECODE_TIMED)
+    throughput: dict  # device, dtype, batch_size, decoding, what was timed
+    answers: dict  # the AnswerRules the predictions were scored under
+    aggregation_errors: dict = field(default_factory=dict)
+    records: list[SampleRecord] = field(default_factory=list)  # empty where only the numbers are kept
+
+    def to_dict(self, records: bool = True) -> dict:
+        """For JSON (MLflow, files); results themselves travel as they are."""
+        data = asdict(self)
+        if not records:
+            data.pop("records")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BenchmarkResult":
+        return cls(**{**data, "records": [SampleRecord(**r) for r in data.get("records", [])]})
 
 
 ID_COLUMNS = ("question_id", "questionId", "imageId", "index")  # the benchmarks' row ids (ChartQA has none)

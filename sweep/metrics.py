@@ -2,62 +2,67 @@
 unpruned baseline, FLOPs per sample in both conventions, throughput and speedup."""
 
 import math
+from dataclasses import replace
 
 from gprune.benchmarks import PRIMARY
-from gprune.records import SampleRecord, batch_timing, summarize_records
+from gprune.records import BenchmarkResult, batch_timing, summarize_records
 
 
-def merge_slices(parts: list[dict]) -> dict:
-    """Combine BenchmarkResult dicts of consecutive sample slices (metrics are re-aggregated apart)."""
-    records = [r for part in parts for r in part["records"]]
-    model_seconds = sum(p["model_seconds"] for p in parts)
-    rates = [rate for p in parts for rate in p["batch_rates"]]
-    summary = summarize_records([SampleRecord(**r) for r in records], model_seconds, rates)
-    timing = batch_timing(*(sum(p[key] for p in parts)
+def merge_slices(parts: list[BenchmarkResult]) -> BenchmarkResult:
+    """One result from consecutive sample slices of a benchmark; the metrics are re-aggregated apart (lmms-eval's
+    aggregation runs on a worker), here they stay the first slice's."""
+    if len(parts) == 1:
+        return parts[0]
+    records = [r for part in parts for r in part.records]
+    rates = [rate for part in parts for rate in part.batch_rates]
+    summary = summarize_records(records, sum(p.model_seconds for p in parts), rates)
+    timing = batch_timing(*(sum(getattr(p, key) for p in parts)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
-    return {"records": records, **summary, **timing, "worker": parts[-1].get("worker")}
+    return replace(parts[-1], records=records, **summary, **timing)
 
 
-def summarize(benchmarks: dict, baseline: dict | None) -> dict:
-    """Flat metrics for Tune and MLflow. `benchmarks`: name -> merged result with `metrics`;
-    `baseline`: the same for the unpruned model (None when this IS the baseline)."""
+def summarize(benchmarks: dict[str, BenchmarkResult], baseline: dict[str, BenchmarkResult] | None) -> dict:
+    """Flat metrics for Tune and MLflow. `benchmarks`: name -> result; `baseline`: the same for the unpruned model
+    (None when this IS the baseline)."""
     flat, retentions = {}, []
     for name, result in benchmarks.items():
-        for metric, value in result["metrics"].items():
+        for metric, value in result.metrics.items():
             flat[f"{name}.{metric}"] = value
         for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "samples_per_s_spread", "visual_tokens_kept",
-                    "errors", "error_rate",
-                    "truncated_images", "prefill_latency_ms", "decode_ms_per_token"):
-            flat[f"{name}.{key}"] = result.get(key, 0) if key == "truncated_images" else result[key]
+                    "errors", "error_rate", "truncated_images", "prefill_latency_ms", "decode_ms_per_token"):
+            flat[f"{name}.{key}"] = getattr(result, key)
         if baseline is not None:
-            value = result["metrics"].get(PRIMARY[name])
-            reference = baseline[name]["metrics"].get(PRIMARY[name])
+            value = result.metrics.get(PRIMARY[name])
+            reference = baseline[name].metrics.get(PRIMARY[name])
             retention = value / reference if value is not None and reference else float("nan")
             flat[f"{name}.retention"] = retention
             retentions.append(retention)
-    samples = sum(r["samples"] - r["errors"] for r in benchmarks.values())
-    seconds = sum(r["model_seconds"] for r in benchmarks.values())
+    results = list(benchmarks.values())
+
+    def scored(result: BenchmarkResult) -> int:  # the samples the means are over
+        return result.samples - result.errors
+
     # over all benchmarks: their samples over the time each would take at its median batch rate
-    robust_seconds = sum((r["samples"] - r["errors"]) / r["samples_per_s"] for r in benchmarks.values()
-                         if r["samples_per_s"] == r["samples_per_s"] and r["samples"] > r["errors"])
+    robust_seconds = sum(scored(r) / r.samples_per_s for r in results
+                         if r.samples_per_s == r.samples_per_s and scored(r) > 0)
 
     def weighted(key):
-        pairs = [(r[key], r["samples"] - r["errors"]) for r in benchmarks.values() if r[key] == r[key]]
+        pairs = [(getattr(r, key), scored(r)) for r in results if getattr(r, key) == getattr(r, key)]
         total = sum(n for _, n in pairs)
         return sum(v * n for v, n in pairs) / total if total else float("nan")
 
     flat.update({
         "tflops_exact": weighted("tflops_exact"), "tflops_fastv": weighted("tflops_fastv"),
         "visual_tokens_kept": weighted("visual_tokens_kept"),
-        "samples_per_s": samples / robust_seconds if robust_seconds else float("nan"),
+        "samples_per_s": sum(map(scored, results)) / robust_seconds if robust_seconds else float("nan"),
         "samples_per_s_spread": weighted("samples_per_s_spread"),
-        "samples_evaluated": sum(r["samples"] for r in benchmarks.values()),
-        "errors": sum(r["errors"] for r in benchmarks.values()),
-        "truncated_images": sum(r.get("truncated_images", 0) for r in benchmarks.values()),
-        "model_seconds": seconds,
+        "samples_evaluated": sum(r.samples for r in results),
+        "errors": sum(r.errors for r in results),
+        "truncated_images": sum(r.truncated_images for r in results),
+        "model_seconds": sum(r.model_seconds for r in results),
     })
     flat["error_rate"] = flat["errors"] / flat["samples_evaluated"] if flat["samples_evaluated"] else float("nan")
-    totals = batch_timing(*(sum(r[key] for r in benchmarks.values())
+    totals = batch_timing(*(sum(getattr(r, key) for r in results)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
     flat.update(prefill_latency_ms=totals["prefill_latency_ms"], decode_ms_per_token=totals["decode_ms_per_token"])
     if baseline is not None:

@@ -9,13 +9,14 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import ray
 from ray import tune
 
 from gprune.config import PruneConfig, own_fields
+from gprune.records import BenchmarkResult
 from workers import WorkerPool
 from workers.pool import start_error
 
@@ -112,9 +113,7 @@ def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
         # timed as the trials after it are (their images cached), not charged the vision tower alone
         list(evaluate_slices(pool.dispatcher, prune, spec.limits(), 1, None))
     merged, flat = list(evaluate_slices(pool.dispatcher, prune, spec.limits(), 1, None))[-1]
-    return {"prune": prune.to_dict(), "metrics": flat, "device": next(iter(merged.values()))["worker"]["device"],
-            "results": {n: {k: v for k, v in r.items() if k != "records"} for n, r in merged.items()},
-            "records": {n: r["records"] for n, r in merged.items()}}
+    return {"prune": prune.to_dict(), "metrics": flat, "results": merged}
 
 
 def backfill(grid, tracker, callback) -> None:
@@ -203,7 +202,7 @@ class SweepRun:
         return str(self.path / "records")  # one file per trial, on this machine: trials run here
 
     def callback(self) -> MLflowCallback:
-        return MLflowCallback(self.tracker, self.params, self.tags, self.slices, self.records_dir)
+        return MLflowCallback(self.tracker, self.params, self.tags, self.slices, self.records_dir, self.fixed)
 
 
 def preflight(spec: SweepSpec, address: str | None, resume: bool, printer) -> SweepRun:
@@ -255,23 +254,27 @@ def start(run: SweepRun, address: str | None) -> None:
 
 
 def baseline_of(run: SweepRun) -> dict:
-    """The unpruned baseline, evaluated and logged once per sweep (a resumed sweep keeps its own)."""
+    """The unpruned baseline, evaluated and logged once per sweep (a resumed sweep reads its own back): its
+    prune config, flat metrics, and results per benchmark without their records (logged with its run)."""
     saved = run.path / "baseline.json"
-    if saved.exists():
-        return json.loads(saved.read_text())
-    began = time.time()
-    try:
-        baseline = evaluate_baseline(run.spec, run.pool, run.fixed, run.printer)
-    except ray.exceptions.RayError as error:  # a worker died for good: its reason, not Ray's chain
-        if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
-            raise start_error(error) from None
-        raise
-    run.tracker.log_child("baseline", "baseline", {**run.params, **own_fields(baseline["prune"])},
-                          baseline["metrics"], {**run.tags, "gprune.trial_status": "baseline",
-                                                "device": baseline.pop("device")},
-                          baseline.pop("records"), role="baseline", seconds=(began, time.time()))
-    saved.write_text(json.dumps(baseline, default=str))
-    return baseline
+    if not saved.exists():
+        began = time.time()
+        try:
+            baseline = evaluate_baseline(run.spec, run.pool, run.fixed, run.printer)
+        except ray.exceptions.RayError as error:  # a worker died for good: its reason, not Ray's chain
+            if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
+                raise start_error(error) from None
+            raise
+        results = baseline["results"]
+        run.tracker.log_child("baseline", "baseline", {**run.params, **own_fields(baseline["prune"])},
+                              baseline["metrics"], {**run.tags, "gprune.trial_status": "baseline",
+                                                    "device": next(iter(results.values())).throughput["device"]},
+                              {n: [asdict(r) for r in result.records] for n, result in results.items()},
+                              role="baseline", seconds=(began, time.time()))
+        saved.write_text(json.dumps({**baseline, "results": {n: r.to_dict(records=False) for n, r in results.items()}},
+                                    default=str))
+    baseline = json.loads(saved.read_text())
+    return {**baseline, "results": {n: BenchmarkResult.from_dict(r) for n, r in baseline["results"].items()}}
 
 
 def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:

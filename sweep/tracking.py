@@ -24,7 +24,7 @@ from mlflow.tracking.context.registry import resolve_tags
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from gprune.config import own_fields
+from gprune.config import PruneConfig, own_fields
 
 from .outages import PatientClient, TrackingUnavailable
 from .storage import drop_ballast, storage_problem
@@ -263,8 +263,9 @@ def trial_error(trial) -> str:
 class MLflowCallback(tune.Callback):
     """Logs each finished, stopped or failed trial as a child run, from the driver only."""
 
-    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int, records_dir: str):
+    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int, records_dir: str, fixed: dict):
         self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
+        self.fixed = fixed  # the pruning parameters every trial shares; Tune's config holds the searched ones
         self.records_dir = records_dir  # where each trial leaves its records (sweep/trial.py)
         self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
         self.outage = None  # the full or read-only disk that stopped the sweep, once seen
@@ -278,7 +279,7 @@ class MLflowCallback(tune.Callback):
             result = {k: v for k, v in last.items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
             path = records_file(self.records_dir, trial_id)
             records = json.loads(path.read_text()) if path.exists() else None
-            prune = own_fields(result.pop("prune", None) or config)
+            prune = own_fields(PruneConfig(**{**self.fixed, **config}).to_dict())  # as the trial made it
             reason = result.pop("failure", "")
             status = f"failed: {reason}" if reason else status
             tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}

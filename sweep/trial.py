@@ -9,12 +9,14 @@ each report rewrites the trial's records file, which the driver logs as the run'
 
 import json
 import os
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import ray
 from ray import tune
 
 from gprune.config import PruneConfig
+from gprune.records import BenchmarkResult, SampleRecord
 
 from .metrics import failure, merge_slices, summarize
 
@@ -27,8 +29,9 @@ def slice_bounds(limit: int | None, slices: int) -> list[tuple[int, int | None]]
     return [(a, b - a) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def evaluate_slices(dispatcher, prune: PruneConfig, limits: dict, slices: int, baseline: dict | None):
-    """Yields (results per benchmark, flat metrics) after each slice of every benchmark's budget
+def evaluate_slices(dispatcher, prune: PruneConfig, limits: dict, slices: int,
+                    baseline: dict[str, BenchmarkResult] | None):
+    """Yields (result per benchmark, flat metrics) after each slice of every benchmark's budget
     (`limits`: benchmark -> samples, None for the whole split)."""
     parts = {name: [] for name in limits}
     bounds = {name: slice_bounds(limit, slices) for name, limit in limits.items()}
@@ -39,10 +42,9 @@ def evaluate_slices(dispatcher, prune: PruneConfig, limits: dict, slices: int, b
         for name, ref in refs.items():
             parts[name].append(ray.get(ref))
             merged[name] = merge_slices(parts[name])
-            if len(parts[name]) == 1:
-                merged[name]["metrics"] = parts[name][0]["metrics"]
-            else:  # lmms-eval's aggregation over all records so far, on a worker that has the task
-                merged[name]["metrics"], _ = ray.get(dispatcher.aggregate.remote(name, merged[name]["records"]))
+            if len(parts[name]) > 1:  # lmms-eval's aggregation over all records so far, on a worker that has the task
+                metrics, _ = ray.get(dispatcher.aggregate.remote(name, merged[name].records))
+                merged[name] = replace(merged[name], metrics=metrics)
         yield dict(merged), summarize(merged, baseline)
 
 
@@ -50,11 +52,11 @@ def records_file(records_dir: str, trial_id: str) -> Path:
     return Path(records_dir) / f"{trial_id}.json"
 
 
-def write_records(path: Path, records: dict) -> None:
-    """Whole or not at all: a reader never sees a half-written file."""
+def write_records(path: Path, records: dict[str, list[SampleRecord]]) -> None:
+    """As JSON (what MLflow gets as records.json); whole or not at all: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(records, default=str))
+    partial.write_text(json.dumps({name: [asdict(r) for r in rows] for name, rows in records.items()}, default=str))
     os.replace(partial, path)
 
 
@@ -66,6 +68,6 @@ def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, 
         reason = failure(flat, max_error_rate)
         if reason:
             flat["objective"] = 0.0  # never "best", and schedulers stop it
-        write_records(path, {name: result["records"] for name, result in merged.items()})
-        tune.report({**flat, "slice": step, "prune": prune.to_dict(), "failure": reason,
-                     "device": next(iter(merged.values()))["worker"]["device"]})
+        write_records(path, {name: result.records for name, result in merged.items()})
+        tune.report({**flat, "slice": step, "failure": reason,
+                     "device": next(iter(merged.values())).throughput["device"]})

@@ -476,7 +476,7 @@ pool = WorkerPool("tiny", count=2, cpus_per_worker=1, name="spread", cache_mb=0)
 info = pool.info()
 answers = [ray.get(pool.dispatcher.evaluate.remote(PruneConfig(ratio=0.5), "easyvqa", 1)) for _ in range(2)]
 print("NODES", len({w["node_id"] for w in info}), len({n["NodeID"] for n in ray.nodes() if n["Alive"]}))
-print("ANSWERS", [a["samples"] for a in answers])
+print("ANSWERS", [a.samples for a in answers])
 ray.shutdown()
 cluster.shutdown()
 """
@@ -517,7 +517,7 @@ ray.init(num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)  
 pool = WorkerPool("tiny", cpus_per_worker=1, name="gpus", cache_mb=0)
 print("COUNT", pool.count, "USE_GPU", pool.use_gpu)
 calls = [pool.dispatcher.evaluate.remote(PruneConfig(ratio=0.5), "easyvqa", 1) for _ in range(4)]  # in flight together
-print("SAMPLES", [r["samples"] for r in ray.get(calls)])
+print("SAMPLES", [r.samples for r in ray.get(calls)])
 for worker in pool.info():
     print("WORKER", worker["cuda_visible_devices"], worker["device"], worker["calls"])
 ray.shutdown()

@@ -15,9 +15,10 @@ from gprune import PruneConfig, load_model, set_prune
 from gprune.answers import AnswerRules
 from gprune.benchmarks import load_task
 from gprune.decoding import Decoding
-from gprune.evaluation import SampleRecord, aggregate, evaluate_task
+from gprune.evaluation import aggregate, evaluate_task
 from gprune.feature_cache import FeatureCache
 from gprune.generation import warm_up
+from gprune.records import BenchmarkResult, SampleRecord
 
 
 class EvalWorker:
@@ -40,8 +41,9 @@ class EvalWorker:
             self.tasks[benchmark] = load_task(benchmark, self.data_dir)
         return self.tasks[benchmark]
 
-    def evaluate(self, prune: PruneConfig, benchmark: str, limit: int | None = None, offset: int = 0) -> dict:
-        """Samples [offset, offset + limit) of `benchmark` under `prune`; a BenchmarkResult as a dict."""
+    def evaluate(self, prune: PruneConfig, benchmark: str, limit: int | None = None, offset: int = 0
+                 ) -> BenchmarkResult:
+        """Samples [offset, offset + limit) of `benchmark` under `prune`."""
         if not isinstance(prune, PruneConfig):  # made (and validated) once, by whoever asks
             raise TypeError(f"prune must be a PruneConfig, got {type(prune).__name__}")
         self.calls += 1
@@ -49,11 +51,11 @@ class EvalWorker:
         result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
                                self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
                                answers=self.answers)
-        return {**result.to_dict(), "worker": self.info()}
+        return result
 
-    def aggregate(self, benchmark: str, records: list[dict]) -> tuple[dict, dict]:
+    def aggregate(self, benchmark: str, records: list[SampleRecord]) -> tuple[dict, dict]:
         """lmms-eval's aggregation over records gathered from several evaluate() slices."""
-        return aggregate(self._task(benchmark), [SampleRecord(**r) for r in records])
+        return aggregate(self._task(benchmark), records)
 
     def info(self) -> dict:
         import ray

@@ -73,10 +73,10 @@ class Dispatcher:
         finally:
             self.free.put_nowait(worker)
 
-    async def evaluate(self, prune, benchmark: str, limit=None, offset: int = 0) -> dict:
+    async def evaluate(self, prune, benchmark: str, limit=None, offset: int = 0):  # -> BenchmarkResult
         return await self._call("evaluate", prune, benchmark, limit, offset)
 
-    async def aggregate(self, benchmark: str, records: list[dict]):
+    async def aggregate(self, benchmark: str, records: list):  # SampleRecords -> (metrics, errors)
         return await self._call("aggregate", benchmark, records)
 
 
