@@ -59,6 +59,7 @@ class BenchmarkResult:
     answers: dict  # the AnswerRules the predictions were scored under
     aggregation_errors: dict = field(default_factory=dict)
     records: list[SampleRecord] = field(default_factory=list)  # empty where only the numbers are kept
+    nodes: str = ""  # the Ray nodes (addresses, comma-separated) whose workers evaluated it; "" outside Ray
 
     def to_dict(self, records: bool = True) -> dict:
         """For JSON (MLflow, files); results themselves travel as they are."""

@@ -18,7 +18,12 @@ def merge_slices(parts: list[BenchmarkResult]) -> BenchmarkResult:
     summary = summarize_records(records, sum(p.model_seconds for p in parts), rates)
     timing = batch_timing(*(sum(getattr(p, key) for p in parts)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
-    return replace(parts[-1], records=records, **summary, **timing)
+    return replace(parts[-1], records=records, **summary, **timing, nodes=nodes_of(parts))
+
+
+def nodes_of(results) -> str:
+    """The Ray nodes that evaluated any of `results`, comma-separated."""
+    return ",".join(sorted({node for result in results for node in result.nodes.split(",") if node}))
 
 
 def summarize(benchmarks: dict[str, BenchmarkResult], baseline: dict[str, BenchmarkResult] | None) -> dict:

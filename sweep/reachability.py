@@ -88,7 +88,7 @@ def check_ray_address(address: str | None, timeout: float = TIMEOUT_S) -> None:
     """A HOST:PORT Ray address must accept a connection (ray.init would retry it for 30 s and more); `auto`
     must find a running cluster on this machine."""
     if address == "auto":
-        address = os.environ.get("RAY_ADDRESS") or _current_cluster()
+        address = os.environ.get("RAY_ADDRESS") or current_cluster()
         if address is None:
             raise UnreachableError("--address auto: no Ray cluster is running on this machine; start one with "
                                    "`ray start --head`, give its HEAD_IP:6379, or leave --address out")
@@ -102,7 +102,7 @@ def check_ray_address(address: str | None, timeout: float = TIMEOUT_S) -> None:
                                "`ray start --head` there, or leave --address out to start a local cluster") from None
 
 
-def _current_cluster() -> str | None:
+def current_cluster() -> str | None:
     """The address `ray start` left for `auto` on this machine (Ray's own bootstrap file), if any."""
     import tempfile
 

@@ -66,7 +66,7 @@ class Suite(Section):
     level: Annotated[Finite, Field(gt=0, lt=1)] = 0.95  # of the paired bootstrap interval
     max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it the run failed
     reference: Text | None = None  # the pinned file; default: next to the suite, NAME.reference.json
-    tracking: Tracking = Tracking()
+    tracking: Tracking = Field(default_factory=Tracking)  # made per file: MLFLOW_TRACKING_URI as it is then
 
     def prune_configs(self) -> dict[str, PruneConfig]:
         return {config_key(c): PruneConfig(**c) for c in self.configs}

@@ -4,8 +4,6 @@ driver (the one writer), and return a summary. `resume=True` continues a sweep f
 experiment folder: finished trials are neither rerun nor logged twice."""
 
 import json
-import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -18,11 +16,14 @@ from ray import tune
 from gprune.config import PruneConfig, own_fields
 from gprune.records import BenchmarkResult
 from workers import WorkerPool
+from workers.nodes import node_address
 from workers.pool import start_error
 
 from . import driver
+from .cluster import DriverNode, connect
 from .data_dir import prepare_data
 from .fingerprint import dataset_fingerprint, dataset_inputs
+from .metrics import nodes_of
 from .outages import TrackingUnavailable
 from .progress import ProgressLine
 from .reachability import check_ray_address, check_tracking_store
@@ -32,7 +33,9 @@ from .storage import check_storage, lay_ballast, storage_problem
 from .tracking import MLflowCallback, SweepTracker, git_commit
 from .trial import evaluate_slices, run_trial
 
-TRIAL_CPUS = 0.05  # trials only wait on the pool; they must not compete with workers for CPUs
+# Trials only wait on the pool: no CPU, and on the driver's node, where their records are written (a driver outside
+# the cluster joins it as a node with no CPUs: sweep/cluster.py)
+TRIAL_RESOURCES = {"cpu": 0}
 
 
 @dataclass
@@ -80,29 +83,6 @@ def tune_config(spec: SweepSpec) -> tune.TuneConfig:
     # reuse_actors: a trial process imports torch and Ray once, not once per trial (~3 s each)
     return tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=spec.search.num_samples,
                            max_concurrent_trials=spec.concurrency, reuse_actors=True)
-
-
-def one_line(record: logging.LogRecord) -> bool:
-    """A logging filter: the error's own line instead of its traceback."""
-    if record.exc_info and record.exc_info[1] is not None:
-        record.msg, record.args = f"{record.getMessage()} {record.exc_info[1]}", ()
-        record.exc_info = record.exc_text = None
-    return True
-
-
-def connect(address: str | None) -> None:
-    # Our MLflow callback is the one writer; Tune's own CSV/JSON/TensorBoard loggers would only
-    # duplicate it (and choke on the per-sample records).
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
-    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # e.g. "no result.json": those loggers are off
-    # a failed trial's traceback: our callback says it in one line (the whole trace stays in the trial's folder)
-    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-    logging.getLogger("ray.tune.execution.experiment_state").addFilter(one_line)  # e.g. state not saved: disk full
-    if ray.is_initialized():
-        return
-    # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
-    ray.init(address=address, include_dashboard=False, log_to_driver=False)
 
 
 def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
@@ -191,6 +171,7 @@ class SweepRun:
     tags: dict
     stops: StopRequests = field(default_factory=StopRequests)
     pool: WorkerPool | None = None
+    node: DriverNode | None = None  # this host, joined to the cluster for the sweep
 
     @property
     def fixed(self) -> dict:
@@ -233,12 +214,12 @@ def start(run: SweepRun, address: str | None) -> None:
     """Ray, then the workers (placed and loaded), then the parent run and the sweep's state file."""
     spec = run.spec
     parent = read_state(run.path / "sweep.json")["parent_run_id"] if run.resume else None
-    connect(address)
+    run.node = connect(address)
     run.stops.listen()
     run.stops.check()
     # workers that could never be placed are refused here, in one line, before any run exists
     run.pool = WorkerPool(spec.model, spec.workers.count, spec.workers.cpus_per_worker, name=spec.name,
-                          reserve_cpus=TRIAL_CPUS, data_dir=run.data_dir, batch_size=spec.batch_size,
+                          data_dir=run.data_dir, batch_size=spec.batch_size,
                           max_new_tokens=spec.max_new_tokens, cache_mb=spec.workers.cache_mb,
                           decoding=spec.generation.decoding(), answers=spec.answer_rules())
     run.printer(f"starting {run.pool.count} evaluation worker(s) ...", flush=True)
@@ -268,7 +249,8 @@ def baseline_of(run: SweepRun) -> dict:
         results = baseline["results"]
         run.tracker.log_child("baseline", "baseline", {**run.params, **own_fields(baseline["prune"])},
                               baseline["metrics"], {**run.tags, "gprune.trial_status": "baseline",
-                                                    "device": next(iter(results.values())).throughput["device"]},
+                                                    "device": next(iter(results.values())).throughput["device"],
+                                                    "gprune.worker_nodes": nodes_of(results.values())},
                               {n: [asdict(r) for r in result.records] for n, result in results.items()},
                               role="baseline", seconds=(began, time.time()))
         saved.write_text(json.dumps({**baseline, "results": {n: r.to_dict(records=False) for n, r in results.items()}},
@@ -284,7 +266,7 @@ def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:
         tune.with_parameters(run_trial, dispatcher=run.pool.dispatcher, limits=spec.limits(), slices=run.slices,
                              fixed=run.fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate,
                              records_dir=run.records_dir),
-        {"cpu": TRIAL_CPUS, f"node:{ray.util.get_node_ip_address()}": 0.001})
+        {**TRIAL_RESOURCES, f"node:{node_address()}": 0.001})
     callbacks = [run.callback(), ProgressLine(total)]
     if run.resume:  # Tune restores its own copy of the callbacks, with the same tracker settings
         tuner = tune.Tuner.restore(str(run.path), trainable, resume_unfinished=True, resume_errored=True)
@@ -345,6 +327,9 @@ def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | N
         run.stops.restore()
         if run.pool is not None:
             run.pool.shutdown()
+        if run.node is not None:
+            ray.shutdown()
+            run.node.leave()
 
 
 def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:

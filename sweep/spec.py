@@ -7,6 +7,7 @@ file, before anything starts.
 """
 
 import math
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,7 +66,9 @@ class Workers(Section):
 
 
 class Tracking(Section):
-    uri: Text = "sqlite:///mlflow.db"
+    # MLflow's own variable names the store where the file does not (the compose stack sets it for every service)
+    uri: Text = Field(default_factory=lambda: os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db",
+                      validate_default=True)
     artifact_location: Text | None = None  # default: ./mlartifacts
     outage_seconds: Annotated[Finite, Field(ge=0)] = 300  # how long MLflow calls wait out an unreachable store
 
@@ -123,7 +126,7 @@ class SweepSpec(Section):
     search: Search = Search()
     scheduler: Scheduler = Scheduler()
     workers: Workers = Workers()
-    tracking: Tracking = Tracking()
+    tracking: Tracking = Field(default_factory=Tracking)  # made per file: MLFLOW_TRACKING_URI as it is then
     generation: Generation = Generation()
     answers: dict[str, Any] = {}  # gprune.answers.AnswerRules' fields; {} is lmms-eval's llava_hf behaviour
     storage: Text = ".sweeps"  # Ray Tune's experiment folder (for --resume)

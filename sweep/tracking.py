@@ -282,7 +282,8 @@ class MLflowCallback(tune.Callback):
             prune = own_fields(PruneConfig(**{**self.fixed, **config}).to_dict())  # as the trial made it
             reason = result.pop("failure", "")
             status = f"failed: {reason}" if reason else status
-            tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status}
+            tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status,
+                    "gprune.worker_nodes": result.pop("nodes", "")}
             end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
             seconds = (end - last.get("time_total_s", 0.0), end)
             self.tracker.log_child(trial_id, run_name(config) or trial_id, {**self.params, **prune}, result, tags,

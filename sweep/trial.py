@@ -18,7 +18,7 @@ from ray import tune
 from gprune.config import PruneConfig
 from gprune.records import BenchmarkResult, SampleRecord
 
-from .metrics import failure, merge_slices, summarize
+from .metrics import failure, merge_slices, nodes_of, summarize
 
 
 def slice_bounds(limit: int | None, slices: int) -> list[tuple[int, int | None]]:
@@ -69,5 +69,5 @@ def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, 
         if reason:
             flat["objective"] = 0.0  # never "best", and schedulers stop it
         write_records(path, {name: result.records for name, result in merged.items()})
-        tune.report({**flat, "slice": step, "failure": reason,
+        tune.report({**flat, "slice": step, "failure": reason, "nodes": nodes_of(merged.values()),
                      "device": next(iter(merged.values())).throughput["device"]})

@@ -8,7 +8,9 @@ up (compiles the decode step where that applies) once, before any call is timed.
 """
 
 import os
+from dataclasses import replace
 
+import ray
 import torch
 
 from gprune import PruneConfig, load_model, set_prune
@@ -19,6 +21,8 @@ from gprune.evaluation import aggregate, evaluate_task
 from gprune.feature_cache import FeatureCache
 from gprune.generation import warm_up
 from gprune.records import BenchmarkResult, SampleRecord
+
+from .nodes import node_address
 
 
 class EvalWorker:
@@ -35,6 +39,7 @@ class EvalWorker:
         self.model.model.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
         self.tasks = {}  # benchmark -> lmms-eval task, loaded once
         self.calls = 0
+        self.node = node_address() if ray.is_initialized() else ""  # where its results say they were evaluated
 
     def _task(self, benchmark: str):
         if benchmark not in self.tasks:
@@ -51,15 +56,13 @@ class EvalWorker:
         result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
                                self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
                                answers=self.answers)
-        return result
+        return replace(result, nodes=self.node)
 
     def aggregate(self, benchmark: str, records: list[SampleRecord]) -> tuple[dict, dict]:
         """lmms-eval's aggregation over records gathered from several evaluate() slices."""
         return aggregate(self._task(benchmark), records)
 
     def info(self) -> dict:
-        import ray
-
         node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
         device = self.model.device
         if device.type == "cuda":

@@ -23,22 +23,17 @@ class WorkerStartError(ValueError):
     """A worker died and will not come back; the message is the reason, in one line."""
 
 
-def placement_problem(count: int, cpus: float, gpus: int, reserve_cpus: float = 0.0) -> str | None:
-    """Why `count` workers of `cpus` CPUs (and `gpus` GPU each) cannot all be placed on this cluster, or None.
-    `reserve_cpus` stay free for the trials that drive them."""
+def placement_problem(count: int, cpus: float, gpus: int) -> str | None:
+    """Why `count` workers of `cpus` CPUs (and `gpus` GPU each) cannot all be placed on this cluster, or None."""
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     fit = sum(min(math.floor(n.get("CPU", 0) / cpus + 1e-9) if cpus else count,
                   math.floor(n.get("GPU", 0) / gpus) if gpus else count) for n in nodes)
-    total_cpus = sum(n.get("CPU", 0) for n in nodes)
     have = (f"the cluster has {len(nodes)} node(s): "
             + ", ".join(f"{n.get('CPU', 0):g} CPU" + (f" {n.get('GPU', 0):g} GPU" if gpus else "") for n in nodes))
     if fit < count:
         wanted = f"{cpus:g} CPU" + (f" and {gpus} GPU" if gpus else "")
         return (f"{count} workers of {wanted} each cannot all be placed, only {fit} fit; {have}. Lower "
                 "workers.count or workers.cpus_per_worker, or add nodes")
-    if count * cpus + reserve_cpus > total_cpus + 1e-9:
-        return (f"{count} workers of {cpus:g} CPU leave none of the {reserve_cpus:g} CPU the trials need; {have}. "
-                "Lower workers.count or workers.cpus_per_worker")
     return None
 
 
@@ -82,11 +77,11 @@ class Dispatcher:
 
 class WorkerPool:
     def __init__(self, model: str = "tiny", count: int | None = None, cpus_per_worker: float = 1,
-                 use_gpu: bool | None = None, name: str = "gprune", reserve_cpus: float = 0.0, **worker_kwargs):
+                 use_gpu: bool | None = None, name: str = "gprune", **worker_kwargs):
         gpus = int(ray.cluster_resources().get("GPU", 0))
         self.use_gpu = gpus > 0 if use_gpu is None else use_gpu
         self.count = count or (gpus if self.use_gpu else 1)
-        problem = placement_problem(self.count, cpus_per_worker, 1 if self.use_gpu else 0, reserve_cpus)
+        problem = placement_problem(self.count, cpus_per_worker, 1 if self.use_gpu else 0)
         if problem:
             raise ValueError(problem)
         options = dict(

@@ -1,0 +1,101 @@
+"""The Ray cluster a sweep runs on, and the driver's place in it.
+
+A Ray driver talks to a raylet on its own host (a Unix socket under the host's /tmp/ray), so on a host that is
+not a node of the cluster `ray.init(address=...)` aborts the process. A sweep given `--address HOST:PORT` on such
+a host (the compose file's scheduler container, the submitting node of a Slurm job, a laptop) joins the cluster
+for its lifetime as a node with no CPUs and no GPUs: nothing but the sweep's trials, which need neither, is placed
+there, and the records they write stay on the driver's disk. When the sweep ends the node leaves (its
+`ray start --block` is ended by signal, which stops what it started; never `ray stop`, which would end every Ray
+process on the host).
+"""
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+
+from .reachability import current_cluster
+
+JOIN_TIMEOUT_S = 120
+
+
+def _resolved(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    try:
+        return f"{socket.gethostbyname(host)}:{port}"
+    except OSError:
+        return address
+
+
+def is_node_of(address: str) -> bool:
+    """Whether `ray start` made this host a node of the cluster at `address` (Ray's own bootstrap file says so)."""
+    here = current_cluster()
+    return here is not None and _resolved(here) == _resolved(address)
+
+
+class DriverNode:
+    """This host as a node of the cluster at `address`, with no CPUs and no GPUs, until `leave()`."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.log = Path(tempfile.mkstemp(prefix="gprune-driver-node-", suffix=".log")[1])
+        command = [str(Path(sys.executable).with_name("ray")), "start", f"--address={address}", "--num-cpus=0",
+                   "--num-gpus=0", "--block"]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while not is_node_of(address):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.leave()
+                tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
+                raise ConnectionError(f"this host could not join the Ray cluster at {address} as the sweep's driver "
+                                      f"node ({' | '.join(tail) or 'no output'}); is RAY_AUTH_TOKEN the cluster's?")
+            time.sleep(0.5)
+
+    def leave(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # `ray start --block` stops the processes it started
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.unlink(missing_ok=True)
+
+
+def quiet_tune() -> None:
+    # Our MLflow callback is the one writer; Tune's own CSV/JSON/TensorBoard loggers would only
+    # duplicate it (and choke on the per-sample records).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our progress line replaces Tune's tables
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # e.g. "no result.json": those loggers are off
+    # a failed trial's traceback: our callback says it in one line (the whole trace stays in the trial's folder)
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
+    logging.getLogger("ray.tune.execution.experiment_state").addFilter(one_line)  # e.g. state not saved: disk full
+
+
+def one_line(record: logging.LogRecord) -> bool:
+    """A logging filter: the error's own line instead of its traceback."""
+    if record.exc_info and record.exc_info[1] is not None:
+        record.msg, record.args = f"{record.getMessage()} {record.exc_info[1]}", ()
+        record.exc_info = record.exc_text = None
+    return True
+
+
+def connect(address: str | None) -> DriverNode | None:
+    """Ray, for a sweep: a private local cluster (no address), or the cluster at `address`, joined as a driver
+    node when this host is not one of its nodes (returned: the caller makes it leave when the sweep ends)."""
+    quiet_tune()
+    if ray.is_initialized():
+        return None
+    node = None
+    if address not in (None, "auto", "local") and "://" not in address and not is_node_of(address):
+        node = DriverNode(address)
+    # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
+    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    return node
