@@ -12,6 +12,7 @@ COMMANDS = {
     "methods": ("library", "list the token-reduction methods and their parameters"),
     "sweep": ("sweeps", "sweep pruning configs with Ray Tune, tracked in MLflow"),
     "presets": ("sweeps", "list the embedded sweep files"),
+    "doctor": ("sweeps", "check what a sweep would use: the Ray cluster (nodes, GPUs, auth) and the tracking store"),
     "report": ("dashboards", "Table 1, Figure 3, Table 3 and a paired bootstrap for a sweep"),
     "samples": ("dashboards", "write a logged run's records as lmms-eval's samples JSONL (one file per benchmark)"),
     "ui": ("dashboards", "the MLflow UI on a tracking store, bound to 127.0.0.1 by default"),

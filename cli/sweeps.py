@@ -110,6 +110,16 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from sweep.doctor import diagnose
+    from sweep.spec import Tracking
+
+    findings = diagnose(args.address, args.tracking_uri or Tracking().uri)
+    for finding in findings:
+        print(("ok   " if finding.ok else "FIX  ") + finding.line)
+    return 0 if all(f.ok for f in findings) else 1
+
+
 def register(commands) -> None:
     sweep = add_command(commands, "sweep", description="Give exactly one of SWEEP.yaml, --preset or --resume.")
     sweep.add_argument("file", nargs="?", help="a sweep YAML file (keys: README 'Sweeps')")
@@ -125,4 +135,10 @@ def register(commands) -> None:
 
     presets = add_command(commands, "presets")
     presets.set_defaults(func=cmd_presets)
+
+    doctor = add_command(commands, "doctor", description="Exit 0 when everything a sweep needs answers, 1 when "
+                                                          "something needs fixing (each FIX line says what).")
+    doctor.add_argument("--address", help="the Ray cluster a sweep would join (HEAD:6379); default: a private one")
+    doctor.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+    doctor.set_defaults(func=cmd_doctor)
 

@@ -4,13 +4,15 @@ A Ray driver talks to a raylet on its own host (a Unix socket under the host's /
 not a node of the cluster `ray.init(address=...)` aborts the process. A sweep given `--address HOST:PORT` on such
 a host (the compose file's scheduler container, the submitting node of a Slurm job, a laptop) joins the cluster
 for its lifetime as a node with no CPUs and no GPUs: nothing but the sweep's trials, which need neither, is placed
-there, and the records they write stay on the driver's disk. When the sweep ends the node leaves (its
-`ray start --block` is ended by signal, which stops what it started; never `ray stop`, which would end every Ray
-process on the host).
+there, and the records they write stay on the driver's disk. The node keeps its sessions and sockets in a folder
+of its own (`--temp-dir`), so a later join from the same host never finds a gone node's sockets. When the sweep
+ends the node leaves (its `ray start --block` is ended by signal, which stops what it started; never `ray stop`,
+which would end every Ray process on the host).
 """
 
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import ray
 from .reachability import current_cluster
 
 JOIN_TIMEOUT_S = 120
+RAY_TEMP = Path(tempfile.gettempdir()) / "ray"  # where Ray keeps a host's sessions and its bootstrap file
 
 
 def _resolved(address: str) -> str:
@@ -34,9 +37,21 @@ def _resolved(address: str) -> str:
 
 
 def is_node_of(address: str) -> bool:
-    """Whether `ray start` made this host a node of the cluster at `address` (Ray's own bootstrap file says so)."""
+    """Whether this host is a live node of the cluster at `address`: `ray start` left its address in Ray's
+    bootstrap file, and that node's raylet answers on its socket (a file left by a node that is gone does not)."""
     here = current_cluster()
-    return here is not None and _resolved(here) == _resolved(address)
+    if here is None or _resolved(here) != _resolved(address):
+        return False
+    return _answers(RAY_TEMP / "session_latest" / "sockets" / "raylet")
+
+
+def _answers(unix_socket: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(unix_socket))
+        return True
+    except OSError:
+        return False
 
 
 class DriverNode:
@@ -44,16 +59,19 @@ class DriverNode:
 
     def __init__(self, address: str):
         self.address = address
-        self.log = Path(tempfile.mkstemp(prefix="gprune-driver-node-", suffix=".log")[1])
+        # its own temp folder (sessions, sockets, bootstrap file): a node that joined from here and left keeps its
+        # sockets in its own folder, where no later node or driver looks
+        self.folder = Path(tempfile.mkdtemp(prefix="gprune-node-"))
+        self.log = self.folder / "ray-start.log"
         command = [str(Path(sys.executable).with_name("ray")), "start", f"--address={address}", "--num-cpus=0",
-                   "--num-gpus=0", "--block"]
+                   "--num-gpus=0", f"--temp-dir={self.folder}", "--block"]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + JOIN_TIMEOUT_S
-        while not is_node_of(address):
+        while not _answers(self.folder / "session_latest" / "sockets" / "raylet"):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.leave()
                 tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
+                self.leave()
                 raise ConnectionError(f"this host could not join the Ray cluster at {address} as the sweep's driver "
                                       f"node ({' | '.join(tail) or 'no output'}); is RAY_AUTH_TOKEN the cluster's?")
             time.sleep(0.5)
@@ -65,7 +83,7 @@ class DriverNode:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        self.log.unlink(missing_ok=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def quiet_tune() -> None:
@@ -97,5 +115,6 @@ def connect(address: str | None) -> DriverNode | None:
     if address not in (None, "auto", "local") and "://" not in address and not is_node_of(address):
         node = DriverNode(address)
     # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
-    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    joined = {"_temp_dir": str(node.folder)} if node else {}  # where that node's sockets are
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, **joined)
     return node

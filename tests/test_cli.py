@@ -75,3 +75,14 @@ def test_help_and_usage_errors_load_no_heavy_library(argv):
     done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
     assert "heavy: []" in done.stderr, done.stderr[-2000:]
     assert done.returncode == (0 if argv[-1] in ("--help", "--version") else 2)
+
+
+def test_doctor_says_what_a_sweep_would_use_and_what_to_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["doctor", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0
+    said = capsys.readouterr().out
+    assert "ok   Ray: no --address: a sweep starts its own private cluster" in said and "answers" in said
+    assert main(["doctor", "--address", "127.0.0.1:1", "--tracking-uri", f"sqlite:///{tmp_path}/none/x.db"]) == 1
+    said = capsys.readouterr().out
+    assert "FIX  Ray: Ray address 127.0.0.1:1 is unreachable" in said
+    assert f"FIX  tracking: tracking store sqlite:///{tmp_path}/none/x.db: folder {tmp_path}/none does not exist" in said

@@ -129,6 +129,12 @@ def tags_of(run: dict) -> dict:
 
 def test_a_sweep_from_a_host_outside_the_cluster_evaluates_on_the_worker_nodes_and_rides_out_losing_one(stack):
     hosts, env, shared = stack
+    doctor = hosts["scheduler"].run(["gprune", "doctor", "--address", "ray-head:6379"], env=env)
+    said, _ = doctor.communicate(timeout=300)
+    assert doctor.returncode == 0, said
+    assert "4 node(s) including this host, joined for the check" in said and "auth token" in said, said
+    assert f"node {hosts.address('ray-head')} (head): 0 CPU" in said and said.count(": 2 CPU, 0 GPU") == 2, said
+    assert "tracking: http://mlflow:5000 answers" in said and "artifact proxy answers" in said, said
     write_fixtures(shared / "data", n=32, seed=0)
     sweep = shared / "suites" / "topology.yaml"
     sweep.parent.mkdir()
