@@ -54,7 +54,7 @@ def test_a_worker_in_half_precision_evaluates_and_reuses_its_cache(fixtures_dir,
                         max_new_tokens=4, cache_mb=64)
     first = worker.evaluate(PruneConfig(ratio=0.5), "textvqa", 4)
     second = worker.evaluate(PruneConfig(ratio=0.9), "textvqa", 4)
-    assert first["errors"] == second["errors"] == 0
+    assert first.errors == second.errors == 0
     info = worker.info()
     assert info["dtype"] == dtype and info["device"] == "cpu" and info["cache"]["hits"] == 4
     assert info["decoding"] == "dynamic KV cache, decode step eager" and info["warmup_seconds"] > 0
