@@ -134,18 +134,10 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                     record.images = describe_images(visuals, stat["image_sizes"], mine, model.config, prune)
 
     for start in range(0, count, batch_size):
-        batch = []
-        for record in records[start : start + batch_size]:
-            try:  # reading the row decodes its image: a corrupt file fails here
-                doc, visuals, text, record.truncated_image = read_sample(task, docs, record.index, folder)
-                record.doc_id, record.question = doc_id(doc), text
-                batch.append((record, doc, visuals, text))
-            except Exception as error:
-                record.error = f"data: {type(error).__name__}: {error}"
-        if not batch:
-            continue
+        batch = read_rows(task, docs, records[start : start + batch_size], folder)
         try:
-            run(batch)
+            if batch:
+                run(batch)
         except Exception:
             for item in batch:  # find the sample that broke the batch; the others still count
                 try:
@@ -159,22 +151,29 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     metrics, aggregation_errors = aggregate(task, records)
     name = name or task.config.task
     return BenchmarkResult(
-        benchmark=name,
-        task=task.config.task,
-        metrics=metrics,
-        note=NOTES.get(name, ""),
-        prune=prune.to_dict(),
+        benchmark=name, task=task.config.task, metrics=metrics, note=NOTES.get(name, ""), prune=prune.to_dict(),
         **summarize_records(records, model_seconds, [len(t.texts) / t.seconds for t in timed]),
         **batch_timing(len(timed), sum(t.prefill_seconds for t in timed), sum(t.decode_seconds for t in timed),
                        sum(t.decode_steps for t in timed)),
         throughput={"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
                     "batch_size": batch_size, "decoding": decoding_that_runs(decoding, prune).describe(model.device),
-                    "timed": TIMED,
-                    "prefill_timed": PREFILL_TIMED, "decode_timed": DECODE_TIMED},
-        answers=answers.to_dict(),
-        aggregation_errors=aggregation_errors,
-        records=records,
+                    "timed": TIMED, "prefill_timed": PREFILL_TIMED, "decode_timed": DECODE_TIMED},
+        answers=answers.to_dict(), aggregation_errors=aggregation_errors, records=records,
     )
+
+
+def read_rows(task, docs, records: list[SampleRecord], folder) -> list[tuple]:
+    """(record, doc, visuals, text) for each record whose row reads; a row that does not (reading decodes its
+    image: a corrupt file fails here) becomes that record's error."""
+    batch = []
+    for record in records:
+        try:
+            doc, visuals, text, record.truncated_image = read_sample(task, docs, record.index, folder)
+            record.doc_id, record.question = doc_id(doc), text
+            batch.append((record, doc, visuals, text))
+        except Exception as error:
+            record.error = f"data: {type(error).__name__}: {error}"
+    return batch
 
 
 def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | None = None, limit=None,
