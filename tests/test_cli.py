@@ -85,4 +85,5 @@ def test_doctor_says_what_a_sweep_would_use_and_what_to_fix(tmp_path, capsys, mo
     assert main(["doctor", "--address", "127.0.0.1:1", "--tracking-uri", f"sqlite:///{tmp_path}/none/x.db"]) == 1
     said = capsys.readouterr().out
     assert "FIX  Ray: Ray address 127.0.0.1:1 is unreachable" in said
-    assert f"FIX  tracking: tracking store sqlite:///{tmp_path}/none/x.db: folder {tmp_path}/none does not exist" in said
+    missing = tmp_path / "none"
+    assert f"FIX  tracking: tracking store sqlite:///{missing}/x.db: folder {missing} does not exist" in said
