@@ -63,7 +63,9 @@ class DriverNode:
         # sockets in its own folder, where no later node or driver looks
         self.folder = Path(tempfile.mkdtemp(prefix="gprune-node-"))
         self.log = self.folder / "ray-start.log"
-        command = [str(Path(sys.executable).with_name("ray")), "start", f"--address={address}", "--num-cpus=0",
+        ray_cli = Path(sys.executable).with_name("ray")  # the one installed with this Ray, else the PATH's
+        command = [str(ray_cli) if ray_cli.exists() else shutil.which("ray") or "ray", "start", f"--address={address}",
+                   "--num-cpus=0",
                    "--num-gpus=0", f"--temp-dir={self.folder}", "--block"]
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
