@@ -31,7 +31,7 @@ class LayerPlan:
     prune: object  # the PruneConfig
     visual_columns: list[torch.Tensor]  # per sample: the prompt columns holding its visual tokens, in order
     layouts: list[list]  # per sample: its images' ImageLayouts, in order
-    state: dict = field(default_factory=dict)  # after prefill: columns kept, their mask, the prompt length
+    state: dict = field(default_factory=dict)  # after prefill: the reduced columns' keep mask, the prompt length
     trace: list | None = None  # the model's `trace`: each image's (scores, kept indices, layout) is appended
     call: dict = field(default_factory=dict)  # this forward's 2-D padding mask, cache and whether it is the prefill
     attention: torch.Tensor | None = None  # [B, L] at prefill: layer K-1's last-row attention, averaged over heads

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import ray
 
-from .reachability import current_cluster
+from .reachability import RAY_TEMP, current_cluster
 
 JOIN_TIMEOUT_S = 120
-RAY_TEMP = Path(tempfile.gettempdir()) / "ray"  # where Ray keeps a host's sessions and its bootstrap file
 
 
 def _resolved(address: str) -> str:

@@ -4,6 +4,7 @@ starts Ray, so an unreachable store fails with one message naming it instead of 
 import json
 import os
 import socket
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -102,9 +103,10 @@ def check_ray_address(address: str | None, timeout: float = TIMEOUT_S) -> None:
                                "`ray start --head` there, or leave --address out to start a local cluster") from None
 
 
+RAY_TEMP = Path(tempfile.gettempdir()) / "ray"  # where Ray keeps a host's sessions and its bootstrap file
+
+
 def current_cluster() -> str | None:
     """The address `ray start` left for `auto` on this machine (Ray's own bootstrap file), if any."""
-    import tempfile
-
-    path = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    path = RAY_TEMP / "ray_current_cluster"
     return path.read_text().strip() or None if path.is_file() else None
