@@ -60,7 +60,8 @@ class Host:
             except OSError:
                 continue
         for process in [self.holder, *self.started]:
-            process.wait()
+            process.kill()  # also one that left the namespace
+            process.wait(timeout=60)
 
 
 class Hosts:
@@ -110,12 +111,17 @@ class Hosts:
         holder = subprocess.Popen(["ip", "netns", "exec", namespace, "unshare", "-m", "--propagation", "private",
                                    "sh", "-c", f"mount -t tmpfs tmpfs /tmp && mount --bind {self.hosts_file} "
                                    "/etc/hosts && exec sleep infinity"])
-        for _ in range(100):  # until the holder has its own mount namespace
-            namespace = os.readlink(f"/proc/{holder.pid}/ns/mnt")
-            if namespace != os.readlink("/proc/self/ns/mnt"):
-                return Host(name, address, holder, namespace)
+        # until the holder is `sleep`: only then is its mount namespace the final one (`ip netns exec` makes one of
+        # its own first, to remount /sys; taken too early, `kill` would find none of the host's processes)
+        for _ in range(600):
+            with open(f"/proc/{holder.pid}/cmdline", "rb") as cmdline:
+                if cmdline.read().startswith(b"sleep\0"):
+                    return Host(name, address, holder, os.readlink(f"/proc/{holder.pid}/ns/mnt"))
+            if holder.poll() is not None:
+                break
             time.sleep(0.05)
-        raise RuntimeError(f"host {name}: its mount namespace did not come up")
+        holder.kill()
+        raise RuntimeError(f"host {name}: its namespaces did not come up")
 
     def __getitem__(self, name: str) -> Host:
         return self.hosts[name]
