@@ -110,6 +110,8 @@ def main():
              "fast": Decoding(cache="static", compile="auto" if cuda else "off")}
     batches = [int(b) for b in args.batches.split(",")]
     methods, ratios = args.methods.split(","), [float(r) for r in args.ratios.split(",")]
+    if ratios[0] != 0:
+        parser.error("--ratios must start with 0: each batch's unpruned run is the baseline of its speedups")
     started = time.perf_counter()
     print(f"{'llama3-llava-next-8b geometry' if cuda else 'NARROW smoke model, 8b token geometry'}, random weights, "
           f"{str(dtype).removeprefix('torch.')}, SDPA, {card}, torch {torch.__version__}, transformers "
@@ -131,23 +133,25 @@ def main():
                 flops = exact_flops(model.config, result["fast"]["prefill_tokens"], args.new_tokens, [layout],
                                     prune).total
                 for name in paths:
-                    rows.append({"path": name, "batch": batch, "method": method if ratio else "none", "ratio": ratio,
-                                 "visual_kept": layout.kept(ratio), "tflops_exact": flops / 1e12,
-                                 "same_answers": result[name]["texts"] == result["dynamic"]["texts"],
-                                 **{k: v for k, v in result[name].items() if k != "texts"}})
-    for row in rows:
-        base = next(r for r in rows if r["path"] == row["path"] and r["batch"] == row["batch"] and r["ratio"] == 0)
-        row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
-        row["flops_ideal_speedup"] = base["tflops_exact"] / row["tflops_exact"]
-        print(f"| {row['path']} | {row['batch']} | {row['method']} | {row['ratio']:.0%} | {row['visual_kept']} "
-              f"| {row['prefill_ms']:.1f} | {row['decode_ms_per_token']:.2f} | {row['samples_per_s']:.2f} "
-              f"| {row['speedup']:.2f}x | {row['flops_ideal_speedup']:.2f}x | {row['same_answers']} |")
+                    row = {"path": name, "batch": batch, "method": method if ratio else "none", "ratio": ratio,
+                           "visual_kept": layout.kept(ratio), "tflops_exact": flops / 1e12,
+                           "same_answers": result[name]["texts"] == result["dynamic"]["texts"],
+                           **{k: v for k, v in result[name].items() if k != "texts"}}
+                    # printed as it comes (a run cut short keeps its rows): the unpruned row of a batch comes first
+                    base = row if ratio == 0 else next(r for r in rows if r["path"] == name and r["batch"] == batch
+                                                       and r["ratio"] == 0)
+                    row["speedup"] = row["samples_per_s"] / base["samples_per_s"]
+                    row["flops_ideal_speedup"] = base["tflops_exact"] / row["tflops_exact"]
+                    rows.append(row)
+                    print(f"| {name} | {batch} | {row['method']} | {ratio:.0%} | {row['visual_kept']} "
+                          f"| {row['prefill_ms']:.1f} | {row['decode_ms_per_token']:.2f} | {row['samples_per_s']:.2f} "
+                          f"| {row['speedup']:.2f}x | {row['flops_ideal_speedup']:.2f}x | {row['same_answers']} |",
+                          flush=True)
+                if args.out:
+                    with open(args.out, "w") as out:
+                        json.dump({"card": card, "torch": torch.__version__, "transformers": transformers.__version__,
+                                   "rows": rows}, out, indent=2)
     print(f"\n{time.perf_counter() - started:.0f} s in all")
-    if args.out:
-        with open(args.out, "w") as out:
-            json.dump({"card": card, "torch": torch.__version__, "transformers": transformers.__version__,
-                       "rows": rows}, out, indent=2)
-
 
 if __name__ == "__main__":
     main()

@@ -10,9 +10,13 @@ share a few compiled shapes instead of compiling one each. Greedy answers are th
 
 from dataclasses import dataclass, field
 
+import torch
 from transformers import CompileConfig
 
 CACHES = ("auto", "static", "dynamic")
+# compiled decode steps kept per process: one per (batch size, cache-length bucket) that a sweep meets; dynamo's
+# default of 8 is reached by a sweep over ratios at two batch sizes, after which steps run uncompiled
+COMPILED_SHAPES = 64
 COMPILE = ("auto", "on", "off")
 
 
@@ -62,6 +66,8 @@ class Decoding:
             return {"disable_compile": True}
         length = -(-(prompt_length + max_new_tokens) // self.bucket) * self.bucket
         kwargs = {"cache_implementation": "static", "max_cache_len": length}
+        if self.compiles_on(device):
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_SHAPES)
         if self.compile == "off":
             kwargs["disable_compile"] = True
         elif self.compile == "on":

@@ -76,9 +76,9 @@ def prefill_clock(model):
     marks = {}
 
     def on_forward(module, args, output):
-        if "prefill_end" not in marks:
-            _synchronize(model.device)
-            marks["prefill_end"] = time.perf_counter()
+        _synchronize(model.device)
+        marks["prefill_end"] = time.perf_counter()
+        handle.remove()  # gone before any decode step, so a compiled step never traces it
 
     handle = model.model.language_model.register_forward_hook(on_forward)
     try:

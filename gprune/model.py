@@ -198,6 +198,11 @@ class PrunedLlavaNextModel(LlavaNextModel):
     def forward(self, input_ids=None, pixel_values=None, image_sizes=None, attention_mask=None,
                 position_ids=None, mm_encoder_outputs=None, **kwargs):
         has_pixels = pixel_values is not None and pixel_values.size(0) > 0
+        if not has_pixels and not mm_encoder_outputs and not hasattr(self.language_model, "layer_pruning"):
+            # a decode step of a projector method (or none): nothing to prune, and `self.prune` left unread, so a
+            # compiled decode step does not guard on it (one compile serves every method and ratio of a shape)
+            return super().forward(input_ids, pixel_values=pixel_values, image_sizes=image_sizes,
+                                   attention_mask=attention_mask, position_ids=position_ids, **kwargs)
         if prunes_at(self.prune, Stage.LANGUAGE_MODEL):
             if has_pixels and not mm_encoder_outputs:
                 mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None

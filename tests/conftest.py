@@ -8,7 +8,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local: fail rather
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from gprune import load_model  # noqa: E402
-from testbed.fixtures import write_fixtures  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +30,8 @@ def images():
 @pytest.fixture(scope="session")
 def fixtures_dir(tmp_path_factory):
     """The eight benchmarks' fixtures (16 samples each), written once per test session."""
+    from testbed.fixtures import write_fixtures  # needs `datasets`, which the GPU tier's machine lacks
+
     return write_fixtures(tmp_path_factory.mktemp("data"), n=16, seed=0)
 
 

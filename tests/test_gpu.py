@@ -1,0 +1,112 @@
+"""The GPU tier (`pytest -m gpu`; skipped without CUDA): on the card, in bfloat16, the fast path (static KV cache,
+decode step compiled with CUDA graphs) answers exactly as the dynamic one for every method at 0 / 50 / 90%, on the
+tiny model and on a narrow model of llama3-llava-next-8b's token geometry; one compiled step serves every method and
+ratio of a shape; ratio 0 gives the unpruned logits; the feature cache hits. Only torch, transformers and gprune are
+imported (the card has no lmms-eval, datasets or Ray). `GPRUNE_TEST_DEVICE=cpu` dry-runs it here (slowly)."""
+
+import copy
+import os
+
+import pytest
+import torch
+from conftest import random_image
+
+from gprune import PruneConfig, load_model, set_prune
+from gprune.answers import AnswerRules
+from gprune.decoding import Decoding
+from gprune.feature_cache import FeatureCache
+from gprune.generation import format_prompt, generate_batch
+from gprune.methods import METHODS
+
+DEVICE = torch.device(os.environ.get("GPRUNE_TEST_DEVICE", "cuda"))
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE.type == "cuda" and not torch.cuda.is_available(),
+                                                  reason="the GPU tier needs a CUDA card")]
+
+RATIOS = (0.0, 0.5, 0.9)
+# one cache-length bucket for all of a model's prompts: one compile per batch size, not per ratio
+FAST = Decoding(cache="static", compile="on", bucket=4096)
+DYNAMIC = Decoding(cache="dynamic")
+RAW = AnswerRules(reasoning_tags="keep")  # stripping reasoning tags needs lmms-eval
+QUESTIONS = ["What color is the shape?", "How many circles?", "Is there a red square in the image?", "What?"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bf16():
+    return load_model("tiny", device=DEVICE, dtype=torch.bfloat16)
+
+
+@pytest.fixture(scope="module")
+def mixed_images():
+    return [[random_image(h, w, seed)] for seed, (h, w) in enumerate([(64, 64), (48, 80), (90, 40), (64, 96)])]
+
+
+def answers(model, processor, images, decoding, new_tokens=6):
+    return generate_batch(model, processor, images, QUESTIONS[:len(images)], {"max_new_tokens": new_tokens},
+                          decoding=decoding, answers=RAW)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_fast_path_answers_as_the_dynamic_one_for_every_method(tiny_bf16, mixed_images, method):
+    model, processor = tiny_bf16
+    for ratio in RATIOS:
+        set_prune(model, processor, PruneConfig(method=method, ratio=ratio))
+        fast, dynamic = answers(model, processor, mixed_images, FAST), answers(model, processor, mixed_images, DYNAMIC)
+        assert fast.texts == dynamic.texts, (method, ratio)
+        assert [s["visual_tokens_kept"] for s in fast.stats] == [s["visual_tokens_kept"] for s in dynamic.stats]
+
+
+def test_one_compiled_decode_step_serves_every_method_and_ratio(tiny_bf16, mixed_images):
+    model, processor = tiny_bf16
+    set_prune(model, processor, PruneConfig(method="gprune", ratio=0.5))
+    answers(model, processor, mixed_images, FAST)  # compiles this batch shape once (or already has)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for method in sorted(m for m, spec in METHODS.items() if spec.stage.name == "PROJECTOR"):
+            for ratio in RATIOS:
+                set_prune(model, processor, PruneConfig(method=method, ratio=ratio))
+                answers(model, processor, mixed_images, FAST)
+
+
+def test_ratio_zero_gives_the_unpruned_logits_on_the_card(tiny_bf16, mixed_images):
+    model, processor = tiny_bf16
+    plain = copy.deepcopy(model)
+    plain.__class__, plain.model.__class__ = type(model).__mro__[1], type(model.model).__mro__[1]
+    plain_processor = copy.deepcopy(processor)
+    plain_processor.__class__ = type(processor).__mro__[1]
+    set_prune(model, processor, PruneConfig(ratio=0.0))
+    for [image], question in zip(mixed_images, QUESTIONS):
+        text = format_prompt(processor, question)
+        with torch.no_grad():
+            expected = plain(**plain_processor(images=image, text=text, return_tensors="pt").to(DEVICE)).logits
+            actual = model(**processor(images=image, text=text, return_tensors="pt").to(DEVICE)).logits
+        assert torch.equal(expected, actual)
+
+
+def test_feature_cache_hits_on_the_card(tiny_bf16, mixed_images):
+    model, processor = tiny_bf16
+    set_prune(model, processor, PruneConfig(ratio=0.5))
+    uncached = answers(model, processor, mixed_images, FAST).texts
+    model.model.feature_cache = FeatureCache(max_bytes=64 << 20)
+    try:
+        before = model.model.images_encoded
+        for ratio in (0.5, 0.9):
+            set_prune(model, processor, PruneConfig(ratio=ratio))
+            cached = answers(model, processor, mixed_images, FAST).texts
+            if ratio == 0.5:
+                assert cached == uncached
+        assert model.model.images_encoded - before == len(mixed_images)
+        assert model.model.feature_cache.hits == len(mixed_images)
+    finally:
+        model.model.feature_cache = None
+
+
+def test_the_8b_token_geometry_answers_alike_on_both_paths():
+    from bench.gpu import NARROW, build
+
+    model, processor = build(NARROW, DEVICE, torch.bfloat16)
+    images = [[random_image(672, 672, 0)], [random_image(336, 1008, 1)]]
+    for ratio in RATIOS:
+        set_prune(model, processor, PruneConfig(method="gprune", ratio=ratio))
+        fast, dynamic = (answers(model, processor, images, d, new_tokens=4) for d in (FAST, DYNAMIC))
+        assert fast.texts == dynamic.texts, ratio
+        if ratio == 0:
+            assert fast.stats[0]["visual_tokens_kept"] == 2928  # one 672x672 image, as llama3-llava-next-8b sees it
