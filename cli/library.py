@@ -170,6 +170,10 @@ def cmd_methods(args) -> int:
                    maxcolwidths=[None, 24, 40, 60]))
     print("\nevery method gets the same budget: each image's base view and grid at --ratio, newlines kept "
           "(README 'Methods')")
+    from gprune.families import FAMILIES
+
+    print("every method runs on each model family: " + "; ".join(
+        f"{f.name} (model_type {f.model_type}, e.g. {f.example})" for f in FAMILIES) + " (README 'Models')")
     return 0
 
 

@@ -77,18 +77,21 @@ def figure5(sweep, benchmark: str, index: int, path: Path) -> Path | None:
     base_image, grid_image = views(base_record["picture"])
     rows = [(trial, _entry(sweep.records(trial["run_id"]), benchmark, index)) for trial in picks(sweep)]
     rows = [(trial, entry) for trial, entry in rows if entry and "kept" in entry]
-    figure, axes = plt.subplots(len(rows) + 1, 2, figsize=(5.5, 2.4 * (len(rows) + 1)), squeeze=False,
-                                layout="constrained")
-    _overlay(axes[0, 0], base_image, None, "unpruned: base view")
-    _overlay(axes[0, 1], grid_image, None, "unpruned: high-resolution grid")
-    for (trial, entry), (left, right) in zip(rows, axes[1:]):
+    has_grid = base_record["rows"] > 0  # LLaVA-1.5: one view, no grid
+    figure, axes = plt.subplots(len(rows) + 1, 1 + has_grid, figsize=(2.75 * (1 + has_grid), 2.4 * (len(rows) + 1)),
+                                squeeze=False, layout="constrained")
+    _overlay(axes[0, 0], base_image, None, "unpruned: base view" if has_grid else "unpruned: the one view")
+    if has_grid:
+        _overlay(axes[0, 1], grid_image, None, "unpruned: high-resolution grid")
+    for (trial, entry), (left, *right) in zip(rows, axes[1:]):
         base_mask, grid_mask = kept_masks(entry)
         name = f"{trial.get('params.method', 'gprune')} {float(trial['params.ratio']):.0%} removed"
         extra = label(trial, [k for k in sweep.swept if k not in ("method", "ratio")])
         name += f" ({extra})" if extra and extra != trial["tags.mlflow.runName"] else ""
         _overlay(left, base_image, base_mask, f"{name}: base, {int(base_mask.sum()) if base_mask is not None else '-'}"
                  f" of {entry['base']} kept")
-        _overlay(right, grid_image, grid_mask, f"grid, {int(grid_mask.sum())} of {grid_mask.size} kept")
+        if has_grid:
+            _overlay(right[0], grid_image, grid_mask, f"grid, {int(grid_mask.sum())} of {grid_mask.size} kept")
     figure.suptitle(f"{benchmark} sample {index}: kept visual tokens (dark: dropped)", fontsize=9)
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -103,9 +106,10 @@ def figure6(sweep, benchmark: str, index: int, path: Path) -> Path | None:
     if not entry or "score_steps" not in entry:
         return None
     steps = entry["score_steps"]
-    shapes = {"base": (entry["base_side"],) * 2 if entry["base_side"] else None, "grid": (entry["rows"], entry["cols"])}
+    shapes = {"base": (entry["base_side"],) * 2 if entry["base_side"] else None,
+              "grid": (entry["rows"], entry["cols"]) if entry["rows"] else None}  # LLaVA-1.5 has no grid
     shown = [view for view in ("base", "grid") if shapes[view]]
-    count = len(steps["grid"])
+    count = max(len(steps[view]) for view in shown)
     figure, axes = plt.subplots(len(shown), count, figsize=(1.9 * count, 2.1 * len(shown)), squeeze=False,
                                 layout="constrained")
     for row, view in zip(axes, shown):

@@ -10,7 +10,7 @@ _EXPORTS = {
     "PruneConfig": "config", "evaluate": "evaluation", "exact_flops": "flops", "fastv_flops": "flops",
     "image_layout": "layout", "keep_count": "layout", "load_model": "loading", "select_tokens": "selection",
     "reduce_tokens": "selection",
-    "set_prune": "model",
+    "set_prune": "families",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -14,11 +14,11 @@ from .answers import AnswerRules
 from .benchmarks import NOTES, check_data, load_task, resolve_benchmarks
 from .config import PruneConfig
 from .decoding import Decoding
+from .families import set_prune
 from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
 from .generation import decoding_that_runs, generate_batch
 from .layout import image_layout
-from .model import set_prune
 from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 from .units import sample_score

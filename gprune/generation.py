@@ -127,10 +127,9 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     new_ids = output[:, inputs["input_ids"].shape[1]:]
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
-    sizes = inputs["image_sizes"].tolist() if "image_sizes" in inputs else []
-    stats, offset = [], 0
+    stats = []
     for row, sample in enumerate(images):
-        sample_sizes = sizes[offset : offset + len(sample)]
+        sample_sizes = [[image.height, image.width] for image in sample]  # original sizes, as LLaVA-NeXT's
         visual = int((inputs["input_ids"][row] == model.config.image_token_id).sum())
         if in_lm:  # the prompt holds every visual token; the language model keeps these past layer K
             visual = sum(image_layout(model.config, size).kept(prune.ratio) for size in sample_sizes)
@@ -140,7 +139,6 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
             "generated_tokens": _generated_length(new_ids[row].tolist(), eos_ids),
             "image_sizes": sample_sizes,
         })
-        offset += len(sample)
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
     return BatchOutput([answers.finish(t, stops) for t in decoded], stats, seconds,
                        marks["prefill_end"] - generate_start, end - marks["prefill_end"], new_ids.shape[1] - 1)

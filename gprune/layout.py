@@ -1,9 +1,10 @@
-"""Where each visual token of one LLaVA-NeXT image sits, and how many survive a pruning ratio.
+"""Where each visual token of one image sits, and how many survive a pruning ratio.
 
-transformers packs one image as [base view: `base` tokens] + [high-resolution grid, unpadded:
-`rows` x (`cols` + 1) tokens, the last of each row being the learned `image_newline`]. The model
-and the processor both count tokens with these functions, so the number of image placeholders in
-the prompt always equals the number of visual tokens the model keeps.
+LLaVA-NeXT: transformers packs one image as [base view: `base` tokens] + [high-resolution grid, unpadded:
+`rows` x (`cols` + 1) tokens, the last of each row being the learned `image_newline`]. LLaVA-1.5: the base
+view alone (one 336 px view, 24 x 24 = 576 tokens; no grid, no newlines). The model and the processor both
+count tokens with these functions, so the number of image placeholders in the prompt always equals the number
+of visual tokens the model keeps.
 """
 
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from transformers.models.llava_next.modeling_llava_next import get_anyres_image_
 
 
 def keep_count(n: int, ratio: float) -> int:
-    """Tokens kept out of `n` when a fraction `ratio` is removed (at least one, all when ratio=0)."""
-    return n if ratio == 0 else max(1, round(n * (1 - ratio)))
+    """Tokens kept out of `n` when a fraction `ratio` is removed (at least one of a non-empty set, all when
+    ratio=0)."""
+    return n if ratio == 0 or n == 0 else max(1, round(n * (1 - ratio)))
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,12 @@ class ImageLayout:
 
 
 def image_layout(config, image_size) -> ImageLayout:
-    """Layout of one image of original (height, width) `image_size` under a LlavaNextConfig."""
+    """Layout of one image of original (height, width) `image_size` under a LLaVA-NeXT or LLaVA-1.5 config."""
     vision = config.vision_config
     side = vision.image_size // vision.patch_size
     base = side * side + (1 if config.vision_feature_select_strategy == "full" else 0)
+    if config.model_type == "llava":  # every image is resized to one square view
+        return ImageLayout(base=base, rows=0, cols=0)
     grid_h, grid_w = get_anyres_image_grid_shape(image_size, config.image_grid_pinpoints, vision.image_size)
     # transformers' own unpadding, applied to an empty tensor, gives the grid shape it will produce.
     _, rows, cols = unpad_image(torch.empty(0, grid_h * side, grid_w * side), image_size).shape

@@ -5,4 +5,6 @@ registry, so this module imports nothing from lmms-eval at load time (no circula
 def manifest():
     from lmms_eval.models.registry_v2 import ModelManifest
 
-    return ModelManifest(model_id="gprune_llava_next", simple_class_path="gprune.lmms_model.GPruneLlavaNext")
+    # one class for every family: the checkpoint's config.json says which (gprune/families.py)
+    return ModelManifest(model_id="gprune_llava_next", simple_class_path="gprune.lmms_model.GPruneLlavaNext",
+                         aliases=("gprune_llava",))

@@ -1,4 +1,5 @@
-"""load_model: a LLaVA-NeXT and its processor, ready to prune, from a name, a local path or a hub id."""
+"""load_model: a LLaVA-NeXT or LLaVA-1.5 and its processor, ready to prune, from a name, a local path or a hub id
+(the family is read from the checkpoint's config.json: gprune/families.py)."""
 
 import json
 import os
@@ -7,11 +8,17 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from transformers import GenerationConfig, LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor
+from transformers import (
+    AutoConfig,
+    GenerationConfig,
+    LlavaNextConfig,
+    LlavaNextForConditionalGeneration,
+    LlavaNextProcessor,
+)
 
 from .checkpoints import TINY
 from .config import PruneConfig
-from .model import set_prune
+from .families import Family, family_of_type, set_prune
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
 BUILT_IN = ("tiny", "tiny-random")
@@ -41,7 +48,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def check_checkpoint_folder(path: Path) -> None:
-    """Fail in milliseconds, before any weight loads, unless `path` holds a LLaVA-NeXT checkpoint."""
+    """Fail in milliseconds, before any weight loads, unless `path` holds a checkpoint of a family G-Prune prunes."""
     config_file = path / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{path} holds no config.json: not a saved checkpoint; pass a folder written by "
@@ -50,11 +57,9 @@ def check_checkpoint_folder(path: Path) -> None:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"{config_file} is not valid JSON ({error}); the checkpoint is damaged") from error
-    if model_type != "llava_next":
-        raise ValueError(f"{path} holds a {model_type!r} model (config.json model_type); G-Prune needs a LLaVA-NeXT "
-                         "checkpoint (model_type 'llava_next'), e.g. llava-hf/llama3-llava-next-8b-hf")
+    family = family_of_type(model_type, str(path))
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        raise FileNotFoundError(f"{path} has a LLaVA-NeXT config.json but no weights (*.safetensors or *.bin); "
+        raise FileNotFoundError(f"{path} has a {family.name} config.json but no weights (*.safetensors or *.bin); "
                                 "copy the whole checkpoint folder")
     check_weights(path)
 
@@ -76,8 +81,9 @@ def check_weights(path: Path) -> None:
                 found.update(tuple(weights.get_slice(key).get_shape()) for key in weights.keys())
         except (SafetensorError, OSError) as error:
             raise ValueError(f"{file}: a weight file is damaged ({error}); copy the checkpoint again") from None
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
     with torch.device("meta"):  # shapes only: no memory
-        model = LlavaNextForConditionalGeneration(LlavaNextConfig.from_pretrained(path, local_files_only=True))
+        model = family_of_type(config.model_type, str(path)).model(config)
     expected = Counter(tuple(p.shape) for p in model.parameters())
     missing = expected - found
     if missing:
@@ -101,17 +107,17 @@ def check_model_source(name_or_path: str) -> str:
         return name_or_path
     raise FileNotFoundError(
         f"model path {name_or_path!r} does not exist or is not a directory; pass a directory holding a "
-        f"llava-hf LLaVA-NeXT checkpoint (config.json, *.safetensors, processor files), "
+        f"llava-hf LLaVA-NeXT or LLaVA-1.5 checkpoint (config.json, *.safetensors, processor files), "
         f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {', '.join(BUILT_IN)}"
     )
 
 
-def model_config(name_or_path: str) -> LlavaNextConfig | None:
+def model_config(name_or_path: str):
     """The model's config alone (no weights), to check a pruning config against it before loading; None for a
     hub id that is not in the local cache (it is checked when it loads)."""
     source = str(TINY) if name_or_path in BUILT_IN else check_model_source(name_or_path)
     try:
-        return LlavaNextConfig.from_pretrained(source, local_files_only=True)
+        return AutoConfig.from_pretrained(source, local_files_only=True)
     except OSError:
         if Path(source).is_dir():
             raise
@@ -127,26 +133,39 @@ def check_prune_fits(prune: PruneConfig, name_or_path: str) -> None:
         raise ValueError(f"{'; '.join(misfits)} (model {name_or_path})")
 
 
+def _family(source: str) -> Family:
+    """The family of a checked folder, a built-in name or a hub id (from the local cache, else the hub)."""
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=True)
+    except OSError:
+        if Path(source).is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+            raise
+        config = AutoConfig.from_pretrained(source)
+    return family_of_type(config.model_type, source)
+
+
 def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kwargs=None):
     path = Path(name_or_path).expanduser()
     source = check_model_source(name_or_path)
     kwargs = {"dtype": dtype, "attn_implementation": attn_implementation}
     try:  # a local directory or the local hub cache first: works offline
-        model = LlavaNextForConditionalGeneration.from_pretrained(source, local_files_only=True, **kwargs)
-        processor = LlavaNextProcessor.from_pretrained(source, local_files_only=True, **(processor_kwargs or {}))
+        family = _family(source)
+        model = family.model.from_pretrained(source, local_files_only=True, **kwargs)
+        processor = family.processor.from_pretrained(source, local_files_only=True, **(processor_kwargs or {}))
     except SafetensorError as error:
         raise ValueError(f"{source}: a weight file is damaged ({error}); copy the checkpoint again") from None
     except OSError as local_error:
         if path.is_dir():
-            raise OSError(f"could not load LLaVA-NeXT from {source} ({local_error}); the folder needs the config, "
+            raise OSError(f"could not load a model from {source} ({local_error}); the folder needs the config, "
                           "weights and processor files that save_pretrained writes") from local_error
         if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             raise OSError(
-                f"could not load LLaVA-NeXT from {source!r} without network access ({local_error}). On a machine "
+                f"could not load {source!r} without network access ({local_error}). On a machine "
                 f"with internet, run `hf download {name_or_path} --local-dir DIR` once and pass DIR"
             ) from local_error
-        model = LlavaNextForConditionalGeneration.from_pretrained(source, **kwargs)
-        processor = LlavaNextProcessor.from_pretrained(source, **(processor_kwargs or {}))
+        family = _family(source)
+        model = family.model.from_pretrained(source, **kwargs)
+        processor = family.processor.from_pretrained(source, **(processor_kwargs or {}))
     return model, processor
 
 
@@ -169,7 +188,8 @@ def load_model(
     attn_implementation: str | None = None,
     image_backend: str | None = None,
 ):
-    """(model, processor): a pruning LlavaNextForConditionalGeneration in eval mode, and its processor.
+    """(model, processor): a pruning LLaVA-NeXT or LLaVA-1.5 (`...ForConditionalGeneration`) in eval mode, and its
+    processor.
 
     `name_or_path`: "tiny" (the small LLaVA-NeXT trained by `gprune train-tiny`, shipped in the
     package), "tiny-random" (its architecture at random init, for plumbing), a local checkpoint

@@ -1,9 +1,9 @@
-"""The pruned LLaVA-NeXT: G-Prune (or a baseline) between the projector and the language model.
+"""The pruned model: G-Prune (or a baseline) between the projector and the language model.
 
-`set_prune(model, processor, prune)` turns a loaded transformers `LlavaNextForConditionalGeneration`
-and its `LlavaNextProcessor` into their pruning subclasses (the way ToMe patches a timm model: the
-weights are untouched, only the class changes) and sets the pruning config on both, so a loaded
-model can switch configs without reloading.
+`PruningModel` and `PruningGeneration` hold what every family shares; this file's LLaVA-NeXT classes and
+`gprune/llava15.py`'s LLaVA-1.5 classes say where each family's visual tokens sit. `gprune.families.set_prune`
+swaps a loaded model's classes for these (the way ToMe patches a timm model: the weights are untouched, only the
+class changes) and sets the pruning config, so a loaded model can switch configs without reloading.
 
 Per image, as in the published implementation: the base view and the high-resolution grid are
 pruned separately at the same ratio, the grid's row-end `image_newline` tokens are always kept,
@@ -45,6 +45,9 @@ def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig
     base_shape = (side, side) if side * side == layout.base else None  # a CLS token ("full") has no place
     base, base_tokens = reduce_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method,
                                       base_shape, None if guide is None else guide[: layout.base], **params)
+    if not layout.rows:  # one view, no grid (LLaVA-1.5)
+        order = base.argsort()
+        return base[order], base_tokens[order]
     grid_positions = layout.grid_positions().to(features.device)
     grid, grid_tokens = reduce_tokens(features[grid_positions], keep_count(len(grid_positions), prune.ratio),
                                       prune.method, (layout.rows, layout.cols),
@@ -99,7 +102,11 @@ def original_position_ids(input_ids, attention_mask, image_token_id, full_length
     return (step.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
-class PrunedLlavaNextModel(LlavaNextModel):
+class PruningModel:
+    """What a pruned model of every family shares, mixed in before transformers' own model class: the vision
+    tower's features pruned between the projector and the language model, their original positions, the feature
+    cache, a language-model method's plan. A family says where its visual tokens sit (`layouts_of`) and how the
+    vision tower's [CLS] attention lines up with its packed features (`_pack_attention`)."""
     prune = PruneConfig()
     feature_cache: FeatureCache | None = None  # see gprune.feature_cache; None: no caching
     images_encoded = 0  # images that went through the vision tower (cache misses included, hits not)
@@ -107,12 +114,18 @@ class PrunedLlavaNextModel(LlavaNextModel):
     # as it is pruned, references only (no copy, no host sync), for gprune.figure_samples; None: nothing kept
     trace: list | None = None
 
-    def image_layouts(self, image_sizes) -> list[ImageLayout]:
-        return [image_layout(self.config, size) for size in image_sizes]
+    PIXEL_DIMS = 4  # pixel_values.dim() when each row of pixel_values is one image (what the cache needs)
+
+    def layouts_of(self, pixel_values, image_sizes) -> list[ImageLayout]:
+        raise NotImplementedError
+
+    def _pack_attention(self, attention, pixel_values, image_sizes, strategy, dtype) -> list[torch.Tensor]:
+        """Per image, the [CLS] attention of each of its tokens ([tokens, 1], in the packed features' order)."""
+        raise NotImplementedError
 
     def _encode(self, pixel_values, image_sizes, kwargs):
-        self.images_encoded += len(image_sizes)
-        return super().get_image_features(pixel_values, image_sizes, **kwargs)
+        self.images_encoded += len(pixel_values)
+        return super().get_image_features(pixel_values=pixel_values, image_sizes=image_sizes, **kwargs)
 
     def _encode_with_attention(self, pixel_values, image_sizes, kwargs):
         """Features, and the vision tower's [CLS] attention packed exactly as they are ([full, 1] per image:
@@ -125,35 +138,35 @@ class PrunedLlavaNextModel(LlavaNextModel):
         attention = captured["attention"]  # [crops, 1 + patches]
         if strategy == "default":
             attention = attention[:, 1:]
-        counts = [layout.crops for layout in self.image_layouts(image_sizes)]
-        per_image = torch.split(attention[..., None].to(outputs.pooler_output[0].dtype), counts)
-        newline = torch.zeros(1, dtype=per_image[0].dtype, device=attention.device)
-        outputs["vision_attention"], _ = self.pack_image_features(list(per_image), image_sizes, strategy, newline)
+        dtype = outputs.pooler_output[0].dtype
+        outputs["vision_attention"] = self._pack_attention(attention, pixel_values, image_sizes, strategy, dtype)
         return outputs
 
     def _encode_cached(self, pixel_values, image_sizes, kwargs):
         """Packed features per image, running the vision tower only for images not in the cache."""
         cache = self.feature_cache
-        keys = [cache.key(pixels, size) for pixels, size in zip(pixel_values, image_sizes)]
+        sizes = image_sizes if image_sizes is not None else [pixels.shape[-2:] for pixels in pixel_values]
+        keys = [cache.key(pixels, size) for pixels, size in zip(pixel_values, sizes)]
         found = [cache.get(key) for key in keys]
         missing = [i for i, features in enumerate(found) if features is None]
         if missing:
-            fresh = self._encode(pixel_values[missing], image_sizes[missing], kwargs).pooler_output
+            fresh = self._encode(pixel_values[missing], None if image_sizes is None else image_sizes[missing],
+                                 kwargs).pooler_output
             for i, features in zip(missing, fresh):
                 cache.put(keys[i], features)
                 found[i] = features
         return BaseModelOutputWithPooling(pooler_output=found)
 
-    def get_image_features(self, pixel_values, image_sizes, **kwargs):
+    def get_image_features(self, pixel_values, image_sizes=None, **kwargs):
         kwargs["return_dict"] = True
         needs = METHODS[self.prune.method].needs if prunes_at(self.prune, Stage.PROJECTOR) else None
         if needs == Needs.VISION_ATTENTION:  # not cached: the cache holds features only
             outputs = self._encode_with_attention(pixel_values, image_sizes, kwargs)
-        elif self.feature_cache is not None and pixel_values.dim() == 5:  # one row of crops per image
+        elif self.feature_cache is not None and pixel_values.dim() == self.PIXEL_DIMS:  # a row per image
             outputs = self._encode_cached(pixel_values, image_sizes, kwargs)
         else:
             outputs = self._encode(pixel_values, image_sizes, kwargs)
-        layouts = self.image_layouts(image_sizes)
+        layouts = self.layouts_of(pixel_values, image_sizes)
         outputs["layouts"] = layouts
         if not prunes_at(self.prune, Stage.PROJECTOR):
             return outputs
@@ -189,7 +202,7 @@ class PrunedLlavaNextModel(LlavaNextModel):
 
     def _features(self, pixel_values, image_sizes, kwargs):
         features = self.get_image_features(
-            pixel_values, image_sizes,
+            pixel_values, image_sizes=image_sizes,
             vision_feature_layer=kwargs.get("vision_feature_layer"),
             vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
         )
@@ -225,19 +238,39 @@ class PrunedLlavaNextModel(LlavaNextModel):
         )
 
 
-class PrunedLlavaNextForConditionalGeneration(LlavaNextForConditionalGeneration):
+class PrunedLlavaNextModel(PruningModel, LlavaNextModel):
+    PIXEL_DIMS = 5  # [images, crops, 3, H, W]
+
+    def layouts_of(self, pixel_values, image_sizes) -> list[ImageLayout]:
+        return [image_layout(self.config, size) for size in image_sizes]
+
+    def _pack_attention(self, attention, pixel_values, image_sizes, strategy, dtype) -> list[torch.Tensor]:
+        """The same crops, unpadding and newline slots as the features; newlines score 0."""
+        counts = [layout.crops for layout in self.layouts_of(pixel_values, image_sizes)]
+        per_image = torch.split(attention[..., None].to(dtype), counts)
+        newline = torch.zeros(1, dtype=dtype, device=attention.device)
+        return self.pack_image_features(list(per_image), image_sizes, strategy, newline)[0]
+
+
+class PruningGeneration:
+    """Mixed in before a family's ...ForConditionalGeneration: prompt positions for pruned images."""
+
     def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
         """generate() fixes prompt positions before images are encoded and extends them by one per
         new token: give the text its original positions now (visual tokens get theirs at prefill)."""
-        prune, image_sizes = self.model.prune, model_kwargs.get("image_sizes")
-        if not (prunes_at(prune, Stage.PROJECTOR) and prune.positions == "original") or image_sizes is None:
+        prune, pixel_values = self.model.prune, model_kwargs.get("pixel_values")
+        if not (prunes_at(prune, Stage.PROJECTOR) and prune.positions == "original") or pixel_values is None:
             return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
         input_ids = model_kwargs.get("input_ids", inputs_tensor)
-        layouts = self.model.image_layouts(image_sizes)
+        layouts = self.model.layouts_of(pixel_values, model_kwargs.get("image_sizes"))
         return original_position_ids(
             input_ids, model_kwargs.get("attention_mask"), self.config.image_token_id,
             [lay.full for lay in layouts], [torch.arange(lay.kept(prune.ratio)) for lay in layouts],
         )
+
+
+class PrunedLlavaNextForConditionalGeneration(PruningGeneration, LlavaNextForConditionalGeneration):
+    pass
 
 
 class PrunedLlavaNextProcessor(LlavaNextProcessor):
@@ -250,21 +283,3 @@ class PrunedLlavaNextProcessor(LlavaNextProcessor):
             return full  # a language-model method sees every visual token in the prompt
         layout = image_layout(self.layout_config, (orig_height, orig_width))
         return full - (layout.full - layout.kept(self.prune.ratio))
-
-
-def set_prune(model, processor, prune: PruneConfig) -> None:
-    """Make `model` and `processor` prune visual tokens as `prune` says (ratio=0: not at all)."""
-    if not isinstance(model, LlavaNextForConditionalGeneration):
-        raise TypeError(f"G-Prune needs a LlavaNextForConditionalGeneration, got {type(model).__name__}")
-    if not isinstance(processor, LlavaNextProcessor):
-        raise TypeError(f"G-Prune needs a LlavaNextProcessor, got {type(processor).__name__}")
-    misfits = prune.misfits(model.config)
-    if misfits:
-        raise ValueError("; ".join(misfits))
-    model.__class__ = PrunedLlavaNextForConditionalGeneration
-    model.model.__class__ = PrunedLlavaNextModel
-    processor.__class__ = PrunedLlavaNextProcessor
-    processor.layout_config = model.config
-    model.model.prune = prune
-    processor.prune = prune
-    set_lm_plan(model.model.language_model, None)  # a language-model method plans at its next prefill

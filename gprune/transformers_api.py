@@ -28,6 +28,12 @@ RELIED_ON = {
         ("image_features", "image_sizes", "vision_feature_select_strategy", "image_newline"),
     f"{LLAVA_NEXT}.modeling_llava_next:LlavaNextModel.forward":  # model.py: the prefill with encoded images
         ("input_ids", "pixel_values", "image_sizes", "attention_mask", "position_ids"),
+    # llava15.py: LLaVA-1.5's placeholders per image, its vision tower + projector, its prefill
+    "transformers.models.llava.processing_llava:LlavaProcessor.replace_image_token": ("image_inputs", "image_idx"),
+    "transformers.models.llava.modeling_llava:LlavaModel.get_image_features":
+        ("pixel_values", "vision_feature_layer", "vision_feature_select_strategy", "image_sizes"),
+    "transformers.models.llava.modeling_llava:LlavaModel.forward":
+        ("input_ids", "pixel_values", "attention_mask", "position_ids"),
     f"{LLAVA_NEXT}.modeling_llava_next:get_anyres_image_grid_shape": ("image_size", "grid_pinpoints", "patch_size"),
     f"{LLAVA_NEXT}.modeling_llava_next:unpad_image": ("tensor", "original_size"),  # layout.py
     # lm_pruning.py: the masks for the reduced sequence (it passes layer_idx by name)

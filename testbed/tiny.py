@@ -10,12 +10,16 @@ an `image_newline` at each grid row end.
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
+    CLIPImageProcessorPil,
     CLIPVisionConfig,
     LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
     LlavaNextConfig,
     LlavaNextForConditionalGeneration,
     LlavaNextImageProcessorPil,
     LlavaNextProcessor,
+    LlavaProcessor,
     MistralConfig,
     PreTrainedTokenizerFast,
     Qwen2Config,
@@ -107,18 +111,14 @@ BACKBONES = {
 }
 
 
-def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: int = 2,
-                 vision_hidden: int = 32, vision_layers: int = 2, backbone: str = "llama") -> LlavaNextConfig:
-    vision = CLIPVisionConfig(
-        image_size=CROP,
-        patch_size=PATCH,
-        hidden_size=vision_hidden,
-        intermediate_size=2 * vision_hidden,
-        num_hidden_layers=vision_layers,
-        num_attention_heads=4,
-        projection_dim=vision_hidden,
-    )
-    text = BACKBONES[backbone](
+def _vision_config(vision_hidden: int, vision_layers: int) -> CLIPVisionConfig:
+    return CLIPVisionConfig(image_size=CROP, patch_size=PATCH, hidden_size=vision_hidden,
+                            intermediate_size=2 * vision_hidden, num_hidden_layers=vision_layers,
+                            num_attention_heads=4, projection_dim=vision_hidden)
+
+
+def _text_config(tokenizer: PreTrainedTokenizerFast, hidden: int, layers: int, backbone: str):
+    return BACKBONES[backbone](
         vocab_size=len(tokenizer),
         hidden_size=hidden,
         intermediate_size=2 * hidden,
@@ -131,9 +131,13 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
+
+
+def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: int = 2,
+                 vision_hidden: int = 32, vision_layers: int = 2, backbone: str = "llama") -> LlavaNextConfig:
     return LlavaNextConfig(
-        vision_config=vision,
-        text_config=text,
+        vision_config=_vision_config(vision_hidden, vision_layers),
+        text_config=_text_config(tokenizer, hidden, layers, backbone),
         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         image_grid_pinpoints=GRID_PINPOINTS,
         vision_feature_select_strategy="default",
@@ -156,4 +160,26 @@ def build_model(seed: int = 0, hidden: int = 64, layers: int = 2, vision_hidden:
     model = LlavaNextForConditionalGeneration(config)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
+    return model.eval(), processor
+
+
+def build_llava15(seed: int = 0, hidden: int = 64, layers: int = 2, backbone: str = "llama",
+                  attn_implementation: str | None = None):
+    """(model, processor): a plain LlavaForConditionalGeneration (LLaVA-1.5's architecture: one square view,
+    no grid, no newline tokens) at random init, the tiny model's sizes: a 32 px view of 8 x 8 = 64 tokens."""
+    tokenizer = build_tokenizer()
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessorPil(size={"shortest_edge": CROP}, crop_size={"height": CROP, "width": CROP}),
+        tokenizer=tokenizer, patch_size=PATCH, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+    config = LlavaConfig(vision_config=_vision_config(32, 2),
+                         text_config=_text_config(tokenizer, hidden, layers, backbone),
+                         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                         vision_feature_select_strategy="default", vision_feature_layer=-1, tie_word_embeddings=False)
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model.eval(), processor

@@ -191,7 +191,7 @@ def check_kept_tokens_are_the_models_own(uri, name, fixtures_dir):
         kept = model.model.get_image_features(inputs["pixel_values"], inputs["image_sizes"])["kept_indices"][0]
         assert entry["kept"] == kept.tolist(), params
         base, grid = kept_masks(entry)
-        layout = model.model.image_layouts(inputs["image_sizes"])[0]
+        layout = model.model.layouts_of(inputs["pixel_values"], inputs["image_sizes"])[0]
         assert int(base.sum()) + int(grid.sum()) + layout.rows == layout.kept(float(params["ratio"]))
         checked += 1
     assert checked == 6  # three methods at two ratios
@@ -691,3 +691,26 @@ def test_a_records_disk_that_goes_read_only_or_full_stops_the_sweep_and_resume_c
     assert second.returncode == 0, out[-3000:]
     check_sweep_in_mlflow(uri, name, fixtures_dir)  # every trial once, with its records
     assert children(uri, name)[1][0].info.status == "FINISHED"
+
+
+def test_a_llava_15_checkpoint_sweeps_through_ray_and_mlflow_with_its_own_kept_token_maps(ray_cluster, fixtures_dir,
+                                                                                          tmp_path, monkeypatch):
+    """LLaVA-1.5 (one view, no grid) from a folder, as a user's checkpoint: two trials, records, report."""
+    from testbed.tiny import build_llava15
+
+    model, processor = build_llava15(seed=5)
+    model.save_pretrained(tmp_path / "llava15")
+    processor.save_pretrained(tmp_path / "llava15")
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spec = parse_spec(sweep_dict("llava15", fixtures_dir, model=str(tmp_path / "llava15"), benchmarks=["pope"],
+                                 search_space={"method": ["gprune", "random"], "ratio": [0.75]}))
+    outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
+    client, _, runs = children(uri, "llava15")
+    trials = [r for r in runs if r.data.tags["gprune.role"] == "trial"]
+    assert len(outcome.trials) == 2 and len(trials) == 2
+    assert all(r.data.metrics["visual_tokens_kept"] == 16 for r in trials)  # 64 tokens, 75% removed
+    from dashboards.report import build_report
+
+    files = {f.name for f in build_report("llava15", uri, tmp_path / "report")}
+    assert {"figure5-pope-0.png", "figure6-pope-0.png", "table1.csv"} <= files, files
