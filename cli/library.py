@@ -170,10 +170,13 @@ def cmd_methods(args) -> int:
                    maxcolwidths=[None, 24, 40, 60]))
     print("\nevery method gets the same budget: each image's base view and grid at --ratio, newlines kept "
           "(README 'Methods')")
-    from gprune.families import FAMILIES
+    from gprune.families import FAMILIES, methods_of
 
-    print("every method runs on each model family: " + "; ".join(
-        f"{f.name} (model_type {f.model_type}, e.g. {f.example})" for f in FAMILIES) + " (README 'Models')")
+    print("\nmodel families (README 'Models'):")
+    for family in FAMILIES:
+        usable = methods_of(family)
+        print(f"  {family.name} (config.json model_type {family.model_type}, e.g. {family.example}): "
+              + ("every method" if len(usable) == len(METHODS) else ", ".join(usable)))
     return 0
 
 

@@ -19,17 +19,25 @@ from .figures import label  # noqa: E402
 DROPPED = (0.0, 0.0, 0.0, 0.7)  # RGBA laid over a dropped token's patch
 
 
+def base_shape(entry: dict) -> tuple[int, int] | None:
+    """The base view's token grid of a record's image ("base_side": records written before Qwen2.5-VL's
+    non-square views)."""
+    if entry.get("base_shape"):
+        return tuple(entry["base_shape"])
+    return (entry["base_side"],) * 2 if entry.get("base_side") else None
+
+
 def kept_masks(entry: dict) -> tuple[np.ndarray | None, np.ndarray]:
     """The kept indices of one image's record as masks: base view [side, side] (None when the base view has a
     CLS token and no square), grid [rows, cols] (its row-end newline tokens, always kept, left out)."""
-    base, rows, cols, side = entry["base"], entry["rows"], entry["cols"], entry["base_side"]
+    base, rows, cols, shape = entry["base"], entry["rows"], entry["cols"], base_shape(entry)
     kept = np.asarray(entry["kept"], dtype=int)
     base_mask = np.zeros(base, dtype=bool)
     base_mask[kept[kept < base]] = True
     row, col = np.divmod(kept[kept >= base] - base, cols + 1)
     grid_mask = np.zeros((rows, cols), dtype=bool)
     grid_mask[row[col < cols], col[col < cols]] = True
-    return (base_mask.reshape(side, side) if side else None), grid_mask
+    return (base_mask.reshape(shape) if shape else None), grid_mask
 
 
 def views(picture: str) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +114,7 @@ def figure6(sweep, benchmark: str, index: int, path: Path) -> Path | None:
     if not entry or "score_steps" not in entry:
         return None
     steps = entry["score_steps"]
-    shapes = {"base": (entry["base_side"],) * 2 if entry["base_side"] else None,
+    shapes = {"base": base_shape(entry),
               "grid": (entry["rows"], entry["cols"]) if entry["rows"] else None}  # LLaVA-1.5 has no grid
     shown = [view for view in ("base", "grid") if shapes[view]]
     count = max(len(steps[view]) for view in shown)

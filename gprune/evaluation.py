@@ -18,7 +18,6 @@ from .families import set_prune
 from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
 from .generation import decoding_that_runs, generate_batch
-from .layout import image_layout
 from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 from .units import sample_score
@@ -66,7 +65,7 @@ def score_failure(record: SampleRecord, task, docs) -> None:
 
 
 def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: PruneConfig) -> None:
-    layouts = [image_layout(model.config, size) for size in stat["image_sizes"]]
+    layouts = stat["layouts"]
     try:
         score_record(record, task, doc, text)
     except Exception as error:  # the row lacks what the task's scoring reads: the data's fault, not retried
@@ -131,7 +130,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
             if figures:
                 mine, traced = traced[:len(visuals)], traced[len(visuals):]
                 if wanted(record.index):
-                    record.images = describe_images(visuals, stat["image_sizes"], mine, model.config, prune)
+                    record.images = describe_images(visuals, stat["image_sizes"], stat["layouts"], mine, prune)
 
     for start in range(0, count, batch_size):
         batch = read_rows(task, docs, records[start : start + batch_size], folder)

@@ -10,12 +10,18 @@ from transformers import (
     LlavaNextForConditionalGeneration,
     LlavaNextProcessor,
     LlavaProcessor,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,
 )
 
 from .config import PruneConfig
 from .llava15 import PrunedLlavaForConditionalGeneration, PrunedLlavaModel, PrunedLlavaProcessor
 from .lm_pruning import set_lm_plan
+from .methods import METHODS
+from .methods.base import Needs
 from .model import PrunedLlavaNextForConditionalGeneration, PrunedLlavaNextModel, PrunedLlavaNextProcessor
+from .qwen25vl import PrunedQwen2_5_VLForConditionalGeneration, PrunedQwen2_5_VLModel, PrunedQwen2_5_VLProcessor
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class Family:
     pruned_model: type
     pruned_inner: type  # the pruned class of model.model
     pruned_processor: type
+    has_cls: bool = True  # the vision tower has a [CLS] token (VisionZip ranks by its attention)
 
 
 FAMILIES = (
@@ -37,6 +44,9 @@ FAMILIES = (
            PrunedLlavaNextModel, PrunedLlavaNextProcessor),
     Family("LLaVA-1.5", "llava", "llava-hf/llava-1.5-7b-hf", LlavaConfig, LlavaForConditionalGeneration,
            LlavaProcessor, PrunedLlavaForConditionalGeneration, PrunedLlavaModel, PrunedLlavaProcessor),
+    Family("Qwen2.5-VL", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", Qwen2_5_VLConfig,
+           Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, PrunedQwen2_5_VLForConditionalGeneration,
+           PrunedQwen2_5_VLModel, PrunedQwen2_5_VLProcessor, has_cls=False),
 )
 MODEL_TYPES = {family.model_type: family for family in FAMILIES}
 
@@ -49,6 +59,22 @@ def family_of_type(model_type: str | None, where: str) -> Family:
     return MODEL_TYPES[model_type]
 
 
+def methods_of(family: Family) -> list[str]:
+    """The methods that can prune this family's models."""
+    return [name for name, method in METHODS.items() if family.has_cls or method.needs != Needs.VISION_ATTENTION]
+
+
+def misfits(prune: PruneConfig, config) -> list[str]:
+    """Why `prune` cannot act on a model of this config (its method's parameters against the model, the method
+    against the family); empty when it can."""
+    why = prune.misfits(config)
+    family = MODEL_TYPES.get(config.model_type)
+    if family and not family.has_cls and METHODS[prune.method].needs == Needs.VISION_ATTENTION:
+        why.append(f"{prune.method} ranks tokens by the vision tower's [CLS] attention, and {family.name}'s vision "
+                   "tower has no [CLS] token; use another method (e.g. gprune, divprune, random)")
+    return why
+
+
 def set_prune(model, processor, prune: PruneConfig) -> None:
     """Make `model` and `processor` prune visual tokens as `prune` says (ratio=0: not at all)."""
     family = next((f for f in FAMILIES if isinstance(model, f.model)), None)
@@ -57,9 +83,9 @@ def set_prune(model, processor, prune: PruneConfig) -> None:
         raise TypeError(f"G-Prune needs a {names}, got {type(model).__name__}")
     if not isinstance(processor, family.processor):
         raise TypeError(f"a {family.name} model needs a {family.processor.__name__}, got {type(processor).__name__}")
-    misfits = prune.misfits(model.config)
-    if misfits:
-        raise ValueError("; ".join(misfits))
+    why = misfits(prune, model.config)
+    if why:
+        raise ValueError("; ".join(why))
     model.__class__ = family.pruned_model
     model.model.__class__ = family.pruned_inner
     processor.__class__ = family.pruned_processor

@@ -6,10 +6,8 @@ do not repeat it. Built after the timed generation, from the references gprune.m
 
 import base64
 import io
-import math
 
 from .config import PruneConfig
-from .layout import image_layout
 from .methods.gprune import score_steps
 
 FIGURE_SAMPLES = 2  # the first samples of each benchmark (the same ones in every run of a sweep)
@@ -33,14 +31,12 @@ def _rounded(scores) -> list[float]:
     return [float(f"{value:.3g}") for value in scores.float().cpu().tolist()]
 
 
-def describe_images(images: list, sizes: list, traced: list, config, prune: PruneConfig) -> list[dict]:
+def describe_images(images: list, sizes: list, layouts: list, traced: list, prune: PruneConfig) -> list[dict]:
     """One entry per image of a sample. `traced`: its images' (features or scores, kept indices, layout) when
     the model pruned them (at the projector, or inside the language model: FastV's choice at layer K)."""
     entries = []
-    for i, (image, size) in enumerate(zip(images, sizes)):
-        layout = image_layout(config, size)
-        side = math.isqrt(layout.base)
-        entry = {"size": list(size), "base": layout.base, "base_side": side if side * side == layout.base else None,
+    for i, (image, size, layout) in enumerate(zip(images, sizes, layouts)):
+        entry = {"size": list(size), "base": layout.base, "base_shape": layout.base_shape,
                  "rows": layout.rows, "cols": layout.cols}
         if not prune.active:
             entry["picture"] = picture(image)

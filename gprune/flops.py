@@ -2,7 +2,8 @@
 
 `exact`: floating-point operations actually executed, counted as 2 x multiply-adds of every
 matrix product (the convention of torch.utils.flop_counter): vision tower (patch conv, attention,
-MLP) for every crop, projector, token reduction (each method declares its own), language-model
+MLP) for every crop (Qwen2.5-VL: per image at its own resolution, windowed attention), projector (Qwen2.5-VL:
+the merger), token reduction (each method declares its own), language-model
 prefill (grouped-query attention projections, full n x n attention score and value products as
 eager/SDPA compute them, SwiGLU MLP),
 lm_head, and one KV-cache decode step per generated token after the first. Norms, softmax,
@@ -45,6 +46,28 @@ def _vision_flops(vision, crops: int) -> float:
     patch_conv = 2 * side * side * h * vision.num_channels * vision.patch_size**2
     layer = 2 * n * 4 * h * h + 2 * 2 * n * n * h + 2 * 2 * n * h * m
     return crops * (patch_conv + vision.num_hidden_layers * layer)
+
+
+def _windows(length: int, size: int) -> list[int]:
+    """The extents of consecutive windows of `size` covering `length` (the last one shorter)."""
+    return [size] * (length // size) + ([length % size] if length % size else [])
+
+
+def _qwen_vision_flops(vision, layout: ImageLayout) -> tuple[float, float]:
+    """(vision tower, merger) FLOPs of one Qwen2.5-VL image: the 3-D patch embedding, blocks of attention over
+    windows of merged units (full attention in `fullatt_block_indexes`) with a SwiGLU MLP, then the merger MLP on
+    each 2x2 patch group."""
+    rows, cols = layout.base_grid
+    merge, h, m = vision.spatial_merge_size, vision.hidden_size, vision.intermediate_size
+    n = rows * cols * merge**2  # patches
+    embed = 2 * n * h * vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
+    window = vision.window_size // merge // vision.patch_size  # in merged units
+    windowed = sum((r * c * merge**2) ** 2 for r in _windows(rows, window) for c in _windows(cols, window))
+    linear = 2 * n * h * 4 * h + 3 * 2 * n * h * m  # q, k, v, out; gate, up, down
+    blocks = sum(linear + 2 * 2 * h * (n * n if i in vision.fullatt_block_indexes else windowed)
+                 for i in range(vision.depth))
+    merged, width = n // merge**2, h * merge**2
+    return embed + blocks, 2 * merged * width * (width + vision.out_hidden_size)
 
 
 def _projector_flops(config, crops: int) -> float:
@@ -124,9 +147,14 @@ def exact_flops(
         selection += _attention_row_flops(text, prefill_tokens)
     if prune.active and METHODS[prune.method].needs == Needs.VISION_ATTENTION:
         selection += cls_attention_flops(config.vision_config, crops)
+    if config.model_type == "qwen2_5_vl":
+        vision, projector = (sum(part) for part in zip(*(_qwen_vision_flops(config.vision_config, layout)
+                                                          for layout in images))) if images else (0.0, 0.0)
+    else:
+        vision, projector = _vision_flops(config.vision_config, crops), _projector_flops(config, crops)
     return Flops(
-        vision=_vision_flops(config.vision_config, crops),
-        projector=_projector_flops(config, crops),
+        vision=vision,
+        projector=projector,
         selection=selection,
         prefill=prefill,
         decode=decode,

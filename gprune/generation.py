@@ -12,7 +12,6 @@ from PIL import Image
 from .answers import AnswerRules
 from .config import PruneConfig
 from .decoding import Decoding
-from .layout import image_layout
 from .methods.base import Stage
 from .model import prunes_at
 
@@ -127,17 +126,18 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     new_ids = output[:, inputs["input_ids"].shape[1]:]
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
-    stats = []
+    stats, layouts = [], model.model.input_layouts(inputs)  # every image's, in prompt order
     for row, sample in enumerate(images):
-        sample_sizes = [[image.height, image.width] for image in sample]  # original sizes, as LLaVA-NeXT's
+        sample_layouts, layouts = layouts[:len(sample)], layouts[len(sample):]
         visual = int((inputs["input_ids"][row] == model.config.image_token_id).sum())
         if in_lm:  # the prompt holds every visual token; the language model keeps these past layer K
-            visual = sum(image_layout(model.config, size).kept(prune.ratio) for size in sample_sizes)
+            visual = sum(layout.kept(prune.ratio) for layout in sample_layouts)
         stats.append({
             "prefill_tokens": int(inputs["attention_mask"][row].sum()),
             "visual_tokens_kept": visual,
             "generated_tokens": _generated_length(new_ids[row].tolist(), eos_ids),
-            "image_sizes": sample_sizes,
+            "image_sizes": [[image.height, image.width] for image in sample],  # as given, before any resizing
+            "layouts": sample_layouts,
         })
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
     return BatchOutput([answers.finish(t, stops) for t in decoded], stats, seconds,

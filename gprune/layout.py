@@ -4,9 +4,11 @@ LLaVA-NeXT: transformers packs one image as [base view: `base` tokens] + [high-r
 `rows` x (`cols` + 1) tokens, the last of each row being the learned `image_newline`]. LLaVA-1.5: the base
 view alone (one 336 px view, 24 x 24 = 576 tokens; no grid, no newlines). The model and the processor both
 count tokens with these functions, so the number of image placeholders in the prompt always equals the number
-of visual tokens the model keeps.
+of visual tokens the model keeps. Qwen2.5-VL: one view, the merged grid at the image's own resolution and aspect
+(gprune/qwen25vl.py builds its layouts from the processor's image_grid_thw).
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +27,15 @@ class ImageLayout:
     rows: int  # grid rows after unpadding; each ends with one newline token
     cols: int  # grid columns after unpadding
     crops: int = 1  # vision-tower passes: the base view plus each high-resolution crop
+    base_grid: tuple[int, int] | None = None  # the base view's (rows, cols) when not a square (Qwen2.5-VL)
+
+    @property
+    def base_shape(self) -> tuple[int, int] | None:
+        """The base view's 2-D token grid, or None when its tokens have no place on one (a CLS token)."""
+        if self.base_grid:
+            return self.base_grid
+        side = math.isqrt(self.base)
+        return (side, side) if side * side == self.base else None
 
     @property
     def full(self) -> int:

@@ -7,4 +7,4 @@ def manifest():
 
     # one class for every family: the checkpoint's config.json says which (gprune/families.py)
     return ModelManifest(model_id="gprune_llava_next", simple_class_path="gprune.lmms_model.GPruneLlavaNext",
-                         aliases=("gprune_llava",))
+                         aliases=("gprune_llava", "gprune_qwen2_5_vl"))

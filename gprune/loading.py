@@ -18,7 +18,7 @@ from transformers import (
 
 from .checkpoints import TINY
 from .config import PruneConfig
-from .families import Family, family_of_type, set_prune
+from .families import Family, family_of_type, misfits, set_prune
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
 BUILT_IN = ("tiny", "tiny-random")
@@ -128,9 +128,9 @@ def check_prune_fits(prune: PruneConfig, name_or_path: str) -> None:
     """One clear error, before any weight loads, if `prune` cannot act on this model (e.g. FastV's lm_layer at
     or past the language model's depth)."""
     config = model_config(name_or_path)
-    misfits = prune.misfits(config) if config is not None else []
-    if misfits:
-        raise ValueError(f"{'; '.join(misfits)} (model {name_or_path})")
+    why = misfits(prune, config) if config is not None else []
+    if why:
+        raise ValueError(f"{'; '.join(why)} (model {name_or_path})")
 
 
 def _family(source: str) -> Family:

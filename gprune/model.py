@@ -11,8 +11,6 @@ and (positions="original") surviving tokens keep their original position ids, so
 an image sits where it would have without pruning.
 """
 
-import math
-
 import torch
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -41,10 +39,8 @@ def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig
     method); the grid's row-end newline tokens are always kept. `indices` (ascending) are each output
     token's position in the unpruned image, for position ids."""
     params = prune.method_params()
-    side = math.isqrt(layout.base)
-    base_shape = (side, side) if side * side == layout.base else None  # a CLS token ("full") has no place
     base, base_tokens = reduce_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method,
-                                      base_shape, None if guide is None else guide[: layout.base], **params)
+                                      layout.base_shape, None if guide is None else guide[: layout.base], **params)
     if not layout.rows:  # one view, no grid (LLaVA-1.5)
         order = base.argsort()
         return base[order], base_tokens[order]
@@ -105,8 +101,9 @@ def original_position_ids(input_ids, attention_mask, image_token_id, full_length
 class PruningModel:
     """What a pruned model of every family shares, mixed in before transformers' own model class: the vision
     tower's features pruned between the projector and the language model, their original positions, the feature
-    cache, a language-model method's plan. A family says where its visual tokens sit (`layouts_of`) and how the
-    vision tower's [CLS] attention lines up with its packed features (`_pack_attention`)."""
+    cache, a language-model method's plan. A family says where its visual tokens sit (`layouts_of`, from the
+    pixels and the processor's per-image geometry, `IMAGE_INFO`), how the vision tower's [CLS] attention lines up
+    with its packed features (`_pack_attention`) and what position ids kept tokens get (`kept_positions`)."""
     prune = PruneConfig()
     feature_cache: FeatureCache | None = None  # see gprune.feature_cache; None: no caching
     images_encoded = 0  # images that went through the vision tower (cache misses included, hits not)
@@ -114,59 +111,79 @@ class PruningModel:
     # as it is pruned, references only (no copy, no host sync), for gprune.figure_samples; None: nothing kept
     trace: list | None = None
 
-    PIXEL_DIMS = 4  # pixel_values.dim() when each row of pixel_values is one image (what the cache needs)
+    IMAGE_INFO = "image_sizes"  # the processor output (and forward argument) giving each image's geometry
+    PIXEL_DIMS: int | None = 4  # pixel_values.dim() when each row is one image (the cache needs it); None: never
+    VISION_ARGUMENTS = ("vision_feature_layer", "vision_feature_select_strategy")  # forward's, for the tower
 
-    def layouts_of(self, pixel_values, image_sizes) -> list[ImageLayout]:
+    def layouts_of(self, pixel_values, image_info) -> list[ImageLayout]:
         raise NotImplementedError
 
-    def _pack_attention(self, attention, pixel_values, image_sizes, strategy, dtype) -> list[torch.Tensor]:
+    def input_layouts(self, inputs) -> list[ImageLayout]:
+        """Every image's layout in a processor's output (a batch), in prompt order."""
+        if inputs.get("pixel_values") is None:
+            return []
+        return self.layouts_of(inputs["pixel_values"], inputs.get(self.IMAGE_INFO))
+
+    def _pack_attention(self, attention, pixel_values, image_info, strategy, dtype) -> list[torch.Tensor]:
         """Per image, the [CLS] attention of each of its tokens ([tokens, 1], in the packed features' order)."""
         raise NotImplementedError
 
-    def _encode(self, pixel_values, image_sizes, kwargs):
-        self.images_encoded += len(pixel_values)
-        return super().get_image_features(pixel_values=pixel_values, image_sizes=image_sizes, **kwargs)
+    def kept_positions(self, input_ids, attention_mask, image, kwargs):
+        """Position ids for a prompt whose images were pruned, each kept token at its unpruned position."""
+        return original_position_ids(input_ids, attention_mask, self.config.image_token_id, image["full_lengths"],
+                                     image["kept_indices"])
 
-    def _encode_with_attention(self, pixel_values, image_sizes, kwargs):
+    def compact_positions(self, input_ids, attention_mask):
+        """Position ids numbering a pruned prompt's tokens one after another; None: transformers' own do."""
+        return None
+
+    def _encode(self, pixel_values, image_info, kwargs):
+        self.images_encoded += len(self.layouts_of(pixel_values, image_info))
+        return super().get_image_features(pixel_values, **{self.IMAGE_INFO: image_info}, **kwargs)
+
+    def _encode_with_attention(self, pixel_values, image_info, kwargs):
         """Features, and the vision tower's [CLS] attention packed exactly as they are ([full, 1] per image:
         the same crops, unpadding and newline slots, newlines scoring 0)."""
         layer = kwargs.get("vision_feature_layer")
         layer = self.config.vision_feature_layer if layer is None else layer
         strategy = kwargs.get("vision_feature_select_strategy") or self.config.vision_feature_select_strategy
         with capture_cls_attention(self.vision_tower, layer) as captured:
-            outputs = self._encode(pixel_values, image_sizes, kwargs)
+            outputs = self._encode(pixel_values, image_info, kwargs)
         attention = captured["attention"]  # [crops, 1 + patches]
         if strategy == "default":
             attention = attention[:, 1:]
         dtype = outputs.pooler_output[0].dtype
-        outputs["vision_attention"] = self._pack_attention(attention, pixel_values, image_sizes, strategy, dtype)
+        outputs["vision_attention"] = self._pack_attention(attention, pixel_values, image_info, strategy, dtype)
         return outputs
 
-    def _encode_cached(self, pixel_values, image_sizes, kwargs):
+    def _encode_cached(self, pixel_values, image_info, kwargs):
         """Packed features per image, running the vision tower only for images not in the cache."""
         cache = self.feature_cache
-        sizes = image_sizes if image_sizes is not None else [pixels.shape[-2:] for pixels in pixel_values]
+        sizes = image_info if image_info is not None else [pixels.shape[-2:] for pixels in pixel_values]
         keys = [cache.key(pixels, size) for pixels, size in zip(pixel_values, sizes)]
         found = [cache.get(key) for key in keys]
         missing = [i for i, features in enumerate(found) if features is None]
         if missing:
-            fresh = self._encode(pixel_values[missing], None if image_sizes is None else image_sizes[missing],
+            fresh = self._encode(pixel_values[missing], None if image_info is None else image_info[missing],
                                  kwargs).pooler_output
             for i, features in zip(missing, fresh):
                 cache.put(keys[i], features)
                 found[i] = features
         return BaseModelOutputWithPooling(pooler_output=found)
 
-    def get_image_features(self, pixel_values, image_sizes=None, **kwargs):
+    def get_image_features(self, pixel_values, image_sizes=None, image_grid_thw=None, **kwargs):
+        # The image geometry, under the names generate() looks for in this signature (LLaVA's image_sizes,
+        # Qwen2.5-VL's image_grid_thw), or second by position, as each family's forward passes it.
+        image_info = image_sizes if image_sizes is not None else image_grid_thw
         kwargs["return_dict"] = True
         needs = METHODS[self.prune.method].needs if prunes_at(self.prune, Stage.PROJECTOR) else None
         if needs == Needs.VISION_ATTENTION:  # not cached: the cache holds features only
-            outputs = self._encode_with_attention(pixel_values, image_sizes, kwargs)
+            outputs = self._encode_with_attention(pixel_values, image_info, kwargs)
         elif self.feature_cache is not None and pixel_values.dim() == self.PIXEL_DIMS:  # a row per image
-            outputs = self._encode_cached(pixel_values, image_sizes, kwargs)
+            outputs = self._encode_cached(pixel_values, image_info, kwargs)
         else:
-            outputs = self._encode(pixel_values, image_sizes, kwargs)
-        layouts = self.layouts_of(pixel_values, image_sizes)
+            outputs = self._encode(pixel_values, image_info, kwargs)
+        layouts = self.layouts_of(pixel_values, image_info)
         outputs["layouts"] = layouts
         if not prunes_at(self.prune, Stage.PROJECTOR):
             return outputs
@@ -200,42 +217,36 @@ class PruningModel:
             per_sample.append(taken)
         set_lm_plan(self.language_model, LayerPlan(self.prune, columns, per_sample, trace=self.trace))
 
-    def _features(self, pixel_values, image_sizes, kwargs):
-        features = self.get_image_features(
-            pixel_values, image_sizes=image_sizes,
-            vision_feature_layer=kwargs.get("vision_feature_layer"),
-            vision_feature_select_strategy=kwargs.get("vision_feature_select_strategy"),
-        )
-        return {"image": features}
+    def _features(self, pixel_values, kwargs):
+        tower = {name: kwargs.get(name) for name in self.VISION_ARGUMENTS}
+        return {"image": self.get_image_features(pixel_values, kwargs.get(self.IMAGE_INFO), **tower)}
 
-    def forward(self, input_ids=None, pixel_values=None, image_sizes=None, attention_mask=None,
-                position_ids=None, mm_encoder_outputs=None, **kwargs):
+    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, position_ids=None,
+                mm_encoder_outputs=None, **kwargs):
         has_pixels = pixel_values is not None and pixel_values.size(0) > 0
         if not has_pixels and not mm_encoder_outputs and not hasattr(self.language_model, "layer_pruning"):
             # a decode step of a projector method (or none): nothing to prune, and `self.prune` left unread, so a
             # compiled decode step does not guard on it (one compile serves every method and ratio of a shape)
-            return super().forward(input_ids, pixel_values=pixel_values, image_sizes=image_sizes,
-                                   attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+            return super().forward(input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
+                                   position_ids=position_ids, **kwargs)
         if prunes_at(self.prune, Stage.LANGUAGE_MODEL):
             if has_pixels and not mm_encoder_outputs:
-                mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None
+                mm_encoder_outputs, pixel_values = self._features(pixel_values, kwargs), None
             self._plan_layer_pruning(input_ids, (mm_encoder_outputs or {}).get("image"), kwargs)
         else:
             set_lm_plan(self.language_model, None)
         if prunes_at(self.prune, Stage.PROJECTOR) and self.prune.positions == "original":
             if has_pixels and not mm_encoder_outputs:
-                mm_encoder_outputs, pixel_values = self._features(pixel_values, image_sizes, kwargs), None
+                mm_encoder_outputs, pixel_values = self._features(pixel_values, kwargs), None
             image = (mm_encoder_outputs or {}).get("image")
             if image is not None and "kept_indices" in image:
                 if input_ids is None:
                     raise ValueError("positions='original' needs input_ids to locate image tokens; pass input_ids")
-                position_ids = original_position_ids(
-                    input_ids, attention_mask, self.config.image_token_id, image["full_lengths"], image["kept_indices"]
-                )
-        return super().forward(
-            input_ids, pixel_values=pixel_values, image_sizes=image_sizes, attention_mask=attention_mask,
-            position_ids=position_ids, mm_encoder_outputs=mm_encoder_outputs, **kwargs,
-        )
+                position_ids = self.kept_positions(input_ids, attention_mask, image, kwargs)
+        elif prunes_at(self.prune, Stage.PROJECTOR) and position_ids is None and input_ids is not None:
+            position_ids = self.compact_positions(input_ids, attention_mask)
+        return super().forward(input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
+                               position_ids=position_ids, mm_encoder_outputs=mm_encoder_outputs, **kwargs)
 
 
 class PrunedLlavaNextModel(PruningModel, LlavaNextModel):

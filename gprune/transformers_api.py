@@ -34,6 +34,16 @@ RELIED_ON = {
         ("pixel_values", "vision_feature_layer", "vision_feature_select_strategy", "image_sizes"),
     "transformers.models.llava.modeling_llava:LlavaModel.forward":
         ("input_ids", "pixel_values", "attention_mask", "position_ids"),
+    # qwen25vl.py: Qwen2.5-VL's placeholders, vision tower + merger, its M-RoPE positions and their generate() setup
+    "transformers.models.qwen2_5_vl.processing_qwen2_5_vl:Qwen2_5_VLProcessor.replace_image_token":
+        ("image_inputs", "image_idx"),
+    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_image_features":
+        ("pixel_values", "image_grid_thw"),
+    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_rope_index":
+        ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts",
+         "attention_mask"),
+    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl:Qwen2_5_VLModel.forward":
+        ("input_ids", "attention_mask", "position_ids"),
     f"{LLAVA_NEXT}.modeling_llava_next:get_anyres_image_grid_shape": ("image_size", "grid_pinpoints", "patch_size"),
     f"{LLAVA_NEXT}.modeling_llava_next:unpad_image": ("tensor", "original_size"),  # layout.py
     # lm_pruning.py: the masks for the reduced sequence (it passes layer_idx by name)

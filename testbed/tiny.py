@@ -22,7 +22,13 @@ from transformers import (
     LlavaProcessor,
     MistralConfig,
     PreTrainedTokenizerFast,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,
+    Qwen2_5_VLTextConfig,
     Qwen2Config,
+    Qwen2VLImageProcessorPil,
+    Qwen2VLVideoProcessor,
 )
 
 IMAGE_TOKEN = "<image>"
@@ -54,14 +60,16 @@ def _training_corpus() -> list[str]:
     return [" ".join(words), " ".join(digits), "Answer the question using a single word or phrase."]
 
 
-def build_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained deterministically on a built-in corpus (no download)."""
+def build_tokenizer(vocab_size: int = 1024, extra_special: dict | None = None) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained deterministically on a built-in corpus (no download). `extra_special`:
+    named special tokens beyond LLaVA's `<image>` (Qwen2.5-VL's vision markers)."""
+    extra_special = {"image_token": IMAGE_TOKEN, **(extra_special or {})}
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=[*SPECIAL_TOKENS, *(t for t in extra_special.values() if t not in SPECIAL_TOKENS)],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -73,7 +81,7 @@ def build_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
         unk_token="<unk>",
         pad_token="<pad>",
         padding_side="left",
-        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        extra_special_tokens=extra_special,
     )
     tokenizer.add_bos_token = True
     return tokenizer
@@ -180,6 +188,50 @@ def build_llava15(seed: int = 0, hidden: int = 64, layers: int = 2, backbone: st
         config._attn_implementation = attn_implementation
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model.eval(), processor
+
+
+# Qwen2.5-VL's prompt: each image between vision markers, expanded by the processor to one <|image_pad|> per
+# merged 2x2 patch group
+QWEN_SPECIAL = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+                "vision_start_token": "<|vision_start|>", "vision_end_token": "<|vision_end|>"}
+QWEN_CHAT_TEMPLATE = CHAT_TEMPLATE.replace("<image>\n", "<|vision_start|><|image_pad|><|vision_end|>")
+
+
+def build_qwen25vl(seed: int = 0, hidden: int = 64, layers: int = 2, attn_implementation: str | None = None):
+    """(model, processor): a plain Qwen2_5_VLForConditionalGeneration at random init, the tiny model's sizes: 4 px
+    patches merged 2x2 into one token (a 64x64 image: 8 x 8 = 64 tokens), dynamic resolution between 2x2 and 16x16
+    merged tokens, window attention with one full-attention block, M-RoPE over (time, height, width)."""
+    tokenizer = build_tokenizer(extra_special=QWEN_SPECIAL)
+    image_processor = Qwen2VLImageProcessorPil(patch_size=PATCH, merge_size=2, temporal_patch_size=2,
+                                               min_pixels=(4 * PATCH) ** 2, max_pixels=(32 * PATCH) ** 2)
+    processor = Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                    video_processor=Qwen2VLVideoProcessor(patch_size=PATCH, merge_size=2),
+                                    chat_template=QWEN_CHAT_TEMPLATE)
+    text = Qwen2_5_VLTextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                                max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+                                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                                # M-RoPE: head dim 16 = 2 x (time 2 + height 3 + width 3), as 128 = 2 x (16+24+24)
+                                rope_parameters={"rope_type": "default", "rope_theta": 1e6,
+                                                 "mrope_section": [2, 3, 3]},
+                                tie_word_embeddings=False).to_dict()
+    config = Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 4, "patch_size": PATCH,
+                       "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 4 * PATCH,
+                       "fullatt_block_indexes": [1], "out_hidden_size": hidden},
+        image_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["image_token"]),
+        video_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["video_token"]),
+        vision_start_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["vision_start_token"]),
+        vision_end_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["vision_end_token"]),
+        tie_word_embeddings=False)
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model.eval(), processor

@@ -693,24 +693,28 @@ def test_a_records_disk_that_goes_read_only_or_full_stops_the_sweep_and_resume_c
     assert children(uri, name)[1][0].info.status == "FINISHED"
 
 
-def test_a_llava_15_checkpoint_sweeps_through_ray_and_mlflow_with_its_own_kept_token_maps(ray_cluster, fixtures_dir,
-                                                                                          tmp_path, monkeypatch):
-    """LLaVA-1.5 (one view, no grid) from a folder, as a user's checkpoint: two trials, records, report."""
-    from testbed.tiny import build_llava15
+@pytest.mark.parametrize("family", ["llava15", "qwen25vl"])
+def test_another_family_sweeps_from_a_folder_through_ray_and_mlflow_with_its_own_kept_token_maps(
+        ray_cluster, fixtures_dir, tmp_path, monkeypatch, family):
+    """LLaVA-1.5 (one view, no grid) and Qwen2.5-VL (one merged grid per image at its own size) from a folder, as
+    a user's checkpoint: two trials, each record keeping the budget of its image, the report's figures."""
+    from dashboards.report import build_report
+    from gprune import keep_count
+    from testbed import tiny
 
-    model, processor = build_llava15(seed=5)
-    model.save_pretrained(tmp_path / "llava15")
-    processor.save_pretrained(tmp_path / "llava15")
+    model, processor = getattr(tiny, f"build_{family}")(seed=5)
+    model.save_pretrained(tmp_path / family)
+    processor.save_pretrained(tmp_path / family)
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    spec = parse_spec(sweep_dict("llava15", fixtures_dir, model=str(tmp_path / "llava15"), benchmarks=["pope"],
+    spec = parse_spec(sweep_dict(family, fixtures_dir, model=str(tmp_path / family), benchmarks=["pope"],
                                  search_space={"method": ["gprune", "random"], "ratio": [0.75]}))
     outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
-    client, _, runs = children(uri, "llava15")
+    client, _, runs = children(uri, family)
     trials = [r for r in runs if r.data.tags["gprune.role"] == "trial"]
     assert len(outcome.trials) == 2 and len(trials) == 2
-    assert all(r.data.metrics["visual_tokens_kept"] == 16 for r in trials)  # 64 tokens, 75% removed
-    from dashboards.report import build_report
-
-    files = {f.name for f in build_report("llava15", uri, tmp_path / "report")}
+    for run in trials:
+        records = json.loads(Path(client.download_artifacts(run.info.run_id, "records.json")).read_text())["pope"]
+        assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in records)
+    files = {f.name for f in build_report(family, uri, tmp_path / "report")}
     assert {"figure5-pope-0.png", "figure6-pope-0.png", "table1.csv"} <= files, files
