@@ -40,12 +40,20 @@ def kept_masks(entry: dict) -> tuple[np.ndarray | None, np.ndarray]:
     return (base_mask.reshape(shape) if shape else None), grid_mask
 
 
-def views(picture: str) -> tuple[np.ndarray, np.ndarray]:
-    """The recorded picture as the processor shows it to the model: the base view squashed to a square, and
-    the grid (once unpadded) covering the whole image at its own aspect."""
+def views(picture: str, fit: str = "squash") -> tuple[np.ndarray, np.ndarray]:
+    """The recorded picture as the processor shows it to the model: the base view (squashed to a square,
+    centre-cropped to one, or whole: the layout's `fit`), and the grid (once unpadded) covering the whole image at
+    its own aspect."""
     image = Image.open(io.BytesIO(base64.b64decode(picture))).convert("RGB")
-    side = max(image.size)
-    return np.asarray(image.resize((side, side))), np.asarray(image)
+    width, height = image.size
+    if fit == "whole":
+        base = image
+    elif fit == "crop":
+        side = min(width, height)
+        base = image.crop(((width - side) // 2, (height - side) // 2, (width + side) // 2, (height + side) // 2))
+    else:
+        base = image.resize((max(width, height),) * 2)
+    return np.asarray(base), np.asarray(image)
 
 
 def rank(scores) -> np.ndarray:
@@ -82,11 +90,11 @@ def figure5(sweep, benchmark: str, index: int, path: Path) -> Path | None:
     base_record = _entry(sweep.records(sweep.baseline["run_id"]), benchmark, index)
     if not base_record or "picture" not in base_record:
         return None
-    base_image, grid_image = views(base_record["picture"])
+    base_image, grid_image = views(base_record["picture"], base_record.get("fit", "squash"))
     rows = [(trial, _entry(sweep.records(trial["run_id"]), benchmark, index)) for trial in picks(sweep)]
     rows = [(trial, entry) for trial, entry in rows if entry and "kept" in entry]
     has_grid = base_record["rows"] > 0  # LLaVA-1.5: one view, no grid
-    figure, axes = plt.subplots(len(rows) + 1, 1 + has_grid, figsize=(2.75 * (1 + has_grid), 2.4 * (len(rows) + 1)),
+    figure, axes = plt.subplots(len(rows) + 1, 1 + has_grid, figsize=(5.5 if has_grid else 4, 2.4 * (len(rows) + 1)),
                                 squeeze=False, layout="constrained")
     _overlay(axes[0, 0], base_image, None, "unpruned: base view" if has_grid else "unpruned: the one view")
     if has_grid:

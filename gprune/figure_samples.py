@@ -36,7 +36,7 @@ def describe_images(images: list, sizes: list, layouts: list, traced: list, prun
     the model pruned them (at the projector, or inside the language model: FastV's choice at layer K)."""
     entries = []
     for i, (image, size, layout) in enumerate(zip(images, sizes, layouts)):
-        entry = {"size": list(size), "base": layout.base, "base_shape": layout.base_shape,
+        entry = {"size": list(size), "base": layout.base, "base_shape": layout.base_shape, "fit": layout.fit,
                  "rows": layout.rows, "cols": layout.cols}
         if not prune.active:
             entry["picture"] = picture(image)

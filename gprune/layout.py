@@ -28,6 +28,9 @@ class ImageLayout:
     cols: int  # grid columns after unpadding
     crops: int = 1  # vision-tower passes: the base view plus each high-resolution crop
     base_grid: tuple[int, int] | None = None  # the base view's (rows, cols) when not a square (Qwen2.5-VL)
+    # how the picture becomes the base view: "squash" (resized to a square: LLaVA-NeXT), "crop" (shortest side
+    # resized, centre cropped: LLaVA-1.5), "whole" (its own aspect: Qwen2.5-VL); for drawing kept-token maps
+    fit: str = "squash"
 
     @property
     def base_shape(self) -> tuple[int, int] | None:
@@ -59,7 +62,7 @@ def image_layout(config, image_size) -> ImageLayout:
     side = vision.image_size // vision.patch_size
     base = side * side + (1 if config.vision_feature_select_strategy == "full" else 0)
     if config.model_type == "llava":  # every image is resized to one square view
-        return ImageLayout(base=base, rows=0, cols=0)
+        return ImageLayout(base=base, rows=0, cols=0, fit="crop")
     grid_h, grid_w = get_anyres_image_grid_shape(image_size, config.image_grid_pinpoints, vision.image_size)
     # transformers' own unpadding, applied to an empty tensor, gives the grid shape it will produce.
     _, rows, cols = unpad_image(torch.empty(0, grid_h * side, grid_w * side), image_size).shape

@@ -23,7 +23,7 @@ def merged_layout(grid_thw, merge: int) -> ImageLayout:
     """One image's layout from its (time, height, width) patch grid: one view of the merged grid."""
     frames, rows, cols = (int(v) for v in grid_thw)
     rows, cols = frames * rows // merge, cols // merge  # an image is one frame (its two temporal patches merged)
-    return ImageLayout(base=rows * cols, rows=0, cols=0, base_grid=(rows, cols))
+    return ImageLayout(base=rows * cols, rows=0, cols=0, base_grid=(rows, cols), fit="whole")
 
 
 def unpruned_positions(model, input_ids, attention_mask, layouts, kept_indices):

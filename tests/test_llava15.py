@@ -121,3 +121,13 @@ def test_a_saved_checkpoint_loads_by_folder_and_prunes(llava15, tmp_path):
     image, text = SAMPLES[0]
     out = generate_batch(loaded, loaded_processor, [[image]], [text], {"max_new_tokens": 2})
     assert out.stats[0]["visual_tokens_kept"] == 32
+
+
+def test_vision_tower_and_projector_flops_agree_with_flop_counter(llava15):
+    model, processor = llava15
+    set_prune(model, processor, PruneConfig())
+    inputs = prompt_inputs(processor, SAMPLES)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.model.get_image_features(inputs["pixel_values"])
+    flops = exact_flops(model.config, inputs["input_ids"].shape[1], 1, model.model.input_layouts(inputs))
+    assert abs((flops.vision + flops.projector) / counter.get_total_flops() - 1) < 0.02

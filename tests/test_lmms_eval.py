@@ -34,6 +34,25 @@ def test_lmms_eval_cli_runs_a_local_task_end_to_end(fixtures_dir, tmp_path):
 
 
 @pytest.mark.slow  # lmms-eval's CLI in a subprocess
+@pytest.mark.parametrize("family,alias", [("llava15", "gprune_llava"), ("qwen25vl", "gprune_qwen2_5_vl")])
+def test_lmms_eval_cli_runs_each_family_under_its_own_name(fixtures_dir, tmp_path, family, alias):
+    from testbed import tiny
+
+    model, processor = getattr(tiny, f"build_{family}")(seed=5)
+    model.save_pretrained(tmp_path / family)
+    processor.save_pretrained(tmp_path / family)
+    env = {**os.environ, "GPRUNE_DATA_DIR": str(fixtures_dir)}
+    command = [sys.executable, "-m", "lmms_eval", "--model", alias,
+               "--model_args", f"pretrained={tmp_path / family},method=gprune,ratio=0.75,device=cpu,max_new_tokens=4",
+               "--tasks", "pope_local", "--include_path", str(TASKS_DIR), "--limit", "4", "--batch_size", "2",
+               "--output_path", str(tmp_path / "out")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next((tmp_path / "out").rglob("*_results.json")).read_text())["results"]["pope_local"]
+    assert "pope_f1_score,none" in results
+
+
+@pytest.mark.slow  # lmms-eval's CLI in a subprocess
 def test_lmms_eval_pairs_its_run_with_ours_and_ours_with_its(fixtures_dir, tmp_path, capsys):
     """Our records as lmms-eval's samples file: its `--baseline` reads them as it reads its own; its samples
     file as `gprune regress`'s reference: the same config on the same data passes."""

@@ -155,3 +155,13 @@ def test_compact_positions_number_the_pruned_prompt_one_after_another(qwen):
     assert (seen[-2][:, 0] == torch.arange(length)).all()  # the generate() prefill: all four rows
     assert (seen[-1][:, 0, 0] == length).all()  # then the first new token
     assert not torch.allclose(logits["original"], logits["compact"])
+
+
+def test_vision_tower_and_merger_flops_agree_with_flop_counter(qwen):
+    model, processor = qwen
+    set_prune(model, processor, PruneConfig())
+    inputs = prompt_inputs(processor, SAMPLES)  # four resolutions, windows of several shapes
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
+    flops = exact_flops(model.config, inputs["input_ids"].shape[1], 1, model.model.input_layouts(inputs))
+    assert abs((flops.vision + flops.projector) / counter.get_total_flops() - 1) < 0.02
