@@ -4,12 +4,14 @@ logits, a batch of four with mixed image sizes answers as its samples alone, kep
 positions, exact FLOPs agree with torch's counter, and a saved folder loads through `load_model` like a LLaVA-NeXT
 checkpoint."""
 
+import json
+
 import pytest
 import torch
 from conftest import random_image
 from torch.utils.flop_counter import FlopCounterMode
 
-from gprune import PruneConfig, exact_flops, image_layout, load_model, set_prune
+from gprune import PruneConfig, exact_flops, image_layout, keep_count, load_model, set_prune
 from gprune.generation import format_prompt, generate_batch
 from gprune.methods import METHODS
 from testbed.tiny import build_llava15
@@ -131,3 +133,18 @@ def test_vision_tower_and_projector_flops_agree_with_flop_counter(llava15):
         model.model.get_image_features(inputs["pixel_values"])
     flops = exact_flops(model.config, inputs["input_ids"].shape[1], 1, model.model.input_layouts(inputs))
     assert abs((flops.vision + flops.projector) / counter.get_total_flops() - 1) < 0.02
+
+
+def test_gprune_eval_runs_a_saved_folder_on_a_benchmark(llava15, fixtures_dir, tmp_path, capsys):
+    from cli.main import main
+
+    model, processor = llava15
+    set_prune(model, processor, PruneConfig())
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    code = main(["eval", "--model", str(tmp_path / "model"), "--benchmarks", "pope", "--data-dir", str(fixtures_dir),
+                 "--limit", "4", "--method", "gprune", "--ratio", "0.75", "--json", str(tmp_path / "out.json")])
+    assert code == 0, capsys.readouterr()
+    pope = json.loads((tmp_path / "out.json").read_text())["pope"]
+    assert pope["errors"] == 0 and len(pope["records"]) == 4
+    assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in pope["records"])

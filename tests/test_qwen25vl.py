@@ -4,6 +4,8 @@ ratio 0 reproduces the unpruned logits, a batch of four with mixed image sizes a
 tokens keep their 3-D positions of the unpruned prompt, exact FLOPs agree with torch's counter, VisionZip is one
 clear error, and a saved folder loads through `load_model`."""
 
+import json
+
 import pytest
 import torch
 from conftest import random_image
@@ -165,3 +167,18 @@ def test_vision_tower_and_merger_flops_agree_with_flop_counter(qwen):
         model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
     flops = exact_flops(model.config, inputs["input_ids"].shape[1], 1, model.model.input_layouts(inputs))
     assert abs((flops.vision + flops.projector) / counter.get_total_flops() - 1) < 0.02
+
+
+def test_gprune_eval_runs_a_saved_folder_on_a_benchmark(qwen, fixtures_dir, tmp_path, capsys):
+    from cli.main import main
+
+    model, processor = qwen
+    set_prune(model, processor, PruneConfig())
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    code = main(["eval", "--model", str(tmp_path / "model"), "--benchmarks", "pope", "--data-dir", str(fixtures_dir),
+                 "--limit", "4", "--method", "gprune", "--ratio", "0.75", "--json", str(tmp_path / "out.json")])
+    assert code == 0, capsys.readouterr()
+    pope = json.loads((tmp_path / "out.json").read_text())["pope"]
+    assert pope["errors"] == 0 and len(pope["records"]) == 4
+    assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in pope["records"])
