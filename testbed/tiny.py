@@ -154,6 +154,17 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
     )
 
 
+def _random_init(model_class, config, tokenizer, seed: int, attn_implementation: str | None):
+    """`model_class(config)` at random init, deterministic under `seed`, generating with the tokenizer's pad/eos."""
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = model_class(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model.eval()
+
+
 def build_model(seed: int = 0, hidden: int = 64, layers: int = 2, vision_hidden: int = 32, vision_layers: int = 2,
                 backbone: str = "llama", attn_implementation: str | None = None):
     """(model, processor): a plain LlavaNextForConditionalGeneration at random init, deterministic under
@@ -162,13 +173,8 @@ def build_model(seed: int = 0, hidden: int = 64, layers: int = 2, vision_hidden:
     processor = build_processor()
     config = build_config(processor.tokenizer, hidden=hidden, layers=layers, vision_hidden=vision_hidden,
                           vision_layers=vision_layers, backbone=backbone)
-    if attn_implementation:
-        config._attn_implementation = attn_implementation
-    torch.manual_seed(seed)
-    model = LlavaNextForConditionalGeneration(config)
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
-    return model.eval(), processor
+    return _random_init(LlavaNextForConditionalGeneration, config, processor.tokenizer, seed,
+                        attn_implementation), processor
 
 
 def build_llava15(seed: int = 0, hidden: int = 64, layers: int = 2, backbone: str = "llama",
@@ -184,13 +190,7 @@ def build_llava15(seed: int = 0, hidden: int = 64, layers: int = 2, backbone: st
                          text_config=_text_config(tokenizer, hidden, layers, backbone),
                          image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
                          vision_feature_select_strategy="default", vision_feature_layer=-1, tie_word_embeddings=False)
-    if attn_implementation:
-        config._attn_implementation = attn_implementation
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model.eval(), processor
+    return _random_init(LlavaForConditionalGeneration, config, tokenizer, seed, attn_implementation), processor
 
 
 # Qwen2.5-VL's prompt: each image between vision markers, expanded by the processor to one <|image_pad|> per
@@ -228,10 +228,4 @@ def build_qwen25vl(seed: int = 0, hidden: int = 64, layers: int = 2, attn_implem
         vision_start_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["vision_start_token"]),
         vision_end_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["vision_end_token"]),
         tie_word_embeddings=False)
-    if attn_implementation:
-        config._attn_implementation = attn_implementation
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model.eval(), processor
+    return _random_init(Qwen2_5_VLForConditionalGeneration, config, tokenizer, seed, attn_implementation), processor

@@ -1,0 +1,146 @@
+"""What every model family beyond LLaVA-NeXT must do, on tiny random-weight models built from configs (LLaVA-1.5:
+one square view; Qwen2.5-VL: one merged grid per image at its own size): every usable method at 0 / 50 / 90% keeps
+exactly the budget of each image, ratio 0 reproduces the unpruned logits, a batch of four with mixed image sizes
+answers as its samples alone, exact FLOPs (the whole sample, and the vision tower with its projector or merger)
+agree with torch's counter, a method the family cannot run is one clear error, and a saved folder loads and runs
+through `load_model` and `gprune eval`. Each family's own geometry and positions: tests/test_llava15.py,
+tests/test_qwen25vl.py."""
+
+import json
+
+import pytest
+import torch
+from conftest import random_image
+from torch.utils.flop_counter import FlopCounterMode
+
+from gprune import PruneConfig, exact_flops, keep_count, load_model, set_prune
+from gprune.families import MODEL_TYPES, methods_of
+from gprune.generation import format_prompt, generate_batch
+from gprune.methods import METHODS
+from testbed import tiny
+
+LAYERS = 4
+SAMPLES = [(random_image(64, 64, 1), "What is in the image?"), (random_image(48, 80, 2), "Which colour?"),
+           (random_image(90, 40, 3), "How many shapes are there in this picture?"), (random_image(40, 60, 4), "Is it")]
+FAMILIES = ["llava15", "qwen25vl"]  # testbed.tiny's builders: build_llava15, build_qwen25vl
+
+
+def build(family: str):
+    """(model, processor) with eager attention (whose FLOPs the counter sees), pruning classes set."""
+    model, processor = getattr(tiny, f"build_{family}")(seed=3, layers=LAYERS, attn_implementation="eager")
+    processor.tokenizer.padding_side = "left"
+    set_prune(model, processor, PruneConfig())
+    return model, processor
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def built(request):
+    return build(request.param)
+
+
+def prompt_inputs(processor, samples):
+    return processor(images=[image for image, _ in samples],
+                     text=[format_prompt(processor, text) for _, text in samples], return_tensors="pt", padding=True)
+
+
+def usable(model) -> list[str]:
+    return methods_of(MODEL_TYPES[model.config.model_type])
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_ratio_zero_reproduces_the_unpruned_logits(built, method):
+    model, processor = built
+    if method not in usable(model):
+        pytest.skip(f"{method} cannot run on {model.config.model_type} (refused: see below)")
+    logits = []
+    for prune in (PruneConfig(), PruneConfig(method=method, ratio=0.0)):
+        set_prune(model, processor, prune)
+        with torch.no_grad():
+            logits.append(model(**prompt_inputs(processor, SAMPLES[:2])).logits)
+    assert torch.equal(*logits)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_keeps_its_budget_and_a_batch_of_four_answers_as_one(built, method):
+    model, processor = built
+    if method not in usable(model):
+        pytest.skip(f"{method} cannot run on {model.config.model_type} (refused: see below)")
+    set_prune(model, processor, PruneConfig())
+    full = [layout.full for layout in model.model.input_layouts(prompt_inputs(processor, SAMPLES))]
+    images, texts = [[image] for image, _ in SAMPLES], [text for _, text in SAMPLES]
+    for ratio in (0.0, 0.5, 0.9):
+        set_prune(model, processor, PruneConfig(method=method, ratio=ratio))
+        four = generate_batch(model, processor, images, texts, {"max_new_tokens": 4})
+        ones = [generate_batch(model, processor, [image], [text], {"max_new_tokens": 4})
+                for image, text in zip(images, texts)]
+        assert four.texts == [one.texts[0] for one in ones], (method, ratio)
+        assert [s["visual_tokens_kept"] for s in four.stats] == [keep_count(n, ratio) for n in full], (method, ratio)
+        if METHODS[method].stage.name == "PROJECTOR":  # the prompt itself holds only the kept tokens
+            placeholders = (prompt_inputs(processor, SAMPLES)["input_ids"] == model.config.image_token_id).sum(1)
+            assert placeholders.tolist() == [s["visual_tokens_kept"] for s in four.stats]
+    set_prune(model, processor, PruneConfig())
+
+
+def test_a_method_the_family_cannot_run_is_one_clear_error(built):
+    model, processor = built
+    for method in sorted(set(METHODS) - set(usable(model))):  # VisionZip on Qwen2.5-VL: no [CLS] token
+        with pytest.raises(ValueError, match=rf"{method} ranks tokens by the vision tower's \[CLS\] attention"):
+            set_prune(model, processor, PruneConfig(method=method, ratio=0.5))
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("method", ["gprune", "tome", "divprune", "fastv"])
+def test_exact_flops_agree_with_flop_counter(built, ratio, method):
+    model, processor = built
+    prune = PruneConfig(method=method, ratio=ratio)
+    set_prune(model, processor, prune)
+    inputs = prompt_inputs(processor, SAMPLES[1:2])
+    layouts = model.model.input_layouts(inputs)
+    prefill, new = inputs["input_ids"].shape[1], 5
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False)
+    predicted = exact_flops(model.config, prefill, new, layouts, prune).total
+    set_prune(model, processor, PruneConfig())
+    assert abs(predicted / counter.get_total_flops() - 1) < 0.02
+
+
+def test_vision_tower_and_projector_flops_agree_with_flop_counter(built):
+    model, processor = built
+    set_prune(model, processor, PruneConfig())
+    inputs = prompt_inputs(processor, SAMPLES)  # four sizes (Qwen2.5-VL: windows of several shapes)
+    geometry = {key: inputs[key] for key in ("image_grid_thw",) if key in inputs}
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.model.get_image_features(inputs["pixel_values"], **geometry)
+    flops = exact_flops(model.config, inputs["input_ids"].shape[1], 1, model.model.input_layouts(inputs))
+    assert abs((flops.vision + flops.projector) / counter.get_total_flops() - 1) < 0.02
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def saved(request, tmp_path_factory):
+    """A family's tiny model saved as a user's checkpoint folder (save_pretrained)."""
+    model, processor = build(request.param)
+    folder = tmp_path_factory.mktemp(request.param)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder, type(model).__name__
+
+
+def test_a_saved_checkpoint_loads_by_folder_and_prunes(saved):
+    folder, pruned_class = saved
+    loaded, loaded_processor = load_model(str(folder), prune=PruneConfig(ratio=0.5), device="cpu")
+    assert type(loaded).__name__ == pruned_class
+    image, text = SAMPLES[0]  # 64 tokens in either family
+    out = generate_batch(loaded, loaded_processor, [[image]], [text], {"max_new_tokens": 2})
+    assert out.stats[0]["visual_tokens_kept"] == 32
+
+
+def test_gprune_eval_runs_a_saved_folder_on_a_benchmark(saved, fixtures_dir, tmp_path, capsys):
+    from cli.main import main
+
+    folder, _ = saved
+    code = main(["eval", "--model", str(folder), "--benchmarks", "pope", "--data-dir", str(fixtures_dir),
+                 "--limit", "4", "--method", "gprune", "--ratio", "0.75", "--json", str(tmp_path / "out.json")])
+    assert code == 0, capsys.readouterr()
+    pope = json.loads((tmp_path / "out.json").read_text())["pope"]
+    assert pope["errors"] == 0 and len(pope["records"]) == 4
+    assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in pope["records"])
