@@ -25,3 +25,13 @@ def test_gpu_bench_smoke_runs_every_path_and_keeps_answers(tmp_path):
     assert all(r["same_answers"] for r in rows)  # the fast path decodes exactly as the dynamic one
     assert all(r["flops_ideal_speedup"] > 1 for r in rows if r["ratio"])
     assert all(r["visual_kept"] == 2928 for r in rows if not r["ratio"])  # one 672x672 image, as on the GPU
+
+
+@pytest.mark.slow  # a subprocess building a 2,928-visual-token model
+def test_gpu_profile_smoke_prints_the_top_operators_and_writes_a_trace(tmp_path):
+    trace = tmp_path / "trace.json"
+    done = subprocess.run([sys.executable, "bench/gpu_profile.py", "--smoke", "--top", "5", "--trace", str(trace)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "gprune at 90%, batch 1" in done.stdout and "aten::mm" in done.stdout and "host-device syncs" in done.stdout
+    assert json.loads(trace.read_text())["traceEvents"]

@@ -1,0 +1,66 @@
+"""Where one generate() spends its time on the fast path: torch.profiler over one batch of the 8B token geometry
+(random weights, bf16; bench/gpu.py's model and image) after a warm-up that compiles, for one method and ratio.
+Prints the top operators by self device time (CUDA) or self CPU time (--smoke), the kernel launches and the
+host-device syncs per generate(), and writes a Chrome trace to --trace (open it in chrome://tracing or Perfetto).
+
+    python bench/gpu_profile.py [--method gprune --ratio 0.9 --batch 1 --trace trace.json]   # on a GPU
+    python bench/gpu_profile.py --smoke                                                        # CPU, narrow model
+"""
+
+import argparse
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.profiler import ProfilerActivity, profile
+
+from gprune import PruneConfig, set_prune
+from gprune.decoding import Decoding
+from gprune.generation import generate_batch
+
+from gpu import FULL, NARROW, QUESTION, RAW, build  # bench/gpu.py, beside this file
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="CPU, a narrow model of the same token geometry")
+    parser.add_argument("--method", default="gprune")
+    parser.add_argument("--ratio", type=float, default=0.9)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--new-tokens", type=int, default=9)
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--trace", default=None, help="write a Chrome trace here")
+    args = parser.parse_args()
+
+    cuda = torch.cuda.is_available() and not args.smoke
+    device = torch.device("cuda" if cuda else "cpu")
+    model, processor = build(FULL if cuda else NARROW, device, torch.bfloat16)
+    set_prune(model, processor, PruneConfig(method=args.method, ratio=args.ratio))
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (672, 672, 3), dtype=np.uint8))
+    decoding = Decoding(cache="static", compile="auto" if cuda else "off")
+
+    def run():
+        return generate_batch(model, processor, [[image]] * args.batch, [QUESTION] * args.batch,
+                              {"max_new_tokens": args.new_tokens}, decoding=decoding, answers=RAW)
+
+    run(), run()  # compile, then warm
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as profiler:
+        out = run()
+    events = profiler.key_averages()
+    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"{args.method} at {args.ratio:.0%}, batch {args.batch}, {args.new_tokens} new tokens, {name}, "
+          f"{decoding.describe(device)}: prefill {1000 * out.prefill_seconds:.1f} ms, decode "
+          f"{1000 * out.decode_seconds / max(1, out.decode_steps):.2f} ms/token (under the profiler)")
+    print(events.table(sort_by=sort, row_limit=args.top))
+    launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaGraphLaunch"))
+    syncs = sum(e.count for e in events if e.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize",
+                                                     "aten::item", "aten::_local_scalar_dense"))
+    print(f"kernel or graph launches: {launches}; host-device syncs (item/synchronize): {syncs}")
+    if args.trace:
+        profiler.export_chrome_trace(args.trace)
+
+
+if __name__ == "__main__":
+    main()
