@@ -22,54 +22,14 @@ import numpy as np
 import torch
 import transformers
 from PIL import Image
-from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration
 
 from gprune import PruneConfig, exact_flops, image_layout, set_prune
 from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
 from gprune.generation import generate_batch
-from testbed.tiny import IMAGE_TOKEN, build_processor, build_tokenizer
+from testbed.geometry_8b import FULL, NARROW, QUESTION, build
 
 RAW = AnswerRules(reasoning_tags="keep")  # answers as generated: stripping tags needs lmms-eval, absent on the card
-PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
-FULL = {"text": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                     num_key_value_heads=8, vocab_size=128320),
-        "vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16)}
-NARROW = {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2, vocab_size=1024),
-          "vision": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)}
-QUESTION = ("Look at the picture carefully and answer the question about the objects, their colours and their "
-            "positions. What is written on the sign in the middle of the image?")  # ~41 tokens with the template
-
-
-def build(sizes: dict, device: torch.device, dtype: torch.dtype):
-    """A random-weight LLaVA-NeXT of the llama3-llava-next-8b token geometry (336 px crops, 14 px patches)."""
-    tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer, crop=336, patch=14, pinpoints=PINPOINTS)
-    config = LlavaNextConfig(
-        text_config={"model_type": "llama", "max_position_embeddings": 8192, **sizes["text"],
-                     "pad_token_id": tokenizer.pad_token_id},
-        vision_config={"model_type": "clip_vision_model", "image_size": 336, "patch_size": 14, **sizes["vision"]},
-        image_grid_pinpoints=PINPOINTS, vision_feature_layer=-2, vision_feature_select_strategy="default",
-        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), tie_word_embeddings=False,
-    )
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # build in the target dtype: 8B in float32 would need 32 GB first
-    try:
-        with device:
-            model = LlavaNextForConditionalGeneration(config)
-    finally:
-        torch.set_default_dtype(previous)
-    model.eval()
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = None  # random weights: force every answer to --new-tokens tokens
-    processor.tokenizer.padding_side = "left"
-    set_prune(model, processor, PruneConfig())
-    return model, processor
-
-
 def run_config(model, processor, image, batch, new_tokens, decoding, repeats):
     images, texts = [[image]] * batch, [QUESTION] * batch
     def run():

@@ -1,5 +1,6 @@
 """Where one generate() spends its time on the fast path: torch.profiler over one batch of the 8B token geometry
-(random weights, bf16; bench/gpu.py's model and image) after a warm-up that compiles, for one method and ratio.
+(random weights, bf16: testbed/geometry_8b.py; bench/gpu.py's image) after a warm-up that compiles, for one method
+and ratio.
 Prints the top operators by self device time (CUDA) or self CPU time (--smoke), the kernel launches and the
 host-device syncs per generate(), and writes a Chrome trace to --trace (open it in chrome://tracing or Perfetto).
 
@@ -15,10 +16,12 @@ from PIL import Image
 from torch.profiler import ProfilerActivity, profile
 
 from gprune import PruneConfig, set_prune
+from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
 from gprune.generation import generate_batch
+from testbed.geometry_8b import FULL, NARROW, QUESTION, build
 
-from gpu import FULL, NARROW, QUESTION, RAW, build  # bench/gpu.py, beside this file
+RAW = AnswerRules(reasoning_tags="keep")  # answers as generated: stripping tags needs lmms-eval, absent on the card
 
 
 def main():

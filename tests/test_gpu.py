@@ -100,7 +100,7 @@ def test_feature_cache_hits_on_the_card(tiny_bf16, mixed_images):
 
 
 def test_the_8b_token_geometry_answers_alike_on_both_paths():
-    from bench.gpu import NARROW, build
+    from testbed.geometry_8b import NARROW, build
 
     model, processor = build(NARROW, DEVICE, torch.bfloat16)
     images = [[random_image(672, 672, 0)], [random_image(336, 1008, 1)]]
