@@ -1,4 +1,4 @@
-"""G-Prune: training-free graph-based visual-token pruning for LLaVA-NeXT, as a library.
+"""G-Prune: training-free graph-based visual-token pruning for LLaVA-NeXT (and LLaVA-1.5, Qwen2.5-VL), as a library.
 
 Pure PyTorch + transformers (+ lmms-eval for benchmarks): no Ray, no MLflow, usable in a notebook.
 Names are imported on first use, so `import gprune.config` stays light for Ray Tune trials.
