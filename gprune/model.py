@@ -61,7 +61,10 @@ def kept_token_indices(features: torch.Tensor, layout: ImageLayout, prune: Prune
 
 def padding_mask(attention_mask, input_ids) -> torch.Tensor:
     """The 2-D [B, L] mask (1 = a real token) from generate()'s 2-D mask or, with a static KV cache, the
-    4-D [B, 1, L, cache] mask it builds for compilation: a real token attends to itself, padding does not."""
+    4-D [B, 1, L, cache] mask it builds for compilation (one per layer kind, in a dict, for a language model
+    whose config names layer types, e.g. Qwen2): a real token attends to itself, padding does not."""
+    if isinstance(attention_mask, dict):  # every kind's mask has the same diagonal; None where none is needed
+        attention_mask = next((mask for mask in attention_mask.values() if mask is not None), None)
     if attention_mask is None:
         return torch.ones_like(input_ids)
     if attention_mask.dim() == 2:

@@ -16,7 +16,7 @@ from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
 from .config import PruneConfig
 from .layout import ImageLayout
 from .methods.base import Stage
-from .model import PruningModel, prunes_at
+from .model import PruningModel, padding_mask, prunes_at
 
 
 def merged_layout(grid_thw, merge: int) -> ImageLayout:
@@ -34,7 +34,7 @@ def unpruned_positions(model, input_ids, attention_mask, layouts, kept_indices):
     grid_thw = torch.tensor([[1, rows * merge, cols * merge] for rows, cols in (lay.base_grid for lay in layouts)],
                             device=input_ids.device)
     token_types = (input_ids == model.config.image_token_id).long()  # 1: image, 0: text
-    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+    mask = padding_mask(attention_mask, input_ids)
     rows, keeps, image = [], [], 0
     for ids, types, real in zip(input_ids, token_types, mask.bool()):
         ids, types = ids[real], types[real]
@@ -82,7 +82,7 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
     def kept_positions(self, input_ids, attention_mask, image, kwargs):
         """[4, B, L]: the text-only positions transformers prepends, then the kept tokens' unpruned M-RoPE ones."""
         positions = unpruned_positions(self, input_ids, attention_mask, image["layouts"], image["kept_indices"])
-        real = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        real = padding_mask(attention_mask, input_ids)
         self.rope_deltas = (positions.amax(dim=(0, 2)) + 1 - real.sum(-1))[:, None]  # for decode steps
         text = (real.cumsum(-1) - 1).masked_fill(real == 0, 0)
         return torch.cat([text[None], positions])
@@ -90,7 +90,7 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
     def compact_positions(self, input_ids, attention_mask):
         """[4, B, L]: every token of the pruned prompt numbered one after another, the same on all three axes (kept
         visual tokens as text is: transformers' 3-D layout needs the whole grid)."""
-        real = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        real = padding_mask(attention_mask, input_ids)
         self.rope_deltas = torch.zeros(len(input_ids), 1, dtype=torch.long, device=input_ids.device)
         return ((real.cumsum(-1) - 1).masked_fill(real == 0, 0))[None].expand(4, -1, -1)
 

@@ -104,3 +104,19 @@ def test_fastv_keeps_what_layer_k_minus_1_s_attention_weights_choose(backbones, 
     prompt = inputs["input_ids"].shape[1]
     lengths = [out["cache"].get_seq_length(layer) for layer in range(LAYERS)]
     assert lengths == [prompt + 2] * lm_layer + [prompt - dropped + 2] * (LAYERS - lm_layer)
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+@pytest.mark.parametrize("method", ["gprune", "fastv"])
+def test_a_static_kv_cache_answers_as_the_dynamic_one(backbones, backbone, method):
+    """The path a GPU takes by default (static cache, there compiled). Qwen2's layer types make transformers pass
+    the static path's masks as a dict per layer kind, which the positions of kept tokens must read too."""
+    from gprune.decoding import Decoding
+
+    (model, processor), _ = backbones[backbone]
+    set_prune(model, processor, PruneConfig(method=method, ratio=0.5))
+    images, texts = [[image] for image, _ in SAMPLES], [text for _, text in SAMPLES]
+    answers = [generate_batch(model, processor, images, texts, {"max_new_tokens": 5},
+                              decoding=Decoding(cache=kind, compile="off")) for kind in ("dynamic", "static")]
+    set_prune(model, processor, PruneConfig())
+    assert answers[0].texts == answers[1].texts

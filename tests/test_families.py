@@ -144,3 +144,18 @@ def test_gprune_eval_runs_a_saved_folder_on_a_benchmark(saved, fixtures_dir, tmp
     pope = json.loads((tmp_path / "out.json").read_text())["pope"]
     assert pope["errors"] == 0 and len(pope["records"]) == 4
     assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in pope["records"])
+
+
+@pytest.mark.parametrize("positions", ["original", "compact"])
+def test_a_static_kv_cache_answers_as_the_dynamic_one(built, positions):
+    """The path a GPU takes by default (static cache, there compiled): the same greedy answers, padding included."""
+    from gprune.decoding import Decoding
+
+    model, processor = built
+    images, texts = [[image] for image, _ in SAMPLES], [text for _, text in SAMPLES]
+    for ratio in (0.0, 0.5, 0.9):
+        set_prune(model, processor, PruneConfig(ratio=ratio, positions=positions))
+        answers = [generate_batch(model, processor, images, texts, {"max_new_tokens": 5},
+                                  decoding=Decoding(cache=kind, compile="off")) for kind in ("dynamic", "static")]
+        assert answers[0].texts == answers[1].texts, ratio
+    set_prune(model, processor, PruneConfig())
