@@ -4,13 +4,10 @@
 from dataclasses import dataclass
 
 from transformers import (
-    LlavaConfig,
     LlavaForConditionalGeneration,
-    LlavaNextConfig,
     LlavaNextForConditionalGeneration,
     LlavaNextProcessor,
     LlavaProcessor,
-    Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5_VLProcessor,
 )
@@ -29,7 +26,6 @@ class Family:
     name: str
     model_type: str  # config.json's
     example: str  # a checkpoint of it on the hub
-    config: type
     model: type
     processor: type
     pruned_model: type
@@ -39,14 +35,14 @@ class Family:
 
 
 FAMILIES = (
-    Family("LLaVA-NeXT", "llava_next", "llava-hf/llama3-llava-next-8b-hf", LlavaNextConfig,
-           LlavaNextForConditionalGeneration, LlavaNextProcessor, PrunedLlavaNextForConditionalGeneration,
-           PrunedLlavaNextModel, PrunedLlavaNextProcessor),
-    Family("LLaVA-1.5", "llava", "llava-hf/llava-1.5-7b-hf", LlavaConfig, LlavaForConditionalGeneration,
-           LlavaProcessor, PrunedLlavaForConditionalGeneration, PrunedLlavaModel, PrunedLlavaProcessor),
-    Family("Qwen2.5-VL", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", Qwen2_5_VLConfig,
-           Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, PrunedQwen2_5_VLForConditionalGeneration,
-           PrunedQwen2_5_VLModel, PrunedQwen2_5_VLProcessor, has_cls=False),
+    Family("LLaVA-NeXT", "llava_next", "llava-hf/llama3-llava-next-8b-hf", LlavaNextForConditionalGeneration,
+           LlavaNextProcessor, PrunedLlavaNextForConditionalGeneration, PrunedLlavaNextModel,
+           PrunedLlavaNextProcessor),
+    Family("LLaVA-1.5", "llava", "llava-hf/llava-1.5-7b-hf", LlavaForConditionalGeneration, LlavaProcessor,
+           PrunedLlavaForConditionalGeneration, PrunedLlavaModel, PrunedLlavaProcessor),
+    Family("Qwen2.5-VL", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", Qwen2_5_VLForConditionalGeneration,
+           Qwen2_5_VLProcessor, PrunedQwen2_5_VLForConditionalGeneration, PrunedQwen2_5_VLModel,
+           PrunedQwen2_5_VLProcessor, has_cls=False),
 )
 MODEL_TYPES = {family.model_type: family for family in FAMILIES}
 
