@@ -47,13 +47,14 @@ class ImageLayout:
     def kept(self, ratio: float) -> int:
         return keep_count(self.base, ratio) + keep_count(self.rows * self.cols, ratio) + self.rows
 
-    def grid_positions(self) -> torch.Tensor:
+    # Built on `device` itself: a copy from host memory would wait for the device's queue (a host sync).
+    def grid_positions(self, device=None) -> torch.Tensor:
         """Indices (within the packed image) of the grid's content tokens, newlines excluded."""
-        row_starts = self.base + torch.arange(self.rows) * (self.cols + 1)
-        return (row_starts[:, None] + torch.arange(self.cols)).flatten()
+        row_starts = self.base + torch.arange(self.rows, device=device) * (self.cols + 1)
+        return (row_starts[:, None] + torch.arange(self.cols, device=device)).flatten()
 
-    def newline_positions(self) -> torch.Tensor:
-        return self.base + torch.arange(1, self.rows + 1) * (self.cols + 1) - 1
+    def newline_positions(self, device=None) -> torch.Tensor:
+        return self.base + torch.arange(1, self.rows + 1, device=device) * (self.cols + 1) - 1
 
 
 def image_layout(config, image_size) -> ImageLayout:

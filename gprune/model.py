@@ -11,7 +11,10 @@ and (positions="original") surviving tokens keep their original position ids, so
 an image sits where it would have without pruning.
 """
 
+import itertools
+
 import torch
+import torch.nn.functional as F
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
@@ -22,7 +25,7 @@ from .layout import ImageLayout, image_layout, keep_count
 from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
 from .methods.base import Needs, Stage
-from .selection import reduce_tokens
+from .selection import check_finite, reduce_tokens
 from .transformers_api import warn_if_untested
 from .vision_attention import capture_cls_attention
 
@@ -33,22 +36,23 @@ def prunes_at(prune: PruneConfig, stage: Stage) -> bool:
     return prune.active and METHODS[prune.method].stage == stage
 
 
-def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig, guide=None):
+def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig, guide=None,
+                 finite_checked: bool = False):
     """One image's packed features [layout.full, d] after pruning: (indices, tokens). The base view and the
     grid's content tokens are reduced apart, each to `ratio` of its tokens (the same budget for every
     method); the grid's row-end newline tokens are always kept. `indices` (ascending) are each output
-    token's position in the unpruned image, for position ids."""
-    params = prune.method_params()
+    token's position in the unpruned image, for position ids. `finite_checked`: see reduce_tokens."""
+    params = {**prune.method_params(), "finite_checked": finite_checked}
     base, base_tokens = reduce_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method,
                                       layout.base_shape, None if guide is None else guide[: layout.base], **params)
     if not layout.rows:  # one view, no grid (LLaVA-1.5)
         order = base.argsort()
         return base[order], base_tokens[order]
-    grid_positions = layout.grid_positions().to(features.device)
+    grid_positions = layout.grid_positions(features.device)
     grid, grid_tokens = reduce_tokens(features[grid_positions], keep_count(len(grid_positions), prune.ratio),
                                       prune.method, (layout.rows, layout.cols),
                                       None if guide is None else guide[grid_positions], **params)
-    newlines = layout.newline_positions().to(features.device)
+    newlines = layout.newline_positions(features.device)
     indices = torch.cat([base, grid_positions[grid], newlines])
     order = indices.argsort()
     tokens = torch.cat([base_tokens, grid_tokens.to(features.dtype), features[newlines]])
@@ -80,24 +84,28 @@ def original_position_ids(input_ids, attention_mask, image_token_id, full_length
     `full_lengths[i]` tokens; images appear in the prompt in the same order (row-major). A kept
     token advances the position by its distance from the previous kept token, and the text after
     an image resumes at image_start + full_length. Padding (attention_mask 0) advances nothing.
+    Computed on the device without waiting for it, bar one count that checks the prompt against the images.
     """
     mask = padding_mask(attention_mask, input_ids)
     step = mask.long().clone()
-    rows, cols = (input_ids == image_token_id).nonzero(as_tuple=True)
-    start = 0
-    for full, kept in zip(full_lengths, kept_indices):
-        kept = kept.to(step.device)
-        r, c = rows[start : start + len(kept)], cols[start : start + len(kept)]
-        start += len(kept)
-        step[r, c] = torch.diff(kept, prepend=kept.new_tensor([-1]))
-        trailing = full - 1 - int(kept[-1])  # zero whenever the final newline token is kept
-        if trailing and c[-1] + 1 < step.shape[1]:
-            step[r[-1], c[-1] + 1] += trailing
-    if start != len(rows):
+    placeholders = input_ids == image_token_id
+    needed = sum(len(kept) for kept in kept_indices)
+    if int(placeholders.sum()) != needed:
         raise ValueError(
-            f"the prompt holds {len(rows)} image placeholders but the pruned images need {start}: "
+            f"the prompt holds {int(placeholders.sum())} image placeholders but the pruned images need {needed}: "
             "the processor and the model disagree on the pruning config; use gprune.set_prune(model, processor, cfg)"
         )
+    kept = [k.to(step.device) for k in kept_indices]
+    # each kept token's distance from the one before it (the first: from -1)
+    step.masked_scatter_(placeholders, torch.cat([k - F.pad(k[:-1], (1, 0), value=-1) for k in kept]))
+    # the token after each image also skips the pruned tokens after its last kept one (none when the last is kept)
+    trailing = torch.stack([full - 1 - k[-1] for full, k in zip(full_lengths, kept)])
+    flat = torch.nonzero_static(placeholders.flatten(), size=needed)[:, 0]  # row-major, as the images
+    last = torch.stack([flat[end - 1] for end in itertools.accumulate(len(k) for k in kept)])
+    width = step.shape[1]
+    padded = F.pad(step, (0, 1))  # a last column for the token after an image that ends its row: dropped
+    padded.view(-1).index_add_(0, last // width * (width + 1) + last % width + 1, trailing)
+    step = padded[:, :width]
     return (step.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
@@ -191,7 +199,9 @@ class PruningModel:
         if not prunes_at(self.prune, Stage.PROJECTOR):
             return outputs
         guides = [g[:, 0] for g in outputs["vision_attention"]] if needs else [None] * len(layouts)
-        reduced = [reduce_image(f, lay, self.prune, g) for f, lay, g in zip(outputs.pooler_output, layouts, guides)]
+        check_finite(*outputs.pooler_output)  # once for the batch, not twice an image: each check waits for the device
+        reduced = [reduce_image(f, lay, self.prune, g, finite_checked=True)
+                   for f, lay, g in zip(outputs.pooler_output, layouts, guides)]
         kept = [indices for indices, _ in reduced]
         if self.trace is not None:
             self.trace.extend(zip(outputs.pooler_output, kept, layouts))
@@ -256,7 +266,8 @@ class PrunedLlavaNextModel(PruningModel, LlavaNextModel):
     PIXEL_DIMS = 5  # [images, crops, 3, H, W]
 
     def layouts_of(self, pixel_values, image_sizes) -> list[ImageLayout]:
-        return [image_layout(self.config, size) for size in image_sizes]
+        sizes = image_sizes.tolist() if torch.is_tensor(image_sizes) else image_sizes  # one read from the device
+        return [image_layout(self.config, size) for size in sizes]
 
     def _pack_attention(self, attention, pixel_values, image_sizes, strategy, dtype) -> list[torch.Tensor]:
         """The same crops, unpadding and newline slots as the features; newlines score 0."""
@@ -279,7 +290,8 @@ class PruningGeneration:
         layouts = self.model.layouts_of(pixel_values, model_kwargs.get("image_sizes"))
         return original_position_ids(
             input_ids, model_kwargs.get("attention_mask"), self.config.image_token_id,
-            [lay.full for lay in layouts], [torch.arange(lay.kept(prune.ratio)) for lay in layouts],
+            [lay.full for lay in layouts], [torch.arange(lay.kept(prune.ratio), device=input_ids.device)
+                                            for lay in layouts],
         )
 
 

@@ -77,7 +77,9 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
     VISION_ARGUMENTS = ()
 
     def layouts_of(self, pixel_values, image_grid_thw) -> list[ImageLayout]:
-        return [merged_layout(g, self.config.vision_config.spatial_merge_size) for g in image_grid_thw]
+        # one read from the device, not three an image
+        grids = image_grid_thw.tolist() if torch.is_tensor(image_grid_thw) else image_grid_thw
+        return [merged_layout(g, self.config.vision_config.spatial_merge_size) for g in grids]
 
     def kept_positions(self, input_ids, attention_mask, image, kwargs):
         """[4, B, L]: the text-only positions transformers prepends, then the kept tokens' unpruned M-RoPE ones."""

@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from gprune import PruneConfig, image_layout, load_model, set_prune
 from gprune.generation import format_prompt
@@ -251,3 +252,38 @@ def test_feature_cache_evicts_least_recently_used_within_its_byte_budget():
     cache.put("d", torch.zeros(100))
     assert cache.get("b") is None and cache.get("a") is not None and len(cache) == 3
     assert cache.bytes <= cache.max_bytes
+
+
+class DeviceReads(TorchDispatchMode):
+    """Counts the ops that read a tensor's values back to the host: on a GPU each waits for the device's queue to
+    drain (a host sync), so the launches after it stop overlapping the work before it."""
+    READS = {"_local_scalar_dense", "is_nonzero", "item", "nonzero"}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func.__name__.split(".")[0] in self.READS
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("method", ["gprune", "random", "l2norm"])
+def test_pruning_reads_the_device_twice_a_batch_whatever_its_size(tiny, images, method):
+    """The features' finiteness and the prompt's placeholder count, once each for a whole batch; before, every
+    image cost several reads (its two finiteness checks, its last kept index, its trailing position)."""
+    model, processor = tiny
+
+    def reads(ratio, batch):
+        set_prune(model, processor, PruneConfig(method=method, ratio=ratio))
+        inputs = processor(images=images[:batch], text=[prompt(processor, q) for q in QUESTIONS[:batch]],
+                           return_tensors="pt", padding=True)
+        with DeviceReads() as counted, torch.no_grad():
+            image = model.model.get_image_features(inputs["pixel_values"], inputs["image_sizes"])
+            if ratio:
+                model.model.kept_positions(inputs["input_ids"], inputs["attention_mask"], image, {})
+        return counted.count
+
+    assert len(images) >= 4
+    assert reads(0.7, 1) - reads(0.0, 1) == 2
+    assert reads(0.7, 4) - reads(0.0, 4) == 2
