@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image
+from transformers import TorchvisionBackend
 
 from .answers import AnswerRules
 from .config import PruneConfig
@@ -21,6 +22,7 @@ class BatchOutput:
     texts: list[str]
     stats: list[dict]  # per sample: prefill_tokens, visual_tokens_kept, generated_tokens, image_sizes
     seconds: float  # processor + generate(), wall clock
+    processor_seconds: float  # prompts, processor and the inputs on the model's device
     prefill_seconds: float  # generate() start to the end of the first language-model forward
     decode_seconds: float  # the end of that forward to the end of generate()
     decode_steps: int  # forwards after the first: one token each for every row still generating
@@ -64,6 +66,15 @@ def generate_kwargs(gen_kwargs: dict, max_new_tokens: int | None = None, answers
     return kwargs, until
 
 
+def image_device(processor, device: torch.device) -> dict:
+    """Where the image processor resizes and normalises: a torchvision-backed one (what a llava-hf or Qwen
+    checkpoint loads by default) on the model's device, so a GPU does that work instead of the host's
+    cores; the PIL one (the tiny checkpoints, trained on it) on the host, as it must."""
+    if isinstance(getattr(processor, "image_processor", None), TorchvisionBackend):
+        return {"device": device}
+    return {}
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -105,9 +116,12 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     prompts = [format_prompt(processor, text, len(imgs)) for text, imgs in zip(texts, images)]
     start = time.perf_counter()
     flat = [image for sample in images for image in sample]
-    inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True).to(model.device)
+    inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True,
+                       **image_device(processor, model.device)).to(model.device)
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    _synchronize(model.device)
+    processor_seconds = time.perf_counter() - start
     # A batch holding one over-long prompt fails here; the runner then isolates that sample as an error.
     context = model.config.text_config.max_position_embeddings
     if inputs["input_ids"].shape[1] + kwargs["max_new_tokens"] > context:
@@ -127,20 +141,23 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
     stats, layouts = [], model.model.input_layouts(inputs)  # every image's, in prompt order
+    # read back from the device in one go: each read waits for it
+    placeholders = (inputs["input_ids"] == model.config.image_token_id).sum(1).tolist()
+    prompt_tokens, generated = inputs["attention_mask"].sum(1).tolist(), new_ids.tolist()
     for row, sample in enumerate(images):
         sample_layouts, layouts = layouts[:len(sample)], layouts[len(sample):]
-        visual = int((inputs["input_ids"][row] == model.config.image_token_id).sum())
+        visual = placeholders[row]
         if in_lm:  # the prompt holds every visual token; the language model keeps these past layer K
             visual = sum(layout.kept(prune.ratio) for layout in sample_layouts)
         stats.append({
-            "prefill_tokens": int(inputs["attention_mask"][row].sum()),
+            "prefill_tokens": prompt_tokens[row],
             "visual_tokens_kept": visual,
-            "generated_tokens": _generated_length(new_ids[row].tolist(), eos_ids),
+            "generated_tokens": _generated_length(generated[row], eos_ids),
             "image_sizes": [[image.height, image.width] for image in sample],  # as given, before any resizing
             "layouts": sample_layouts,
         })
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
-    return BatchOutput([answers.finish(t, stops) for t in decoded], stats, seconds,
+    return BatchOutput([answers.finish(t, stops) for t in decoded], stats, seconds, processor_seconds,
                        marks["prefill_end"] - generate_start, end - marks["prefill_end"], new_ids.shape[1] - 1)
 
 

@@ -1,12 +1,17 @@
 """llama3-llava-next-8b's token geometry with random weights, built in seconds (no download): 336 px crops, 14 px
 patches, its pinpoints, so one 672x672 image is 2,928 packed visual tokens. FULL is the 8B model's sizes (for a
-GPU card), NARROW the same geometry on a 2-layer, 64-wide model (for CPU). Used by bench/gpu.py,
-bench/gpu_profile.py and the GPU test tier."""
+GPU card), NARROW the same geometry on a 2-layer, 64-wide model (for CPU); with the benches' image and batch.
+Used by bench/gpu.py, bench/gpu_grid.py, bench/gpu_profile.py and the GPU test tier."""
 
+import numpy as np
 import torch
+from PIL import Image
 from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration
 
 from gprune import PruneConfig, set_prune
+from gprune.answers import AnswerRules
+from gprune.decoding import Decoding
+from gprune.generation import BatchOutput, generate_batch
 from testbed.tiny import IMAGE_TOKEN, build_processor, build_tokenizer
 
 PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
@@ -16,6 +21,7 @@ FULL = {"text": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layer
 NARROW = {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                        num_key_value_heads=2, vocab_size=1024),
           "vision": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)}
+RAW = AnswerRules(reasoning_tags="keep")  # answers as generated: stripping tags needs lmms-eval, absent on the card
 QUESTION = ("Look at the picture carefully and answer the question about the objects, their colours and their "
             "positions. What is written on the sign in the middle of the image?")  # ~41 tokens with the template
 
@@ -23,7 +29,8 @@ QUESTION = ("Look at the picture carefully and answer the question about the obj
 def build(sizes: dict, device: torch.device, dtype: torch.dtype):
     """A random-weight LLaVA-NeXT of the llama3-llava-next-8b token geometry (336 px crops, 14 px patches)."""
     tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer, crop=336, patch=14, pinpoints=PINPOINTS)
+    # torchvision: the image processor a llava-hf checkpoint loads in transformers 5 (it runs on the model's device)
+    processor = build_processor(tokenizer, crop=336, patch=14, pinpoints=PINPOINTS, backend="torchvision")
     config = LlavaNextConfig(
         text_config={"model_type": "llama", "max_position_embeddings": 8192, **sizes["text"],
                      "pad_token_id": tokenizer.pad_token_id},
@@ -46,3 +53,16 @@ def build(sizes: dict, device: torch.device, dtype: torch.dtype):
     processor.tokenizer.padding_side = "left"
     set_prune(model, processor, PruneConfig())
     return model, processor
+
+
+def random_image(seed: int = 0) -> Image.Image:
+    """The benches' image: 672x672 random pixels, one of llama3-llava-next-8b's pinpoints (2,928 visual tokens)."""
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (672, 672, 3), dtype=np.uint8))
+
+
+def generate_rows(model, processor, batch: int, new_tokens: int, decoding: Decoding, image=None) -> BatchOutput:
+    """One batch of `batch` rows (the same image and QUESTION) with `new_tokens` tokens forced, timed as the
+    evaluation runner times a batch (processor + generate())."""
+    image = image or random_image()
+    return generate_batch(model, processor, [[image]] * batch, [QUESTION] * batch, {"max_new_tokens": new_tokens},
+                          decoding=decoding, answers=RAW)

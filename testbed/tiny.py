@@ -17,6 +17,7 @@ from transformers import (
     LlavaForConditionalGeneration,
     LlavaNextConfig,
     LlavaNextForConditionalGeneration,
+    LlavaNextImageProcessor,
     LlavaNextImageProcessorPil,
     LlavaNextProcessor,
     LlavaProcessor,
@@ -88,11 +89,12 @@ def build_tokenizer(vocab_size: int = 1024, extra_special: dict | None = None) -
 
 
 def build_processor(tokenizer: PreTrainedTokenizerFast | None = None, crop: int = CROP, patch: int = PATCH,
-                    pinpoints=GRID_PINPOINTS) -> LlavaNextProcessor:
+                    pinpoints=GRID_PINPOINTS, backend: str = "pil") -> LlavaNextProcessor:
     """The real LlavaNextProcessor around the offline tokenizer; crop, patch and pinpoints default to
-    the tiny model's (bench/gpu.py passes llama3-llava-next-8b's 336 / 14)."""
+    the tiny model's (bench/gpu.py passes llama3-llava-next-8b's 336 / 14). `backend`: the image processor's,
+    "pil" (the tiny checkpoints were trained on it) or "torchvision" (what a llava-hf checkpoint loads)."""
     tokenizer = tokenizer or build_tokenizer()
-    image_processor = LlavaNextImageProcessorPil(
+    image_processor = {"pil": LlavaNextImageProcessorPil, "torchvision": LlavaNextImageProcessor}[backend](
         size={"shortest_edge": crop},
         crop_size={"height": crop, "width": crop},
         image_grid_pinpoints=pinpoints,
