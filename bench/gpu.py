@@ -2,8 +2,9 @@
 weights in bfloat16 (no download), one 672x672 image (2,928 packed visual tokens) and a short prompt.
 
 For gprune / random / l2norm at 0 / 50 / 70 / 90% removed, batch 1 and 8, on the dynamic-cache path and
-the fast path (static KV cache, decode step compiled on CUDA), in one run: prefill ms (generate() start to
-the end of the first LM forward: vision tower, projector, selection, prefill), decode ms per step, and
+the fast path (static KV cache, decode step compiled on CUDA), in one run: processor ms (prompts, image
+processor on the model's device, inputs on the device), prefill ms (generate() start to the end of the first LM
+forward: vision tower, projector, selection, prefill), decode ms per step, and
 samples/s end to end (processor + generate(), `--new-tokens` tokens forced), each the median of
 `--repeats` after a warm-up that compiles; speedup over the unpruned run of the same path and batch; the
 FLOPs-ideal speedup (exact FLOPs, unpruned / pruned); and whether the fast path's greedy tokens equal the
@@ -18,29 +19,25 @@ import json
 import statistics
 import time
 
-import numpy as np
 import torch
 import transformers
-from PIL import Image
 
 from gprune import PruneConfig, exact_flops, image_layout, set_prune
-from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
-from gprune.generation import generate_batch
-from testbed.geometry_8b import FULL, NARROW, QUESTION, build
+from gprune.generation import image_device
+from testbed.geometry_8b import FULL, NARROW, build, generate_rows, random_image
 
-RAW = AnswerRules(reasoning_tags="keep")  # answers as generated: stripping tags needs lmms-eval, absent on the card
+
 def run_config(model, processor, image, batch, new_tokens, decoding, repeats):
-    images, texts = [[image]] * batch, [QUESTION] * batch
     def run():
-        return generate_batch(model, processor, images, texts, {"max_new_tokens": new_tokens}, decoding=decoding,
-                              answers=RAW)
+        return generate_rows(model, processor, batch, new_tokens, decoding, image)
 
     out = run()
     warm = time.perf_counter()
     run()  # compiled
     runs = [run() for _ in range(repeats)]
     return {
+        "processor_ms": 1000 * statistics.median(r.processor_seconds for r in runs),
         "prefill_ms": 1000 * statistics.median(r.prefill_seconds for r in runs),
         "decode_ms_per_token": 1000 * statistics.median(r.decode_seconds / max(1, r.decode_steps) for r in runs),
         "samples_per_s": batch / statistics.median(r.seconds for r in runs),
@@ -64,7 +61,7 @@ def main():
     device, dtype = torch.device("cuda" if cuda else "cpu"), torch.bfloat16
     card = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     model, processor = build(FULL if cuda else NARROW, device, dtype)
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (672, 672, 3), dtype=np.uint8))
+    image = random_image()
     layout = image_layout(model.config, (672, 672))
     paths = {"dynamic": Decoding(cache="dynamic"),
              "fast": Decoding(cache="static", compile="auto" if cuda else "off")}
@@ -76,10 +73,12 @@ def main():
     print(f"{'llama3-llava-next-8b geometry' if cuda else 'NARROW smoke model, 8b token geometry'}, random weights, "
           f"{str(dtype).removeprefix('torch.')}, SDPA, {card}, torch {torch.__version__}, transformers "
           f"{transformers.__version__}; one 672x672 image = {layout.full} visual tokens; {args.new_tokens} new "
-          f"tokens forced; medians of {args.repeats}; fast path = {paths['fast'].describe(device)}")
-    print("| path | batch | method | ratio | visual kept | prefill ms | decode ms/token | samples/s | speedup "
-          "| FLOPs-ideal speedup | answers = dynamic |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          f"tokens forced; medians of {args.repeats}; fast path = {paths['fast'].describe(device)}; images "
+          f"processed by {type(processor.image_processor).__name__} on "
+          f"{image_device(processor, device).get('device', 'the host')}")
+    print("| path | batch | method | ratio | visual kept | processor ms | prefill ms | decode ms/token | samples/s "
+          "| speedup | FLOPs-ideal speedup | answers = dynamic |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for batch in batches:
         for method in methods:
@@ -104,7 +103,8 @@ def main():
                     row["flops_ideal_speedup"] = base["tflops_exact"] / row["tflops_exact"]
                     rows.append(row)
                     print(f"| {name} | {batch} | {row['method']} | {ratio:.0%} | {row['visual_kept']} "
-                          f"| {row['prefill_ms']:.1f} | {row['decode_ms_per_token']:.2f} | {row['samples_per_s']:.2f} "
+                          f"| {row['processor_ms']:.1f} | {row['prefill_ms']:.1f} | {row['decode_ms_per_token']:.2f} "
+                          f"| {row['samples_per_s']:.2f} "
                           f"| {row['speedup']:.2f}x | {row['flops_ideal_speedup']:.2f}x | {row['same_answers']} |",
                           flush=True)
                 if args.out:

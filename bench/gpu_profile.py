@@ -10,18 +10,12 @@ host-device syncs per generate(), and writes a Chrome trace to --trace (open it 
 
 import argparse
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.profiler import ProfilerActivity, profile
 
 from gprune import PruneConfig, set_prune
-from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
-from gprune.generation import generate_batch
-from testbed.geometry_8b import FULL, NARROW, QUESTION, build
-
-RAW = AnswerRules(reasoning_tags="keep")  # answers as generated: stripping tags needs lmms-eval, absent on the card
+from testbed.geometry_8b import FULL, NARROW, build, generate_rows
 
 
 def main():
@@ -39,12 +33,10 @@ def main():
     device = torch.device("cuda" if cuda else "cpu")
     model, processor = build(FULL if cuda else NARROW, device, torch.bfloat16)
     set_prune(model, processor, PruneConfig(method=args.method, ratio=args.ratio))
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (672, 672, 3), dtype=np.uint8))
     decoding = Decoding(cache="static", compile="auto" if cuda else "off")
 
     def run():
-        return generate_batch(model, processor, [[image]] * args.batch, [QUESTION] * args.batch,
-                              {"max_new_tokens": args.new_tokens}, decoding=decoding, answers=RAW)
+        return generate_rows(model, processor, args.batch, args.new_tokens, decoding)
 
     run(), run()  # compile, then warm
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])

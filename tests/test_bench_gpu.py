@@ -35,3 +35,22 @@ def test_gpu_profile_smoke_prints_the_top_operators_and_writes_a_trace(tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "gprune at 90%, batch 1" in done.stdout and "aten::mm" in done.stdout and "host-device syncs" in done.stdout
     assert json.loads(trace.read_text())["traceEvents"]
+
+
+@pytest.mark.slow  # a subprocess building a 2,928-visual-token model
+def test_gpu_grid_smoke_runs_the_27_configs_at_the_best_batch_size(tmp_path):
+    out = tmp_path / "grid.json"
+    done = subprocess.run([sys.executable, "bench/gpu_grid.py", "--smoke", "--repeats", "1", "--batches", "1,2",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    rows, summary = result["rows"], result["summary"]
+    assert {(r["ratio"], r["threshold"], r["iterations"]) for r in rows} == {
+        (ratio, s, t) for ratio in (0.5, 0.7, 0.9) for s in (0.3, 0.5, 0.7) for t in (1, 5, 10)}
+    assert [t["batch"] for t in result["batches_tried"]] == [1, 2]
+    best = max(result["batches_tried"], key=lambda t: t["samples_per_s"])["batch"]
+    assert summary["batch"] == best and all(r["batch"] == best for r in rows)
+    rates = [r["samples_per_s"] for r in rows]
+    # the sweep's rate (harmonic: equal samples per config) never exceeds the mean of the configs' rates
+    assert min(rates) <= summary["sweep_samples_per_s"] <= summary["mean_samples_per_s"] <= max(rates)
+    assert "27 configs at batch" in done.stdout
