@@ -14,6 +14,7 @@ from conftest import random_image
 from gprune import PruneConfig, load_model, set_prune
 from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
+from gprune.families import FAMILIES
 from gprune.feature_cache import FeatureCache
 from gprune.generation import format_prompt, generate_batch
 from gprune.methods import METHODS
@@ -68,10 +69,11 @@ def test_one_compiled_decode_step_serves_every_method_and_ratio(tiny_bf16, mixed
 
 def test_ratio_zero_gives_the_unpruned_logits_on_the_card(tiny_bf16, mixed_images):
     model, processor = tiny_bf16
-    plain = copy.deepcopy(model)
-    plain.__class__, plain.model.__class__ = type(model).__mro__[1], type(model.model).__mro__[1]
+    family = next(f for f in FAMILIES if isinstance(model, f.model))
+    plain = copy.deepcopy(model)  # transformers' own classes: no pruning code on its path
+    plain.__class__, plain.model.__class__ = family.model, family.pruned_inner.__bases__[-1]  # (mixin, own class)
     plain_processor = copy.deepcopy(processor)
-    plain_processor.__class__ = type(processor).__mro__[1]
+    plain_processor.__class__ = family.processor
     set_prune(model, processor, PruneConfig(ratio=0.0))
     for [image], question in zip(mixed_images, QUESTIONS):
         text = format_prompt(processor, question)
@@ -129,3 +131,37 @@ def test_every_family_and_backbone_answers_alike_on_both_paths(mixed_images, fam
         set_prune(model, processor, PruneConfig(method="gprune", ratio=ratio))
         fast, dynamic = (answers(model, processor, mixed_images, d, new_tokens=4) for d in (FAST, DYNAMIC))
         assert fast.texts == dynamic.texts, ratio
+
+
+def test_the_compiled_decode_step_is_one_graph_replayed_as_a_cuda_graph(tiny_bf16, mixed_images):
+    """No graph break splits the compiled decode step and (on the card) inductor does not skip CUDA graphs for it:
+    either would leave Python and kernel launches between a step's matmuls, the overhead the fast path removes."""
+    from torch._dynamo.utils import counters
+
+    model, processor = tiny_bf16
+    set_prune(model, processor, PruneConfig(method="gprune", ratio=0.5))
+    torch._dynamo.reset()  # compile afresh here, whatever the tests before compiled
+    counters.clear()
+    strict = {"triton.cudagraph_or_error": True} if hasattr(torch._inductor.config.triton, "cudagraph_or_error") else {}
+    with torch._inductor.config.patch(strict if DEVICE.type == "cuda" else {}):  # a skip then raises, naming why
+        answers(model, processor, mixed_images, FAST)
+    assert counters["stats"]["unique_graphs"] >= 1  # the decode step was compiled
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    if DEVICE.type == "cuda":
+        assert not counters["inductor"]["cudagraph_skips"], "run with TORCH_LOGS=cudagraphs,perf_hints to see why"
+
+
+def test_images_are_resized_and_normalised_on_the_card(mixed_images):
+    """A torchvision image processor (what llava-hf checkpoints load) works on the model's device: the pixels are
+    those of the host's processing, to within resampling's rounding, and the batch answers."""
+    from gprune.generation import image_device
+
+    model, processor = load_model("tiny", device=DEVICE, dtype=torch.bfloat16, image_backend="torchvision")
+    assert image_device(processor, model.device) == {"device": model.device}
+    images = [image for [image] in mixed_images]
+    on_card = processor.image_processor(images=images, return_tensors="pt", device=DEVICE)["pixel_values"]
+    on_host = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+    assert on_card.device.type == DEVICE.type and on_card.shape == on_host.shape
+    assert (on_card.cpu() - on_host).abs().mean() < 0.01  # below one 8-bit level after normalising, on average
+    out = answers(model, processor, mixed_images, FAST)
+    assert len(out.texts) == len(mixed_images) and out.processor_seconds > 0
