@@ -17,12 +17,14 @@ from .decoding import Decoding
 from .families import set_prune
 from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
-from .generation import decoding_that_runs, generate_batch
+from .generation import decoding_that_runs, prepare_batch, run_batch
+from .lookahead import one_ahead
 from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 from .units import sample_score
 
-TIMED = ("processor + generate() per batch, wall clock; dataset access, image decoding and scoring excluded; "
+TIMED = ("processor + generate() per batch, wall clock (on a GPU the processor runs one batch ahead, overlapping the "
+         "batch before: its time still counts here); dataset access, image decoding and scoring excluded; "
          "samples/s is the median over batches of rows / seconds, the first batch excluded (warm-up) when there "
          "are 3 or more; spread: interquartile range / median")
 PREFILL_TIMED = ("generate() start to the end of the first language-model forward (vision tower, projector, "
@@ -99,9 +101,11 @@ def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
 
 
 def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None,
-                  offset=0, decoding: Decoding | None = None, answers: AnswerRules | None = None) -> BenchmarkResult:
+                  offset=0, decoding: Decoding | None = None, answers: AnswerRules | None = None,
+                  lookahead: bool | None = None) -> BenchmarkResult:
     """Run samples [offset, offset + limit) of one lmms-eval task's test split through the model
-    (with its current pruning config)."""
+    (with its current pruning config). `lookahead`: read and process each batch on a thread while the one before
+    runs (gprune.lookahead); None: where the model is not on the CPU."""
     prune = model.model.prune
     docs = task.test_docs()
     end = len(docs) if limit is None else min(offset + limit, len(docs))
@@ -112,13 +116,20 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     folder = getattr(task, "local_folder", None)  # image paths must stay under it
     model_seconds, timed = 0.0, []
 
-    def run(batch):  # batch: [(record, doc, visuals, text)]
+    def prepare(chunk):  # on a GPU, on the lookahead thread (gprune.lookahead): host work only
+        batch = read_rows(task, docs, chunk, folder)
+        try:
+            return batch, prepare_batch(processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
+                                        max_new_tokens, answers) if batch else None
+        except Exception as error:  # the processor refused one of them: the batch is run sample by sample
+            return batch, error
+
+    def run(batch, prepared):  # batch: [(record, doc, visuals, text)]
         nonlocal model_seconds
         figures = any(wanted(b[0].index) for b in batch)
         model.model.trace = [] if figures else None
         try:
-            out = generate_batch(model, processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
-                                 max_new_tokens, decoding, answers)
+            out = run_batch(model, processor, prepared, decoding, answers)
         finally:
             traced, model.model.trace = model.model.trace, None
         model_seconds += out.seconds
@@ -132,15 +143,18 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                 if wanted(record.index):
                     record.images = describe_images(visuals, stat["image_sizes"], stat["layouts"], mine, prune)
 
-    for start in range(0, count, batch_size):
-        batch = read_rows(task, docs, records[start : start + batch_size], folder)
+    chunks = [records[start : start + batch_size] for start in range(0, count, batch_size)]
+    ahead = model.device.type != "cpu" if lookahead is None else lookahead
+    for (batch, prepared), _ in one_ahead(chunks, prepare, ahead):  # on a GPU the next batch is read as this runs
         try:
+            if isinstance(prepared, Exception):
+                raise prepared
             if batch:
-                run(batch)
+                run(batch, prepared)
         except Exception:
             for item in batch:  # find the sample that broke the batch; the others still count
                 try:
-                    run([item])
+                    run([item], prepare_batch(processor, [item[2]], [item[3]], gen_kwargs, max_new_tokens, answers))
                 except Exception as error:
                     item[0].error = f"model: {type(error).__name__}: {error}"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 from PIL import Image
-from transformers import TorchvisionBackend
+from transformers import BatchFeature, TorchvisionBackend
 
 from .answers import AnswerRules
 from .config import PruneConfig
@@ -105,23 +105,43 @@ def _generated_length(new_ids: list[int], eos_ids: set[int]) -> int:
     return len(new_ids)
 
 
-@torch.inference_mode()
-def generate_batch(model, processor, images: list[list], texts: list[str], gen_kwargs: dict,
-                   max_new_tokens: int | None = None, decoding: Decoding | None = None,
-                   answers: AnswerRules | None = None) -> BatchOutput:
-    """Answers for one batch: `images[i]` are sample i's PIL images, `texts[i]` its task text."""
-    answers = answers or AnswerRules()
-    kwargs, stops = generate_kwargs(gen_kwargs, max_new_tokens, answers)
-    decoding = decoding or Decoding()
-    prompts = [format_prompt(processor, text, len(imgs)) for text, imgs in zip(texts, images)]
+@dataclass
+class PreparedBatch:
+    """One batch's processor output and generate() settings, made before the model runs (on another thread
+    while the batch before generates, in the evaluation runner)."""
+    images: list[list]
+    inputs: BatchFeature  # the processor's tensors, on the device `prepare_batch` was given (else the host)
+    kwargs: dict  # generate() kwargs from the task's generation_kwargs
+    stops: list[str]
+    processor_seconds: float
+
+
+def prepare_batch(processor, images: list[list], texts: list[str], gen_kwargs: dict,
+                  max_new_tokens: int | None = None, answers: AnswerRules | None = None,
+                  device: torch.device | None = None) -> PreparedBatch:
+    """Prompts and the processor's tensors for one batch: `images[i]` are sample i's PIL images, `texts[i]` its
+    task text. With `device`, a torchvision image processor does its image work there (see image_device)."""
+    kwargs, stops = generate_kwargs(gen_kwargs, max_new_tokens, answers or AnswerRules())
     start = time.perf_counter()
+    prompts = [format_prompt(processor, text, len(imgs)) for text, imgs in zip(texts, images)]
     flat = [image for sample in images for image in sample]
-    inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True,
-                       **image_device(processor, model.device)).to(model.device)
+    placement = image_device(processor, device) if device is not None else {}
+    inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True, **placement)
+    return PreparedBatch(images, inputs, kwargs, stops, time.perf_counter() - start)
+
+
+@torch.inference_mode()
+def run_batch(model, processor, batch: PreparedBatch, decoding: Decoding | None = None,
+              answers: AnswerRules | None = None) -> BatchOutput:
+    """Answers for a prepared batch; its seconds are the batch's processor time + this call's."""
+    answers, decoding = answers or AnswerRules(), decoding or Decoding()
+    start = time.perf_counter()
+    images, kwargs = batch.images, dict(batch.kwargs)
+    inputs = batch.inputs.to(model.device)
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
     _synchronize(model.device)
-    processor_seconds = time.perf_counter() - start
+    processor_seconds = batch.processor_seconds + time.perf_counter() - start  # the inputs' move included
     # A batch holding one over-long prompt fails here; the runner then isolates that sample as an error.
     context = model.config.text_config.max_position_embeddings
     if inputs["input_ids"].shape[1] + kwargs["max_new_tokens"] > context:
@@ -136,7 +156,7 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
         output = model.generate(**inputs, **kwargs)
         _synchronize(model.device)
     end = time.perf_counter()
-    seconds = end - start
+    seconds = batch.processor_seconds + end - start
     new_ids = output[:, inputs["input_ids"].shape[1]:]
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
@@ -157,8 +177,17 @@ def generate_batch(model, processor, images: list[list], texts: list[str], gen_k
             "layouts": sample_layouts,
         })
     decoded = processor.batch_decode(new_ids, skip_special_tokens=True)
-    return BatchOutput([answers.finish(t, stops) for t in decoded], stats, seconds, processor_seconds,
+    return BatchOutput([answers.finish(t, batch.stops) for t in decoded], stats, seconds, processor_seconds,
                        marks["prefill_end"] - generate_start, end - marks["prefill_end"], new_ids.shape[1] - 1)
+
+
+def generate_batch(model, processor, images: list[list], texts: list[str], gen_kwargs: dict,
+                   max_new_tokens: int | None = None, decoding: Decoding | None = None,
+                   answers: AnswerRules | None = None) -> BatchOutput:
+    """Answers for one batch: `images[i]` are sample i's PIL images, `texts[i]` its task text (prepared, with
+    the image work on the model's device where the processor can, then run)."""
+    prepared = prepare_batch(processor, images, texts, gen_kwargs, max_new_tokens, answers, model.device)
+    return run_batch(model, processor, prepared, decoding, answers)
 
 
 def warm_up(model, processor, decoding: Decoding | None = None, max_new_tokens: int = 4) -> float:

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import threading
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,10 +10,12 @@ import pytest
 import torch
 
 from cli.main import main
-from gprune import PruneConfig, evaluate, image_layout
+from gprune import PruneConfig, evaluate, image_layout, set_prune
 from gprune.benchmarks import TASKS, load_task
-from gprune.evaluation import aggregate, evaluate_task
+from gprune.evaluation import aggregate, evaluate_task, process_results
+from gprune.generation import generate_batch
 from gprune.tasks import DataLayoutError
+from gprune.tasks.rows import read_sample
 
 LMMS_EVAL_METRICS = {
     "gqa": {"exact_match"}, "vqav2": {"exact_match"}, "textvqa": {"exact_match"}, "easyvqa": {"exact_match"},
@@ -47,6 +50,39 @@ def test_batch_of_four_gives_the_predictions_of_batch_one(tiny, fixtures_dir):
                               data_dir=fixtures_dir, max_new_tokens=6)[name] for b in (1, 4))
         assert [r.prediction for r in four.records] == [r.prediction for r in one.records], name
         assert four.metrics == one.metrics
+
+
+
+def test_the_runner_reads_and_processes_each_batch_on_its_lookahead_thread(tiny, fixtures_dir):
+    """Host work (rows, images, the processor) runs one batch ahead on a thread, the model on the caller's, and the
+    answers are those of the batches run one after the other (generate_batch, as the lmms-eval model runs them).
+    On a CPU (the default there) no thread: the host is the device, nothing to overlap."""
+    model, processor = tiny
+    set_prune(model, processor, PruneConfig(ratio=0.5))
+    task, threads = load_task("gqa", fixtures_dir), []
+    plain = type(processor)
+
+    def recorded(self, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return plain.__call__(self, *args, **kwargs)
+
+    processor.__class__ = type("Recorded", (plain,), {"__call__": recorded})  # as set_prune swaps classes
+    try:
+        inline = evaluate_task(model, processor, task, limit=6, batch_size=2, max_new_tokens=6)
+        assert threads == ["MainThread"] * 3
+        threads.clear()
+        result = evaluate_task(model, processor, task, limit=6, batch_size=2, max_new_tokens=6, lookahead=True)
+    finally:
+        processor.__class__ = plain
+    assert len(threads) == 3 and all(name.startswith("gprune-lookahead") for name in threads)
+    assert [r.results for r in result.records] == [r.results for r in inline.records]
+    docs = task.test_docs()
+    for start in (0, 2, 4):
+        rows = [read_sample(task, docs, index, task.local_folder) for index in (start, start + 1)]
+        alone = generate_batch(model, processor, [r[1] for r in rows], [r[2] for r in rows],
+                               task.config.generation_kwargs, max_new_tokens=6)
+        scored = [process_results(task, r[0], [text]) for r, text in zip(rows, alone.texts)]
+        assert [r.results for r in result.records[start : start + 2]] == scored
 
 
 def corrupt_one_image(source, target, row):
