@@ -5,9 +5,11 @@ step compiled on CUDA).
 
 First the batch size: each of `--batches` runs the grid's middle config (70%, 0.5, 5); the fastest in samples/s is
 the grid's (a size that runs out of memory ends the search). Then every config at that size: samples/s = batch /
-median seconds of `--repeats` batches after a warm-up, where a batch's seconds are processor + generate(), as the
-evaluation runner times them. The grid's average is given two ways: the mean of the 27 configs' samples/s (the
-issue's measure), and the sweep's own rate, all samples over all seconds (each config evaluates as many samples).
+median seconds of `--repeats` batches after a warm-up, run as the evaluation runner runs them: each batch's inputs
+made on the host one batch ahead (gprune.lookahead), its seconds from asking for them to its answers (processor ms
+is the inputs' making, overlapped with the batch before). The grid's average is given two ways: the mean of the 27
+configs' samples/s (the issue's measure), and the sweep's own rate, all samples over all seconds (each config
+evaluates as many samples).
 
     python bench/gpu_grid.py [--out grid.json]      # on an H100/H200, ~4 min
     python bench/gpu_grid.py --smoke                # CPU: the narrow model of the same geometry
@@ -24,19 +26,26 @@ import transformers
 
 from gprune import PruneConfig, set_prune
 from gprune.decoding import Decoding
-from testbed.geometry_8b import FULL, NARROW, build, generate_rows
+from gprune.generation import run_batch
+from gprune.lookahead import one_ahead
+from testbed.geometry_8b import FULL, NARROW, RAW, build, prepare_rows
 
 RATIOS, THRESHOLDS, ITERATIONS = (0.5, 0.7, 0.9), (0.3, 0.5, 0.7), (1, 5, 10)
 MIDDLE = PruneConfig(method="gprune", ratio=0.7, threshold=0.5, iterations=5)
 
 
 def measure(model, processor, prune: PruneConfig, batch: int, new_tokens: int, decoding: Decoding, repeats: int):
-    """samples/s and the median stage times of one config at one batch size, after a warm-up batch."""
+    """samples/s and the median stage times of one config at one batch size: `repeats` + 1 batches as the
+    evaluation runner runs them (each prepared on the host one batch ahead, gprune.lookahead), the first (which
+    compiles a new shape and waits for its own inputs) left out."""
     set_prune(model, processor, prune)
-    generate_rows(model, processor, batch, new_tokens, decoding)  # compiles a new shape, warms the allocator
-    runs = [generate_rows(model, processor, batch, new_tokens, decoding) for _ in range(repeats)]
+    seconds, runs = [], []
+    for prepared, asked in one_ahead(range(repeats + 1), lambda _: prepare_rows(processor, batch, new_tokens)):
+        runs.append(run_batch(model, processor, prepared, decoding, RAW))
+        seconds.append(time.perf_counter() - asked)
+    seconds, runs = seconds[1:], runs[1:]
     return {"ratio": prune.ratio, "threshold": prune.threshold, "iterations": prune.iterations, "batch": batch,
-            "samples_per_s": batch / statistics.median(r.seconds for r in runs),
+            "samples_per_s": batch / statistics.median(seconds),
             "processor_ms": 1000 * statistics.median(r.processor_seconds for r in runs),
             "prefill_ms": 1000 * statistics.median(r.prefill_seconds for r in runs),
             "decode_ms_per_token": 1000 * statistics.median(r.decode_seconds / max(1, r.decode_steps) for r in runs)}

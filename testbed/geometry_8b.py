@@ -11,7 +11,7 @@ from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration
 from gprune import PruneConfig, set_prune
 from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
-from gprune.generation import BatchOutput, generate_batch
+from gprune.generation import BatchOutput, PreparedBatch, prepare_batch, run_batch
 from testbed.tiny import IMAGE_TOKEN, build_processor, build_tokenizer
 
 PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
@@ -60,9 +60,14 @@ def random_image(seed: int = 0) -> Image.Image:
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (672, 672, 3), dtype=np.uint8))
 
 
-def generate_rows(model, processor, batch: int, new_tokens: int, decoding: Decoding, image=None) -> BatchOutput:
-    """One batch of `batch` rows (the same image and QUESTION) with `new_tokens` tokens forced, timed as the
-    evaluation runner times a batch (processor + generate())."""
+def prepare_rows(processor, batch: int, new_tokens: int, image=None, device=None) -> PreparedBatch:
+    """The inputs of a batch of `batch` rows (the same image and QUESTION), `new_tokens` tokens forced; the image
+    work on `device` where the processor can, else on the host (as the evaluation runner's lookahead makes them)."""
     image = image or random_image()
-    return generate_batch(model, processor, [[image]] * batch, [QUESTION] * batch, {"max_new_tokens": new_tokens},
-                          decoding=decoding, answers=RAW)
+    return prepare_batch(processor, [[image]] * batch, [QUESTION] * batch, {"max_new_tokens": new_tokens},
+                         answers=RAW, device=device)
+
+
+def generate_rows(model, processor, batch: int, new_tokens: int, decoding: Decoding, image=None) -> BatchOutput:
+    """One such batch prepared and run, timed as generate_batch times it (processor + generate())."""
+    return run_batch(model, processor, prepare_rows(processor, batch, new_tokens, image, model.device), decoding, RAW)
