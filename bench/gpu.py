@@ -25,7 +25,7 @@ import transformers
 from gprune import PruneConfig, exact_flops, image_layout, set_prune
 from gprune.decoding import Decoding
 from gprune.generation import image_device
-from testbed.geometry_8b import FULL, NARROW, build, generate_rows, random_image
+from testbed.geometry_8b import bench_setup, generate_rows, random_image
 
 
 def run_config(model, processor, image, batch, new_tokens, decoding, repeats):
@@ -57,21 +57,17 @@ def main():
     parser.add_argument("--out", default=None, help="also write every number as JSON here")
     args = parser.parse_args()
 
-    cuda = torch.cuda.is_available() and not args.smoke
-    device, dtype = torch.device("cuda" if cuda else "cpu"), torch.bfloat16
-    card = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    model, processor = build(FULL if cuda else NARROW, device, dtype)
+    setup = bench_setup(args.smoke)
+    model, processor, device, card = setup.model, setup.processor, setup.device, setup.card
     image = random_image()
     layout = image_layout(model.config, (672, 672))
-    paths = {"dynamic": Decoding(cache="dynamic"),
-             "fast": Decoding(cache="static", compile="auto" if cuda else "off")}
+    paths = {"dynamic": Decoding(cache="dynamic"), "fast": setup.fast}
     batches = [int(b) for b in args.batches.split(",")]
     methods, ratios = args.methods.split(","), [float(r) for r in args.ratios.split(",")]
     if ratios[0] != 0:
         parser.error("--ratios must start with 0: each batch's unpruned run is the baseline of its speedups")
     started = time.perf_counter()
-    print(f"{'llama3-llava-next-8b geometry' if cuda else 'NARROW smoke model, 8b token geometry'}, random weights, "
-          f"{str(dtype).removeprefix('torch.')}, SDPA, {card}, torch {torch.__version__}, transformers "
+    print(f"{setup.workload}, random weights, bfloat16, SDPA, {card}, torch {torch.__version__}, transformers "
           f"{transformers.__version__}; one 672x672 image = {layout.full} visual tokens; {args.new_tokens} new "
           f"tokens forced; medians of {args.repeats}; fast path = {paths['fast'].describe(device)}; images "
           f"processed by {type(processor.image_processor).__name__} on "

@@ -28,7 +28,7 @@ from gprune import PruneConfig, set_prune
 from gprune.decoding import Decoding
 from gprune.generation import run_batch
 from gprune.lookahead import one_ahead
-from testbed.geometry_8b import FULL, NARROW, RAW, build, prepare_rows
+from testbed.geometry_8b import RAW, bench_setup, prepare_rows
 
 RATIOS, THRESHOLDS, ITERATIONS = (0.5, 0.7, 0.9), (0.3, 0.5, 0.7), (1, 5, 10)
 MIDDLE = PruneConfig(method="gprune", ratio=0.7, threshold=0.5, iterations=5)
@@ -79,17 +79,14 @@ def main():
     parser.add_argument("--out", default=None, help="also write every number as JSON here")
     args = parser.parse_args()
 
-    cuda = torch.cuda.is_available() and not args.smoke
-    device = torch.device("cuda" if cuda else "cpu")
-    card = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    model, processor = build(FULL if cuda else NARROW, device, torch.bfloat16)
-    decoding = Decoding(cache="static", compile="auto" if cuda else "off")
+    setup = bench_setup(args.smoke)
+    model, processor, decoding, card = setup.model, setup.processor, setup.fast, setup.card
     started = time.perf_counter()
-    print(f"{'llama3-llava-next-8b geometry' if cuda else 'NARROW smoke model, 8b token geometry'}, random weights, "
-          f"bfloat16, SDPA, {card}, torch {torch.__version__}, transformers {transformers.__version__}; one 672x672 "
-          f"image a row; {args.new_tokens} new tokens forced; {decoding.describe(device)}; medians of {args.repeats}")
+    print(f"{setup.workload}, random weights, bfloat16, SDPA, {card}, torch {torch.__version__}, transformers "
+          f"{transformers.__version__}; one 672x672 image a row; {args.new_tokens} new tokens forced; "
+          f"{decoding.describe(setup.device)}; medians of {args.repeats}")
     batch, tried = best_batch(model, processor, [int(b) for b in args.batches.split(",")], args.new_tokens,
-                              decoding, args.repeats, cuda)
+                              decoding, args.repeats, setup.device.type == "cuda")
     print(f"\nthe grid at batch {batch}\n\n| ratio | threshold | iterations | processor ms | prefill ms "
           "| decode ms/token | samples/s |\n|---|---|---|---|---|---|---|")
     rows = []

@@ -10,12 +10,10 @@ host-device syncs per generate(), and writes a Chrome trace to --trace (open it 
 
 import argparse
 
-import torch
 from torch.profiler import ProfilerActivity, profile
 
 from gprune import PruneConfig, set_prune
-from gprune.decoding import Decoding
-from testbed.geometry_8b import FULL, NARROW, build, generate_rows
+from testbed.geometry_8b import bench_setup, generate_rows
 
 
 def main():
@@ -29,11 +27,10 @@ def main():
     parser.add_argument("--trace", default=None, help="write a Chrome trace here")
     args = parser.parse_args()
 
-    cuda = torch.cuda.is_available() and not args.smoke
-    device = torch.device("cuda" if cuda else "cpu")
-    model, processor = build(FULL if cuda else NARROW, device, torch.bfloat16)
+    setup = bench_setup(args.smoke)
+    model, processor, decoding, device = setup.model, setup.processor, setup.fast, setup.device
+    cuda = device.type == "cuda"
     set_prune(model, processor, PruneConfig(method=args.method, ratio=args.ratio))
-    decoding = Decoding(cache="static", compile="auto" if cuda else "off")
 
     def run():
         return generate_rows(model, processor, args.batch, args.new_tokens, decoding)
@@ -44,8 +41,7 @@ def main():
         out = run()
     events = profiler.key_averages()
     sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
-    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"{args.method} at {args.ratio:.0%}, batch {args.batch}, {args.new_tokens} new tokens, {name}, "
+    print(f"{args.method} at {args.ratio:.0%}, batch {args.batch}, {args.new_tokens} new tokens, {setup.card}, "
           f"{decoding.describe(device)}: prefill {1000 * out.prefill_seconds:.1f} ms, decode "
           f"{1000 * out.decode_seconds / max(1, out.decode_steps):.2f} ms/token (under the profiler)")
     print(events.table(sort_by=sort, row_limit=args.top))

@@ -3,6 +3,8 @@ patches, its pinpoints, so one 672x672 image is 2,928 packed visual tokens. FULL
 GPU card), NARROW the same geometry on a 2-layer, 64-wide model (for CPU); with the benches' image and batch.
 Used by bench/gpu.py, bench/gpu_grid.py, bench/gpu_profile.py and the GPU test tier."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from PIL import Image
@@ -71,3 +73,25 @@ def prepare_rows(processor, batch: int, new_tokens: int, image=None, device=None
 def generate_rows(model, processor, batch: int, new_tokens: int, decoding: Decoding, image=None) -> BatchOutput:
     """One such batch prepared and run, timed as generate_batch times it (processor + generate())."""
     return run_batch(model, processor, prepare_rows(processor, batch, new_tokens, image, model.device), decoding, RAW)
+
+
+@dataclass
+class BenchSetup:
+    """What every GPU bench starts from: the model on the card (the 8B sizes) or, with --smoke or no card, the narrow
+    one on CPU; the fast path it decodes on; and the words that name them in a printed table."""
+    model: LlavaNextForConditionalGeneration
+    processor: object
+    device: torch.device
+    fast: Decoding  # static KV cache, decode step compiled on CUDA
+    card: str  # "NVIDIA H200" or "CPU (2 threads)"
+    workload: str
+
+
+def bench_setup(smoke: bool, dtype: torch.dtype = torch.bfloat16) -> BenchSetup:
+    cuda = torch.cuda.is_available() and not smoke
+    device = torch.device("cuda" if cuda else "cpu")
+    model, processor = build(FULL if cuda else NARROW, device, dtype)
+    card = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    workload = "llama3-llava-next-8b geometry" if cuda else "NARROW smoke model, 8b token geometry"
+    return BenchSetup(model, processor, device, Decoding(cache="static", compile="auto" if cuda else "off"), card,
+                      workload)
