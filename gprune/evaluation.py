@@ -18,7 +18,7 @@ from .families import set_prune
 from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
 from .generation import decoding_that_runs, prepare_batch, run_batch
-from .lookahead import one_ahead
+from .lookahead import one_ahead, pays_on
 from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 from .units import sample_score
@@ -144,7 +144,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                     record.images = describe_images(visuals, stat["image_sizes"], stat["layouts"], mine, prune)
 
     chunks = [records[start : start + batch_size] for start in range(0, count, batch_size)]
-    ahead = model.device.type != "cpu" if lookahead is None else lookahead
+    ahead = pays_on(model.device) if lookahead is None else lookahead
     for (batch, prepared), _ in one_ahead(chunks, prepare, ahead):  # on a GPU the next batch is read as this runs
         try:
             if isinstance(prepared, Exception):

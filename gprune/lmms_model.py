@@ -5,7 +5,8 @@
         --tasks textvqa_val_local --include_path gprune/tasks --batch_size 4
 
 Registered through the `lmms_eval.models` entry point (`gprune.lmms_entry`, see pyproject.toml). `generate_until`
-batches requests with left padding (same answers as batch 1), honours each task's generation kwargs
+batches requests with left padding (same answers as batch 1; on a GPU each batch read and processed on a thread
+while the one before runs, gprune.lookahead), honours each task's generation kwargs
 (stop strings as gprune.answers.AnswerRules says: by default, as lmms-eval's llava_hf), and keeps
 per-request token counts in `self.records` for FLOPs accounting.
 """
@@ -18,8 +19,9 @@ from lmms_eval.utils import Collator
 
 from .answers import AnswerRules
 from .config import PruneConfig
-from .generation import generate_batch
+from .generation import prepare_batch, run_batch
 from .loading import load_model
+from .lookahead import one_ahead, pays_on
 
 
 class GPruneLlavaNext(lmms):
@@ -43,13 +45,18 @@ class GPruneLlavaNext(lmms):
     def generate_until(self, requests: list[Instance]) -> list[str]:
         # lmms-eval's Collator: batches share generation kwargs; longest prompts first.
         order = Collator([r.args for r in requests], lambda args: (-len(args[0]), args[0]), grouping=True)
-        answers, records = [], []
-        for chunk in order.get_batched(n=self.batch_size):
+        ahead = pays_on(self.model.device)  # on a GPU the next batch's images and processor run on a thread
+
+        def prepare(chunk):
             contexts, gen_kwargs, doc_to_visual, doc_ids, tasks, splits = zip(*chunk)
             docs = [self.task_dict[task][split][doc_id] for task, split, doc_id in zip(tasks, splits, doc_ids)]
             visuals = [to_visual(doc) for to_visual, doc in zip(doc_to_visual, docs)]
-            out = generate_batch(self.model, self.processor, visuals, list(contexts), dict(gen_kwargs[0]),
-                                 self.max_new_tokens, answers=self.answers)
+            return prepare_batch(self.processor, visuals, list(contexts), dict(gen_kwargs[0]), self.max_new_tokens,
+                                 self.answers, device=None if ahead else self.model.device)
+
+        answers, records = [], []
+        for prepared, _ in one_ahead(list(order.get_batched(n=self.batch_size)), prepare, ahead):
+            out = run_batch(self.model, self.processor, prepared, answers=self.answers)
             answers.extend(out.texts)
             records.extend(out.stats)
         self.records.extend(order.get_original(records))

@@ -5,12 +5,19 @@ batches; torch, PIL and the tokenizers release the GIL for most of it. Only host
 device's work stays on the caller's (CUDA graphs are captured there). On a CPU the host is the device, so there
 is nothing to overlap and the thread only competes for its cores: there each batch is prepared when asked for
 (measured: the tiny model's runner 1-8% slower in wall time with the thread on this 2-core machine). The
-evaluation runner and bench/gpu_grid.py go through here.
+evaluation runner, the lmms-eval model (`gprune_llava_next`) and bench/gpu_grid.py go through here.
 """
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+
+def pays_on(device) -> bool:
+    """Whether preparing ahead pays where the model runs: on an accelerator, not on the host's own cores."""
+    return torch.device(device).type != "cpu"
 
 
 def one_ahead(items: Sequence, prepare: Callable, ahead: bool = True) -> Iterator[tuple[object, float]]:
