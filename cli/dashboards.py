@@ -2,6 +2,7 @@
 
 
 import argparse
+import ipaddress
 import os
 import signal
 import socket
@@ -51,12 +52,11 @@ def port_number(text: str) -> int:
 
 
 def check_store_exists(tracking_uri: str) -> None:
-    """Browsing a SQLite store that is not there would create an empty one: refuse instead."""
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise ValueError(f"no MLflow store at {path} ({tracking_uri}); give the --tracking-uri a sweep logged to "
-                             "(default sqlite:///mlflow.db in the folder it ran in)")
+    """The store answers in seconds, and exists (browsing a SQLite file that is not there would create an empty
+    one); an MLflow server that is down is said at once, not after its client's minutes of retries."""
+    from sweep.reachability import check_tracking_store
+
+    check_tracking_store(tracking_uri, must_exist=True)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -71,15 +71,21 @@ def check_port_free(host: str, port: int) -> None:
 def cmd_ui(args) -> int:
     from mlflow.tracking import MlflowClient
 
+    from sweep.reachability import shown
+
     check_store_exists(args.tracking_uri)
+    if not ipaddress.ip_address(socket.gethostbyname(args.host)).is_loopback:
+        print(f"gprune: warning: the MLflow UI has no authentication: on {args.host} anyone who reaches port "
+              f"{args.port} can read, change and delete every run; keep --host 127.0.0.1 (and an SSH tunnel), or "
+              "put an authenticating proxy in front", file=sys.stderr, flush=True)
     check_port_free(args.host, args.port)
     experiment_id = None
     if args.experiment:
         experiment = MlflowClient(args.tracking_uri).get_experiment_by_name(args.experiment)
         if experiment is None:
-            raise ValueError(f"no experiment {args.experiment!r} in {args.tracking_uri}")
+            raise ValueError(f"no experiment {args.experiment!r} in {shown(args.tracking_uri)}")
         experiment_id = experiment.experiment_id
-    print(f"MLflow UI on {args.tracking_uri}: {ui_link(args.host, args.port, experiment_id)}  (Ctrl-C stops it)",
+    print(f"MLflow UI on {shown(args.tracking_uri)}: {ui_link(args.host, args.port, experiment_id)}  (Ctrl-C stops it)",
           flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", args.tracking_uri, "--host", args.host,
                "--port", str(args.port), "--workers", "1"]  # one user: one worker starts faster on a small machine

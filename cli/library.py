@@ -14,7 +14,7 @@ from gprune.decoding import Decoding
 from testbed.training.settings import TrainSettings
 
 from .commands import add_command
-from .dataclass_args import add_dataclass_args, from_args
+from .dataclass_args import add_dataclass_args, from_args, given_args
 
 FLOPS_NOTE = ("TFLOPs per sample: exact = 2 x multiply-adds of the whole model (vision, projector, selection, "
               "prefill, decode); fastv = L*(4nd^2+2n^2d+2ndm) MACs of the LM prefill, as in the paper's Table 1")
@@ -78,6 +78,7 @@ def cmd_eval(args) -> int:
     from gprune.loading import check_prune_fits, load_model, resolve_device
 
     prune = from_args(PruneConfig, args)  # bad parameters, names and data fail before the model loads
+    check_used(prune, given_args(PruneConfig, args))
     decoding = from_args(Decoding, args)
     answers = from_args(AnswerRules, args)
     benchmarks = resolve_benchmarks(args.benchmarks)
@@ -103,6 +104,18 @@ def cmd_eval(args) -> int:
         for name, result in results.items():
             print(f"wrote {write_samples(samples_file(args.log_samples, name), result.records)}")
     return over_error_limit(results, args.max_error_rate)
+
+
+def check_used(prune: PruneConfig, given: set[str]) -> None:
+    """A method parameter given for a method that does not use it would be ignored: refused, as a sweep refuses it."""
+    from gprune.methods import METHODS, declared_params, users
+
+    own = {p.name for p in METHODS[prune.method].params}
+    unused = sorted(name for name in given if name in declared_params() and name not in own)
+    if unused:
+        raise ValueError(f"{', '.join('--' + n for n in unused)}: a parameter of "
+                         f"{', '.join(sorted({m for n in unused for m in users(n)}))}, which --method {prune.method} "
+                         f"does not use; drop it, or choose a method that uses it (`gprune methods`)")
 
 
 def over_error_limit(results, max_error_rate: float) -> int:

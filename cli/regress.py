@@ -9,6 +9,7 @@ def cmd_regress(args) -> int:
     suite = load_suite(args.suite)
     if args.tracking_uri:
         suite.tracking.uri = args.tracking_uri
+    suite.compare_across = sorted({*suite.compare_across, *(args.across or [])})
     if args.pin and args.lmms_eval_reference:
         raise ValueError("--pin records this run as the reference; --lmms-eval-reference compares with lmms-eval's: "
                          "give one")
@@ -22,6 +23,9 @@ def register(commands) -> None:
                                          "'Regression suites').")
     regress.add_argument("suite", help="the suite YAML")
     regress.add_argument("--pin", action="store_true", help="record this run as the reference")
+    regress.add_argument("--across", nargs="+", choices=["code", "model"],
+                         help="compare with a reference of another code revision or model (else: not comparable); "
+                              "a suite's compare_across says the same")
     regress.add_argument("--tracking-uri", help="overrides the suite's tracking.uri")
     regress.add_argument("--lmms-eval-reference", nargs="+", metavar="FILE",
                          help="compare with lmms-eval's own samples files (its --log_samples output, one per "

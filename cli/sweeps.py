@@ -20,6 +20,7 @@ def print_summary(outcome, printer=print) -> None:
     down the table."""
     from dashboards.pareto import pareto_front
     from gprune.benchmarks import PRIMARY
+    from sweep.reachability import shown
     from sweep.tracking import FINISHED
 
     nan = float("nan")
@@ -65,7 +66,7 @@ def print_summary(outcome, printer=print) -> None:
     if outcome.interrupted:
         printer(f"INTERRUPTED: finished trials are logged; continue with `gprune sweep --resume {outcome.name}`")
     printer(f"MLflow: experiment {outcome.name!r}, parent run {outcome.parent_run_id}. Browse it with:\n"
-            f"  gprune ui --tracking-uri {outcome.tracking_uri} --experiment {outcome.name}")
+            f"  gprune ui --tracking-uri {shown(outcome.tracking_uri)} --experiment {outcome.name}")
 
 
 def cmd_sweep(args) -> int:

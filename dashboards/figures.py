@@ -15,30 +15,45 @@ def label(row, swept: list[str]) -> str:
     return " ".join(str(row[f"params.{k}"]) for k in swept) or row["tags.mlflow.runName"]
 
 
-def accuracy_vs_flops(sweep, column: str, title: str, path: Path) -> Path:
-    """One line per method through its trials (by cost), the baseline as a star, the Pareto front
-    (over the trials and the baseline) ringed and labelled."""
+def baseline_value(base, column: str) -> float:
+    """The unpruned run's value of `column`; its retention is 1 by definition (it is what retention divides by)."""
+    value = base.get(column, float("nan"))
+    return 1.0 if column.endswith("retention") and value != value else value
+
+
+def draw_accuracy_vs_flops(sweep, column: str, title: str):
+    """Trials as points, one colour per method (configs of a method are not a curve: ordering them by cost
+    joins unrelated thresholds and steps), the baseline as a star, and the Pareto front (over the trials and
+    the baseline) as a step line through its ringed, labelled points. Returns the figure."""
     trials, base = sweep.trials, sweep.baseline
     figure, axes = plt.subplots(figsize=(7, 4.5))
     by = "params.method" if "method" in sweep.swept else None
     for method, group in (trials.groupby(by) if by else [("trials", trials)]):
-        group = group.sort_values("metrics.tflops_exact")
-        axes.plot(group["metrics.tflops_exact"], group[column], marker="o", label=method)
-    axes.plot([base["metrics.tflops_exact"]], [base.get(column, 1.0)], marker="*", markersize=14, color="black",
-              linestyle="none", label="unpruned")
+        axes.plot(group["metrics.tflops_exact"], group[column], marker="o", linestyle="none", label=method)
     points = [(r["metrics.tflops_exact"], r[column]) for _, r in trials.iterrows()]
-    points.append((base["metrics.tflops_exact"], base.get(column, 1.0)))
-    for i in sorted(pareto_front(points)):
+    points.append((base["metrics.tflops_exact"], baseline_value(base, column)))
+    axes.plot([points[-1][0]], [points[-1][1]], marker="*", markersize=14, color="black", linestyle="none",
+              label="unpruned")
+    front = sorted(pareto_front(points), key=lambda i: points[i])
+    if front:  # cheapest first: each step up is what the next FLOPs buy
+        axes.plot([points[i][0] for i in front], [points[i][1] for i in front], drawstyle="steps-post",
+                  color="red", linewidth=1, label="Pareto front")
+    for i in front:
         x, y = points[i]
         axes.scatter([x], [y], s=160, facecolors="none", edgecolors="red", linewidths=1.5)
         name = "unpruned" if i == len(trials) else label(trials.iloc[i], sweep.swept)
         axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=7, color="red")
     axes.set_xlabel("exact TFLOPs per sample (2 x multiply-adds, whole model)")
     axes.set_ylabel(title)
-    axes.set_title(f"{sweep.name}: {title} against cost (red rings: Pareto front)")
+    axes.set_title(f"{sweep.name}: {title} against cost (red: Pareto front)")
     axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
     figure.tight_layout()
+    return figure
+
+
+def accuracy_vs_flops(sweep, column: str, title: str, path: Path) -> Path:
+    figure = draw_accuracy_vs_flops(sweep, column, title)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path

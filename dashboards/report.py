@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
 from sweep.paired import RESAMPLES, paired_difference
+from sweep.reachability import shown
 
 from .figures import accuracy_vs_flops, heatmap, label
 from .kept_tokens import kept_token_figures
@@ -88,15 +89,23 @@ def table3(sweep: Sweep, out: Path) -> tuple[list[pd.DataFrame], list[Path]]:
     return tables, paths
 
 
-def significance(sweep: Sweep) -> pd.DataFrame:
-    """Every trial against the baseline, and against random selection at its ratio when the sweep has it."""
+def significance(sweep: Sweep) -> tuple[pd.DataFrame, list[str]]:
+    """Every trial against the baseline, and against random selection at its ratio when the sweep has it; and
+    a line for each run left out because it holds no records (a trial that failed before its first result)."""
     trials, rows = sweep.trials, []
+    runs = {sweep.baseline["run_id"]: "the baseline", **{t["run_id"]: f"trial {label(t, sweep.swept)} "
+                                                          f"({t.get('tags.gprune.trial_status', '')})"
+                                                          for _, t in trials.iterrows()}}
+    without = [run_id for run_id in runs if sweep.logged_records(run_id) is None]
+    left_out = [f"{runs[run_id]}, run {run_id}: no records.json, left out of the bootstrap" for run_id in without]
     for _, trial in trials.iterrows():
         references = [("unpruned", sweep.baseline["run_id"])]
         if "method" in sweep.swept and trial.get("params.method") != "random":
             same = trials[(trials["params.method"] == "random") & (trials["params.ratio"] == trial["params.ratio"])]
             references += [(f"random {trial['params.ratio']}", same.iloc[0]["run_id"])] if len(same) else []
         for reference, run_id in references:
+            if trial["run_id"] in without or run_id in without:
+                continue
             for benchmark in sweep.benchmarks:
                 d = paired_difference(benchmark, sweep.records(trial["run_id"]).get(benchmark, []),
                                       sweep.records(run_id).get(benchmark, []))
@@ -105,14 +114,14 @@ def significance(sweep: Sweep) -> pd.DataFrame:
                              "difference": round(d.difference, 4),
                              "95% CI": f"[{d.low:+.3f}, {d.high:+.3f}]", "real": "yes" if d.real else "no",
                              "flipped samples": ", ".join(map(str, d.flips[:20])) + (" ..." * (len(d.flips) > 20))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), left_out
 
 
-def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
+def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept, left_out) -> str:
     parts = [f"# Sweep report: {sweep.name}", "",
-             f"Parent run `{sweep.parent_id}` in {sweep.tracking_uri}. Retention: each benchmark's primary metric "
-             "over the same-run unpruned baseline; TFLOPs: exact, 2 x multiply-adds of the whole model per sample; "
-             "samples/s: processor + generate() wall time (see the runs' tags for device and dtype). "
+             f"Parent run `{sweep.parent_id}` in {shown(sweep.tracking_uri)}. Retention: each benchmark's primary "
+             "metric over the same-run unpruned baseline; TFLOPs: exact, 2 x multiply-adds of the whole model per "
+             "sample; samples/s: processor + generate() wall time (see the runs' tags for device and dtype). "
              "`*`: the best trial at its ratio on that benchmark.", "", "## Table 1", "",
              t1.to_markdown(index=False, disable_numparse=True), "", "## Figure 3: accuracy against cost", ""]
     parts += [f"![{p.stem}]({p.name})" for p in figures]
@@ -131,6 +140,7 @@ def _markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
               f"interval is of trial minus reference, {RESAMPLES:,} resamples, percentile; `real`: it excludes 0. "
               "Failed samples count as wrong, as in the metrics.",
               "", boot.to_markdown(index=False, disable_numparse=True) if len(boot) else "(no trials)"]
+    parts += ["", *[f"- {line}" for line in left_out]] if left_out else []
     return "\n".join(parts) + "\n"
 
 
@@ -140,7 +150,7 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{path.stem}">'
 
 
-def _html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
+def _html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept, left_out) -> str:
     body = [f"<h1>Sweep report: {html.escape(sweep.name)}</h1>",
             f"<p>Parent run <code>{sweep.parent_id}</code>. * marks the best trial at its ratio per benchmark.</p>",
             "<h2>Table 1</h2>", t1.to_html(index=False), "<h2>Figure 3</h2>"]
@@ -151,14 +161,17 @@ def _html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept) -> str:
         body += ["<h2>Figures 5 and 6: kept tokens and G-Prune's scores</h2>", f"<p>{html.escape(KEPT_NOTE)}</p>"]
         body += [_img(p) for p in kept]
     body += ["<h2>Is it real? Paired bootstrap</h2>", boot.to_html(index=False) if len(boot) else "<p>no trials</p>"]
+    body += [f"<p>{html.escape(line)}</p>" for line in left_out]
     return ("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(sweep.name) +
             "</title><style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
             "td,th{border:1px solid #ccc;padding:3px 6px} img{max-width:48%;margin:4px}</style></head><body>"
             + "\n".join(body) + "</body></html>")
 
 
-def build_report(name: str, tracking_uri: str, out, parent_id: str | None = None, log: bool = True) -> list[Path]:
-    """Write the report for sweep `name` to `out` (and log it on the parent run); returns the files."""
+def build_report(name: str, tracking_uri: str, out, parent_id: str | None = None, log: bool = True,
+                 printer=print) -> list[Path]:
+    """Write the report for sweep `name` to `out` (and log it on the parent run); returns the files. Runs left
+    out for want of records are said through `printer` and in the report."""
     sweep = load_sweep(name, tracking_uri, parent_id)
     if sweep.trials.empty:
         raise ValueError(f"sweep {name!r} (parent run {sweep.parent_id}) has no trials to report on yet")
@@ -166,10 +179,12 @@ def build_report(name: str, tracking_uri: str, out, parent_id: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     t1, figures = table1(sweep), figure3(sweep, out)
     heatmaps, heatmap_files = table3(sweep, out)
-    boot = significance(sweep)
+    boot, left_out = significance(sweep)
+    for line in left_out:
+        printer(f"report: {line}")
     kept = kept_token_figures(sweep, out)
-    (out / "report.md").write_text(_markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept))
-    (out / "report.html").write_text(_html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept))
+    (out / "report.md").write_text(_markdown(sweep, t1, heatmaps, boot, figures, heatmap_files, kept, left_out))
+    (out / "report.html").write_text(_html(sweep, t1, heatmaps, boot, figures, heatmap_files, kept, left_out))
     t1.to_csv(out / "table1.csv", index=False)
     boot.to_csv(out / "significance.csv", index=False)
     files = sorted(p for p in out.iterdir() if p.is_file())

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
+from sweep.reachability import shown
 from sweep.tracking import LOGGED
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per records.json otherwise
@@ -39,21 +41,54 @@ class Sweep:
         return self.runs[self.runs["tags.gprune.role"] == "trial"]
 
     def records(self, run_id: str) -> dict:
-        """benchmark -> [record dicts] as logged with the run."""
+        """benchmark -> [record dicts] as logged with the run ({} for a run logged without records)."""
+        return self.logged_records(run_id) or {}
+
+    def logged_records(self, run_id: str) -> dict | None:
+        """The run's records, or None when it holds none (a trial that failed before its first result)."""
         if run_id not in self.downloaded:
-            self.downloaded[run_id] = run_records(self.tracking_uri, run_id)
+            try:
+                self.downloaded[run_id] = run_records(self.tracking_uri, run_id)
+            except NoRecords:
+                self.downloaded[run_id] = None
         return self.downloaded[run_id]
+
+
+class NoRecords(ValueError):
+    """A run that exists but holds no records.json (a trial that failed before its first result)."""
 
 
 def run_records(tracking_uri: str, run_id: str) -> dict:
     """benchmark -> [record dicts] of one run (its records.json artifact)."""
     client = MlflowClient(tracking_uri)
     try:
+        client.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise ValueError(f"no such run {run_id!r} in {shown(tracking_uri)}; the MLflow UI (`gprune ui`) lists a "
+                             "sweep's runs and their ids") from None
+        raise
+    try:
         path = client.download_artifacts(run_id, "records.json")
-    except Exception as error:  # an unknown run, or a run without records (a parent, a regression run)
-        raise ValueError(f"run {run_id} in {tracking_uri} has no records.json ({type(error).__name__}); "
-                         "give a sweep's trial or baseline run id (the MLflow UI lists them under the sweep)") from None
-    return json.loads(Path(path).read_text())
+    except Exception as error:  # a run without records (a parent, a regression run, a trial that failed early)
+        raise NoRecords(f"run {run_id} in {shown(tracking_uri)} has no records.json ({type(error).__name__}); give a "
+                        "sweep's trial or baseline run id (the MLflow UI lists them under the sweep)") from None
+    return read_records(Path(path))
+
+
+def read_records(path: Path) -> dict:
+    """A records.json as benchmark -> [record dicts], or one line naming the file and what is wrong with it."""
+    try:
+        records = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged ({error}); it is not the JSON a sweep writes: log the run again "
+                         "(`gprune sweep --resume`), or leave the run out") from None
+    shaped = isinstance(records, dict) and all(
+        isinstance(rows, list) and all(isinstance(r, dict) for r in rows) for rows in records.values())
+    if not shaped:
+        raise ValueError(f"{path} is not a sweep's records (expected {{benchmark: [record, ...]}}, got "
+                         f"{type(records).__name__}); log the run again (`gprune sweep --resume`), or leave it out")
+    return records
 
 
 def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sweep:
@@ -61,14 +96,17 @@ def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sw
     mlflow.set_tracking_uri(tracking_uri)
     experiment = MlflowClient(tracking_uri).get_experiment_by_name(name)
     if experiment is None:
-        raise ValueError(f"no experiment {name!r} in {tracking_uri}; `mlflow ui --backend-store-uri {tracking_uri}` "
-                         "lists them, or run a sweep first")
+        raise ValueError(f"no experiment {name!r} in {shown(tracking_uri)}; `gprune ui --tracking-uri "
+                         f"{shown(tracking_uri)}` lists them, or run a sweep first")
     runs = mlflow.search_runs([experiment.experiment_id], max_results=50000)
     if runs.empty or "tags.gprune.role" not in runs:
-        raise ValueError(f"experiment {name!r} in {tracking_uri} holds no sweep runs; run `gprune sweep` first")
+        raise ValueError(f"experiment {name!r} in {shown(tracking_uri)} holds no sweep runs; run `gprune sweep` first")
     parents = runs[runs["tags.gprune.role"] == "parent"].sort_values("start_time", ascending=False)
     if parents.empty:
         raise ValueError(f"experiment {name!r} holds no sweep (no run tagged gprune.role=parent)")
+    if parent_id is not None and parent_id not in set(parents["run_id"]):
+        raise ValueError(f"no such run {parent_id!r} among the sweeps of experiment {name!r} in {shown(tracking_uri)} "
+                         f"(its sweeps' parent runs: {', '.join(parents['run_id'][:5])})")
     parent_id = parent_id or parents.iloc[0]["run_id"]
     # whole runs only: a child cut off mid-write (a killed driver) was logged again whole on resume
     whole = runs.get(f"tags.{LOGGED}", pd.Series(index=runs.index, dtype=object)) == "true"

@@ -75,5 +75,8 @@ def read_samples(path) -> tuple[str, list[dict]]:
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}, line {number}: not an lmms-eval sample ({type(error).__name__}: {error})"
                              ) from None
+    if not records:
+        raise ValueError(f"{path} holds no samples (an empty file): write it again with lmms-eval's --log_samples "
+                         "or `gprune samples RUN_ID`")
     return benchmark, records
 

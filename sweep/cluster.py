@@ -106,14 +106,39 @@ def one_line(record: logging.LogRecord) -> bool:
     return True
 
 
-def connect(address: str | None) -> DriverNode | None:
+class PrivateCluster:
+    """A cluster of this sweep's own on this host, until `leave()`: started with `address="local"`, so neither
+    RAY_ADDRESS nor the cluster a `ray start` on this host left in Ray's shared temp folder (world-writable, one
+    for every user) is joined, and with a temp folder of its own, so no later `ray.init()` on the host finds it."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="gp-ray-"))  # short: Ray's socket paths live under it
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, _temp_dir=str(self.folder))
+
+    def leave(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def describe(handle: DriverNode | PrivateCluster | None) -> str:
+    """The cluster this process is connected to, for the sweep's first lines."""
+    where = ray.get_runtime_context().gcs_address
+    auth = os.environ.get("RAY_AUTH_MODE", "disabled")
+    if isinstance(handle, PrivateCluster):
+        return f"this sweep's own private cluster at {where} (auth {auth}, temp folder {handle.folder})"
+    return f"the cluster at {where} (auth {auth})" + (", this host joined as a driver node" if handle else "")
+
+
+def connect(address: str | None) -> DriverNode | PrivateCluster | None:
     """Ray, for a sweep: a private local cluster (no address), or the cluster at `address`, joined as a driver
-    node when this host is not one of its nodes (returned: the caller makes it leave when the sweep ends)."""
+    node when this host is not one of its nodes. Returns what the caller ends when the sweep ends (ray.shutdown(),
+    then `leave()`), or None when Ray was already initialised by the caller."""
     quiet_tune()
     if ray.is_initialized():
         return None
+    if address in (None, "local"):
+        return PrivateCluster()
     node = None
-    if address not in (None, "auto", "local") and "://" not in address and not is_node_of(address):
+    if address != "auto" and "://" not in address and not is_node_of(address):
         node = DriverNode(address)
     # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
     joined = {"_temp_dir": str(node.folder)} if node else {}  # where that node's sockets are

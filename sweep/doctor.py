@@ -7,7 +7,15 @@ import os
 import urllib.request
 from dataclasses import dataclass
 
-from .reachability import TIMEOUT_S, UnreachableError, check_ray_address, check_tracking_store
+from .reachability import (
+    RAY_TEMP,
+    TIMEOUT_S,
+    UnreachableError,
+    check_ray_address,
+    check_tracking_store,
+    current_cluster,
+    shown,
+)
 
 
 @dataclass
@@ -16,11 +24,36 @@ class Finding:
     line: str
 
 
+def private_cluster_findings() -> list[Finding]:
+    """What a sweep without --address starts: its own cluster, whatever RAY_ADDRESS or a `ray start` on this host
+    says (sweep/cluster.py: PrivateCluster), with the auth cli.main.private_ray_auth will give it."""
+    lines = [Finding(True, "Ray: no --address: a sweep starts its own private cluster on this host, in a temp "
+                           "folder of its own")]
+    if os.environ.get("RAY_ADDRESS"):
+        lines.append(Finding(True, f"Ray: RAY_ADDRESS={os.environ['RAY_ADDRESS']} is ignored without --address "
+                                   "(give --address auto to join that cluster)"))
+    running = current_cluster()
+    if running:
+        lines.append(Finding(True, f"Ray: the cluster at {running} that `ray start` left in {RAY_TEMP} is not "
+                                   "joined (give --address auto to join it)"))
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is None:
+        lines.append(Finding(True, "Ray: auth token, with a fresh random token for this sweep"))
+    elif mode == "token":
+        lines.append(Finding(bool(os.environ.get("RAY_AUTH_TOKEN")), "Ray: auth token (RAY_AUTH_MODE=token), "
+                             + ("with RAY_AUTH_TOKEN from the environment" if os.environ.get("RAY_AUTH_TOKEN") else
+                                "but RAY_AUTH_TOKEN is not set: set it, or unset RAY_AUTH_MODE for a fresh one")))
+    else:
+        lines.append(Finding(False, f"Ray: auth {mode} (RAY_AUTH_MODE={mode} in the environment): the private "
+                                    "cluster's ports listen on every interface, and anyone who reaches them can run "
+                                    "code on it; unset RAY_AUTH_MODE (a sweep then uses a fresh token)"))
+    return lines
+
+
 def ray_findings(address: str | None) -> list[Finding]:
     auth = os.environ.get("RAY_AUTH_MODE", "disabled")
-    if address is None:
-        return [Finding(True, "Ray: no --address: a sweep starts its own private cluster on this host (token auth "
-                              "with a fresh random token)")]
+    if address in (None, "local"):
+        return private_cluster_findings()
     try:
         check_ray_address(address)
     except UnreachableError as error:
@@ -64,7 +97,7 @@ def tracking_findings(uri: str) -> list[Finding]:
         check_tracking_store(uri)
     except UnreachableError as error:
         return [Finding(False, f"tracking: {error}")]
-    found = [Finding(True, f"tracking: {uri} answers")]
+    found = [Finding(True, f"tracking: {shown(uri)} answers")]
     if uri.startswith(("http://", "https://")):
         try:  # the artifact proxy (`mlflow server --serve-artifacts`) lists the artifact root
             with urllib.request.urlopen(f"{uri.rstrip('/')}/api/2.0/mlflow-artifacts/artifacts",
@@ -72,7 +105,7 @@ def tracking_findings(uri: str) -> list[Finding]:
                 json.loads(answer.read())
             found.append(Finding(True, "tracking: its artifact proxy answers (records and reports go through it)"))
         except (OSError, ValueError) as error:
-            found.append(Finding(False, f"tracking: no artifact proxy at {uri} ({error}); start the server with "
+            found.append(Finding(False, f"tracking: no artifact proxy at {shown(uri)} ({error}); start the server with "
                                         "--serve-artifacts, or every client must reach its artifact store itself"))
     return found
 

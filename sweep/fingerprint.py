@@ -32,6 +32,25 @@ def _hash_benchmark(digest, name: str, data_dir: str | None) -> Path | None:
     return folder
 
 
+def model_fingerprint(name_or_path: str) -> str:
+    """The model a run used: its name, and for a folder (the built-in names' included) each config and weight
+    file's name, size, first and last MiB, so retrained or swapped weights under the same name differ."""
+    from gprune.checkpoints import TINY
+    from gprune.loading import BUILT_IN
+
+    digest = hashlib.sha256(name_or_path.encode())
+    folder = TINY if name_or_path in BUILT_IN else Path(name_or_path).expanduser()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.iterdir() if p.suffix in (".json", ".safetensors")):
+            size = path.stat().st_size
+            digest.update(f"{path.name}:{size}".encode())
+            with open(path, "rb") as handle:
+                digest.update(handle.read(1 << 20))
+                handle.seek(max(0, size - (1 << 20)))
+                digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
 def dataset_fingerprint(benchmarks: list[str], data_dir: str | None) -> str:
     digest = hashlib.sha256()
     for name in sorted(benchmarks):

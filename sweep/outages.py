@@ -11,6 +11,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE, ErrorCode
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from .reachability import shown
+
 # MLflow's SQL store logs a full traceback for every failed connection before it raises; the retry says it once
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
@@ -55,7 +57,7 @@ class PatientClient:
         def waiting(state):
             if self.away_since is None:
                 self.away_since = time.monotonic()
-                self.say(f"tracking store {self.uri} unreachable ({brief(state.outcome.exception())}); "
+                self.say(f"tracking store {shown(self.uri)} unreachable ({brief(state.outcome.exception())}); "
                          f"retrying for up to {self.patience:.0f} s")
 
         def patient_call(*args, **kwargs):
@@ -65,7 +67,7 @@ class PatientClient:
                 result = retrying(call, *args, **kwargs)
             except RetryError as error:
                 raise TrackingUnavailable(
-                    f"the tracking store {self.uri} was unreachable for {self.patience:.0f} s "
+                    f"the tracking store {shown(self.uri)} was unreachable for {self.patience:.0f} s "
                     f"({brief(error.last_attempt.exception())}); the sweep stopped and can be resumed with "
                     "`gprune sweep --resume NAME` once the store is back") from None
             if self.away_since is not None:

@@ -78,3 +78,10 @@ def paired_difference(benchmark: str, a, b, resamples: int = RESAMPLES, level: f
         differences.append(units.metric(sums[:, :k]) - units.metric(sums[:, k:]))
     low, high = np.quantile(np.concatenate(differences), [(1 - level) / 2, (1 + level) / 2])
     return PairedDifference(count, metadata["unit"], a_value, b_value, float(low), float(high), flips)
+
+
+def smallest_confirmable_change(units: int, level: float = 0.95) -> int | None:
+    """How many of `units` must change (from right to wrong, none the other way) before the paired bootstrap's
+    interval can exclude 0: a resample that draws none of the k changed units shows no change, so it must be
+    rarer than (1 - level) / 2, i.e. (1 - k/units)**units < (1 - level) / 2. None: no change of these units can."""
+    return next((k for k in range(1, units + 1) if (1 - k / units) ** units < (1 - level) / 2), None)

@@ -7,8 +7,10 @@ for every config and benchmark, compares the primary metric with the reference: 
 suite's tolerance that a paired bootstrap of that metric over the benchmark's units confirms (its
 interval below 0: `sweep/paired.py`) is a regression. The verdict, the failing metrics and the samples
 whose answers flipped are printed, logged to MLflow (tag `gprune.regress.verdict`) and given as the
-exit code. A reference from other data (its fingerprint differs) or other configs is reported as not
-comparable, never as a regression.
+exit code. A reference from other data (its fingerprint differs), other configs, another model (name or
+weights) or another code revision is reported as not comparable, never as a regression or a pass; a suite
+says which of model and code it compares across (`compare_across`, or `--across`). A suite too small for
+its paired test to confirm a drop says how large a change it can catch.
 
 The reference can also be lmms-eval's own samples files of one config (`--lmms-eval-reference FILE ...`,
 what its `--log_samples` writes): each benchmark with a file is compared on the documents both scored,
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError
 
@@ -34,8 +36,8 @@ from gprune.tasks import declared
 from gprune.units import primary_value
 
 from . import driver
-from .fingerprint import dataset_fingerprint
-from .paired import paired_difference
+from .fingerprint import dataset_fingerprint, model_fingerprint
+from .paired import paired_difference, smallest_confirmable_change
 from .spec import Finite, Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
 from .tracking import context_tags, experiment_id, git_commit, store_client
 from .yaml_input import load_yaml
@@ -66,6 +68,8 @@ class Suite(Section):
     level: Annotated[Finite, Field(gt=0, lt=1)] = 0.95  # of the paired bootstrap interval
     max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it the run failed
     reference: Text | None = None  # the pinned file; default: next to the suite, NAME.reference.json
+    # what may differ from the reference and still be compared: code (a nightly suite's point), model
+    compare_across: list[Literal["code", "model"]] = []
     tracking: Tracking = Field(default_factory=Tracking)  # made per file: MLFLOW_TRACKING_URI as it is then
 
     def prune_configs(self) -> dict[str, PruneConfig]:
@@ -103,6 +107,7 @@ class Comparison:
     high: float
     flips: list = field(default_factory=list)
     regressed: bool = False
+    units: int = 0
 
 
 def benchmark_entry(name: str, records, metric_value: float | None = None, error_rate: float = 0.0) -> dict:
@@ -147,7 +152,7 @@ def compare(suite: Suite, reference: dict, results: dict) -> list[Comparison]:
                      if s["index"] in answers and s["prediction"] != answers[s["index"]]]
             # the metric over the units both scored (all of them, against a reference pinned on these samples)
             rows.append(Comparison(key, name, now["metric"], d.b, d.a, d.difference, d.low, d.high, sorted(flips),
-                                   regressed=-d.difference > suite.tolerance and d.high < 0))
+                                   regressed=-d.difference > suite.tolerance and d.high < 0, units=d.units))
     return rows
 
 
@@ -168,7 +173,7 @@ def run_suite(suite: Suite, pin: bool = False, printer=print, lmms_eval_referenc
 
     check_tracking_store(suite.tracking.uri)
     data_dir = prepare_data(suite)
-    context = {"model": suite.model, "code": git_commit(),
+    context = {"model": suite.model, "model_fingerprint": model_fingerprint(suite.model), "code": git_commit(),
                "data": dataset_fingerprint(suite.benchmarks, data_dir)}
     reference_path = Path(suite.reference)
     if lmms_eval_reference:
@@ -196,21 +201,44 @@ def run_suite(suite: Suite, pin: bool = False, printer=print, lmms_eval_referenc
         return _log(suite, Verdict.NOT_COMPARABLE, f"not comparable: {why}", [], context, reference, results,
                     printer, started)
     comparisons = compare(suite, reference, results)
-    verdict, reason = judge(comparisons)
+    verdict, reason = judge(comparisons, suite.level)
     return _log(suite, verdict, reason, comparisons, context, reference, results, printer, started)
 
 
-def judge(comparisons: list[Comparison]) -> tuple[Verdict, str]:
+def judge(comparisons: list[Comparison], level: float = 0.95) -> tuple[Verdict, str]:
     failing = [f"{c.config} {c.benchmark}.{c.metric}" for c in comparisons if c.regressed]
-    return (Verdict.REGRESSED, f"regressed: {'; '.join(failing)}") if failing else (Verdict.PASSED, "passed")
+    if failing:
+        return Verdict.REGRESSED, f"regressed: {'; '.join(failing)}"
+    blind = sorted(set(filter(None, (_too_small(c, level) for c in comparisons))))
+    return Verdict.PASSED, "passed" + (f" ({'; '.join(blind)})" if blind else "")
+
+
+def _too_small(comparison: Comparison, level: float) -> str | None:
+    """What a benchmark's unit count lets the paired test confirm, when that is coarse (over a tenth of them)."""
+    needed = smallest_confirmable_change(comparison.units, level)
+    if needed is None:
+        return f"{comparison.benchmark}: {comparison.units} units: no change can fail at level {level}"
+    if needed / comparison.units > 0.1:
+        return (f"{comparison.benchmark}: {comparison.units} units: only a change of at least {needed} of them "
+                f"({needed / comparison.units:.0%}) can fail")
+    return None
 
 
 def _not_comparable(suite: Suite, reference: dict | None, context: dict) -> str | None:
     """Why the reference cannot be compared with this suite's run, before anything is evaluated."""
     if reference is None or "lmms_eval" in reference:
         return None  # pinning; lmms-eval files are checked sample by sample after the run
-    if reference["context"]["data"] != context["data"]:
-        return f"the data changed (fingerprint {reference['context']['data']} -> {context['data']})"
+    then = reference["context"]
+    if then["data"] != context["data"]:
+        return f"the data changed (fingerprint {then['data']} -> {context['data']})"
+    model_then = (then.get("model"), then.get("model_fingerprint"))
+    if "model" not in suite.compare_across and model_then != (context["model"], context["model_fingerprint"]):
+        return (f"the model changed ({then.get('model')} {then.get('model_fingerprint') or '(no fingerprint)'} -> "
+                f"{context['model']} {context['model_fingerprint']}); to compare across models, add model to "
+                "compare_across (or --across model)")
+    if "code" not in suite.compare_across and then.get("code") != context["code"]:
+        return (f"the code changed (commit {then.get('code')} -> {context['code']}); to compare across revisions "
+                "(a nightly suite's point), add code to compare_across (or --across code)")
     if set(reference["results"]) != set(suite.prune_configs()) or reference["suite"]["samples"] != suite.samples:
         return "the suite's configs or samples changed"
     return None

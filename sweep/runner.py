@@ -20,7 +20,7 @@ from workers.nodes import node_address
 from workers.pool import start_error
 
 from . import driver
-from .cluster import DriverNode, connect
+from .cluster import DriverNode, PrivateCluster, connect, describe
 from .data_dir import prepare_data
 from .fingerprint import dataset_fingerprint, dataset_inputs
 from .metrics import nodes_of
@@ -171,7 +171,7 @@ class SweepRun:
     tags: dict
     stops: StopRequests = field(default_factory=StopRequests)
     pool: WorkerPool | None = None
-    node: DriverNode | None = None  # this host, joined to the cluster for the sweep
+    node: DriverNode | PrivateCluster | None = None  # the sweep's own cluster, or this host joined to one
 
     @property
     def fixed(self) -> dict:
@@ -215,6 +215,7 @@ def start(run: SweepRun, address: str | None) -> None:
     spec = run.spec
     parent = read_state(run.path / "sweep.json")["parent_run_id"] if run.resume else None
     run.node = connect(address)
+    run.printer(f"Ray: {describe(run.node)}", flush=True)
     run.stops.listen()
     run.stops.check()
     # workers that could never be placed are refused here, in one line, before any run exists

@@ -20,15 +20,16 @@ from gprune.config import PruneConfig
 from gprune.decoding import Decoding
 from gprune.loading import check_model_source, model_config
 from gprune.methods import METHODS, declared_params, users
+from gprune.methods.random import MAX_SEED
 from gprune.tasks import DataLayoutError
 
 from .presets import PRESETS_DIR, list_presets
+from .reachability import SCHEMES_HINT, TRACKING_SCHEMES
 from .yaml_input import load_yaml, short
 
 # the methods' declared parameters; seed and positions are fixed per sweep
 SWEEPABLE = ("method", "ratio", *(name for name in declared_params() if name != "seed"))
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
-TRACKING_SCHEMES = ("sqlite:///", "postgresql", "mysql", "http://", "https://", "file:")
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
@@ -76,7 +77,7 @@ class Tracking(Section):
     @classmethod
     def _known_scheme(cls, uri: str) -> str:
         if not uri.startswith(TRACKING_SCHEMES):
-            raise ValueError(f"{uri!r}: use sqlite:///FILE, postgresql+psycopg://..., or http(s)://")
+            raise ValueError(f"{uri!r}: {SCHEMES_HINT}")
         return uri
 
 
@@ -119,7 +120,7 @@ class SweepSpec(Section):
     fixtures: Fixtures | None = None  # generate fixtures as the data dir when data_dir is unset
     batch_size: PositiveInt = 4
     max_new_tokens: PositiveInt | None = None
-    seed: NonNegativeInt = 0
+    seed: Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)] = 0  # random selection's (a 64-bit seed)
     concurrency: PositiveInt = 2
     max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it a trial is failed, never best
     search_space: dict[str, Any] = {}

@@ -54,3 +54,14 @@ def test_secrets_come_from_env_and_state_lives_in_volumes():
 def test_the_image_bakes_in_pinned_dependencies():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "-c constraints.txt" in dockerfile and "USER 1000" in dockerfile
+
+
+def test_the_stack_refuses_to_start_on_the_example_secrets():
+    """Compose's `${VAR:?message}` refuses an unset or empty variable: the example leaves both secrets empty, so
+    a copied .env starts nothing until each is set (a shared example value would start a stack anyone can enter)."""
+    text = COMPOSE.read_text()
+    example = dict(line.split("=", 1) for line in (REPO / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    for secret in ("POSTGRES_PASSWORD", "RAY_AUTH_TOKEN"):
+        assert example[secret] == "", f".env.example ships a value for {secret}"
+        assert f"${{{secret}:?" in text, f"the compose file does not refuse an empty {secret}"

@@ -183,3 +183,18 @@ def test_drawing_counts_of_unit_kinds_gives_the_interval_drawing_unit_indices_gi
                        method="percentile", rng=np.random.default_rng(0)).confidence_interval
     width = theirs.high - theirs.low
     assert abs(ours.low - theirs.low) < 0.05 * width and abs(ours.high - theirs.high) < 0.05 * width
+
+
+def test_the_smallest_change_a_paired_bootstrap_can_confirm():
+    from sweep.paired import smallest_confirmable_change
+
+    assert smallest_confirmable_change(3) == 3  # 3 questions: only all three wrong is confirmed
+    assert smallest_confirmable_change(0) is None
+    assert smallest_confirmable_change(12) == 4 and smallest_confirmable_change(100_000) == 4
+    # what the bound says, the bootstrap does: 4 of 12 GQA answers turned wrong are confirmed, 3 are not
+    right = [{"index": i, "score": 1.0, "results": {"exact_match": 1.0}} for i in range(12)]
+    for changed, confirmed in ((3, False), (4, True)):
+        wrong = [{**r, "score": 0.0, "results": {"exact_match": 0.0}} if r["index"] < changed else r for r in right]
+        assert (paired_difference("gqa", wrong, right).high < 0) == confirmed, changed
+    two = [{"index": i, "score": float(i == 2), "results": {"exact_match": float(i == 2)}} for i in range(3)]
+    assert not paired_difference("gqa", two, right[:3]).high < 0

@@ -93,7 +93,8 @@ def test_a_suite_logged_through_an_mlflow_server_leaves_its_artifacts_on_the_ser
     for run in client.search_runs([experiment.experiment_id]):
         logged = json.loads(Path(client.download_artifacts(run.info.run_id, "regress.json",
                                                            str(tmp_path / run.info.run_id))).read_text())
-        assert logged["verdict"] in ("passed", f"pinned as the reference: {tmp_path / 'nightly.reference.json'}")
+        assert logged["verdict"].startswith("passed (") or logged["verdict"] == \
+            f"pinned as the reference: {tmp_path / 'nightly.reference.json'}"
     assert list(server_artifacts.rglob("regress.json"))  # they live where the server keeps them
 
 
@@ -125,3 +126,26 @@ def test_a_regression_run_whose_process_died_mid_write_is_closed_by_the_next(sui
     assert client.get_run(abandoned.info.run_id).info.status == "KILLED"
     assert f"closed run {abandoned.info.run_id} as KILLED" in capsys.readouterr().out
     assert all(r.info.status != "RUNNING" for r in runs(tmp_path))
+
+
+def test_another_model_or_code_revision_is_not_comparable_unless_asked_and_a_small_suite_says_what_it_can_catch(
+        suite_file, tmp_path, capsys):
+    """The model swapped for its random-weight twin collapses POPE; compared with the tiny model's reference that is
+    not comparable (never "passed"). A reference of another commit is compared only when the suite asks (a nightly
+    suite does), and 12 samples a benchmark can only confirm a change of 4 of them, which the verdict says."""
+    assert main(["regress", str(suite_file), "--pin"]) == 0
+    suite = yaml.safe_load(suite_file.read_text())
+    suite_file.write_text(yaml.safe_dump({**suite, "model": "tiny-random"}))
+    assert main(["regress", str(suite_file)]) == 4
+    out = capsys.readouterr().out
+    assert "not comparable: the model changed (tiny " in out and "-> tiny-random " in out, out
+    suite_file.write_text(yaml.safe_dump(suite))
+    reference_path = tmp_path / "nightly.reference.json"
+    reference = json.loads(reference_path.read_text())
+    reference["context"]["code"] = "0" * 40
+    reference_path.write_text(json.dumps(reference))
+    assert main(["regress", str(suite_file)]) == 4
+    assert f"not comparable: the code changed (commit {'0' * 40} ->" in capsys.readouterr().out
+    assert main(["regress", str(suite_file), "--across", "code"]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: passed (" in out and "pope: 12 units: only a change of at least 4 of them (33%) can fail" in out

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import ray
 import yaml
+from conftest import free_port
 from mlflow.tracking import MlflowClient
 
 from sweep.runner import run_sweep
@@ -718,3 +720,50 @@ def test_another_family_sweeps_from_a_folder_through_ray_and_mlflow_with_its_own
         assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in records)
     files = {f.name for f in build_report(family, uri, tmp_path / "report")}
     assert {"figure5-pope-0.png", "figure6-pope-0.png", "table1.csv"} <= files, files
+
+
+def test_a_sweep_without_address_runs_on_its_own_token_cluster_beside_a_foreign_one(fixtures_dir, tmp_path):
+    """Someone on the host ran `ray start --head` (no auth, no CPUs for others' work) in Ray's shared temp folder,
+    and RAY_ADDRESS names it: a sweep without --address still starts its own cluster (token auth, a temp folder of
+    its own) and finishes there; doctor says what it will join. (The host's temp folder is a private one here.)"""
+    host_tmp = Path(tempfile.mkdtemp(prefix="h", dir="/tmp"))  # short: Ray's socket paths live under it
+    port = free_port()
+    foreign_env = {**os.environ, "TMPDIR": str(host_tmp), "RAY_AUTH_MODE": "disabled"}
+    foreign = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}",
+                                "--num-cpus=0", "--include-dashboard=false", "--block"], env=foreign_env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        bootstrap = host_tmp / "ray" / "ray_current_cluster"
+        deadline = time.monotonic() + 120
+        while not bootstrap.exists():
+            assert time.monotonic() < deadline and foreign.poll() is None, "the foreign cluster never started"
+            time.sleep(0.5)
+        foreign_address = bootstrap.read_text().strip()
+        env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # as a user's shell: no auth setting
+        env.update(TMPDIR=str(host_tmp), RAY_ADDRESS=foreign_address, MLFLOW_DISABLE_TELEMETRY="true")
+        doctor = subprocess.run([sys.executable, "-m", "cli.main", "doctor", "--tracking-uri",
+                                 f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "own private cluster" in doctor.stdout and "auth token" in doctor.stdout, doctor.stdout
+        assert f"RAY_ADDRESS={foreign_address} is ignored" in doctor.stdout, doctor.stdout
+        assert f"the cluster at {foreign_address}" in doctor.stdout and "not joined" in doctor.stdout, doctor.stdout
+        sweep_file = tmp_path / "sweep.yaml"
+        sweep_file.write_text(yaml.safe_dump(sweep_dict("private", fixtures_dir, limit=2, search_space={
+            "method": "gprune", "ratio": [0.5]})))
+        done = subprocess.run([sys.executable, "-m", "cli.main", "sweep", str(sweep_file), "--tracking-uri",
+                               f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=600)
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, out[-3000:]
+        assert "this sweep's own private cluster" in out and "(auth token," in out, out[-3000:]
+        assert foreign_address not in out, out[-3000:]
+        assert bootstrap.read_text().strip() == foreign_address  # the foreign cluster is untouched
+        assert not list(host_tmp.glob("gp-ray-*")), "the sweep left its cluster's temp folder behind"
+    finally:
+        os.killpg(foreign.pid, signal.SIGTERM)  # `ray start --block` stops what it started
+        try:
+            foreign.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(foreign.pid, signal.SIGKILL)
+        shutil.rmtree(host_tmp, ignore_errors=True)

@@ -45,6 +45,10 @@ def integer_at_least(least: int) -> Callable[[object], bool]:
     return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
+def integer_in(low: int, high: int) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _no_flops(n: int, d: int, keep: int, **params) -> float:
     return 0.0
 
@@ -80,6 +84,12 @@ def from_scores(score: Callable) -> Callable:
     ties broken towards the lower index (deterministic), returned in their original order."""
     def reduce(features: torch.Tensor, keep: int, shape=None, **params):
         scores = score(features, **params)
+        # a NaN score would make top-k keep the first tokens, silently; on an accelerator the read would wait
+        # for the device once per image, so there the parameters' bounds and the batch's finite features
+        # (gprune/selection.check_finite) are what keep scores finite
+        if scores.device.type == "cpu" and not torch.isfinite(scores).all():
+            raise ValueError(f"scores of {len(scores)} tokens are not all finite (parameters {params}); check the "
+                             "method's parameters against their documented ranges (`gprune methods`)")
         indices = torch.sort(scores, descending=True, stable=True).indices[:keep].sort().values
         return indices, features[indices]
     return reduce

@@ -12,12 +12,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .base import Method, Param, from_scores, integer_at_least, number_in
+from .base import Method, Param, from_scores, integer_in, number_in
 
+# The paper sweeps t <= 10; a hundred steps of a row-stochastic matrix have long converged, and more would only
+# cost time (a billion steps ran for minutes, silently).
+MAX_ITERATIONS = 100
+# 1/temperature scales cosines in float32: far below this the logits overflow and every score is NaN.
+MIN_TEMPERATURE = 1e-6
 THRESHOLD = Param("threshold", 0.5, "similarity threshold s of the graph", "a number in (0, 1]", number_in(0, 1))
-ITERATIONS = Param("iterations", 5, "propagation steps t", "an integer >= 0", integer_at_least(0))
+ITERATIONS = Param("iterations", 5, f"propagation steps t (at most {MAX_ITERATIONS})",
+                   f"an integer in [0, {MAX_ITERATIONS}]", integer_in(0, MAX_ITERATIONS))
 TEMPERATURE = Param("temperature", 0.03, "row-softmax temperature (1.0: the paper's text)",
-                    "a finite number > 0", number_in(0, math.inf))
+                    f"a finite number >= {MIN_TEMPERATURE:g}", number_in(MIN_TEMPERATURE, math.inf, low_open=False))
 
 
 def similarity_graph(features: torch.Tensor, threshold: float, temperature: float):

@@ -2,9 +2,10 @@
 
 import torch
 
-from .base import Method, Param, from_scores, integer_at_least
+from .base import Method, Param, from_scores, integer_in
 
-SEED = Param("seed", 0, "seed of the random choice", "an integer >= 0", integer_at_least(0))
+MAX_SEED = 2**63 - 1  # torch.Generator's seed is a 64-bit integer; a larger one fails every sample
+SEED = Param("seed", 0, "seed of the random choice", "an integer in [0, 2**63 - 1]", integer_in(0, MAX_SEED))
 
 
 def score(features: torch.Tensor, seed: int = 0) -> torch.Tensor:
