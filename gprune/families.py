@@ -64,11 +64,17 @@ def misfits(prune: PruneConfig, config) -> list[str]:
     """Why `prune` cannot act on a model of this config (its method's parameters against the model, the method
     against the family); empty when it can."""
     why = prune.misfits(config)
+    against_family = method_misfit(prune.method, config)
+    return why + [against_family] if against_family else why
+
+
+def method_misfit(method: str, config) -> str | None:
+    """Why `method` cannot act on any model of this config's family, or None."""
     family = MODEL_TYPES.get(config.model_type)
-    if family and not family.has_cls and METHODS[prune.method].needs == Needs.VISION_ATTENTION:
-        why.append(f"{prune.method} ranks tokens by the vision tower's [CLS] attention, and {family.name}'s vision "
-                   "tower has no [CLS] token; use another method (e.g. gprune, divprune, random)")
-    return why
+    if family and not family.has_cls and METHODS[method].needs == Needs.VISION_ATTENTION:
+        return (f"{method} ranks tokens by the vision tower's [CLS] attention, and {family.name}'s vision tower has "
+                "no [CLS] token; use another method (e.g. gprune, divprune, random)")
+    return None
 
 
 def set_prune(model, processor, prune: PruneConfig) -> None:

@@ -18,6 +18,7 @@ from gprune.answers import AnswerRules
 from gprune.benchmarks import TASKS, check_data, resolve_benchmarks
 from gprune.config import PruneConfig
 from gprune.decoding import Decoding
+from gprune.families import method_misfit
 from gprune.loading import check_model_source, model_config
 from gprune.methods import METHODS, declared_params, users
 from gprune.methods.random import MAX_SEED
@@ -267,7 +268,8 @@ def _misfits(space: dict, config) -> list[str]:
     """Each searched value of a parameter that must fit the model (FastV's lm_layer below its depth)."""
     if config is None:
         return []
-    problems = []
+    problems = [f"search_space.method: {why}" for why in filter(None, (method_misfit(m, config)
+                                                                        for m in _methods_of(space)))]
     for key, value in space.items():
         param = declared_params().get(key)
         if param is None or param.fits is None:

@@ -221,3 +221,18 @@ def test_a_damaged_weight_file_in_a_sweep_s_model_is_named_before_ray(tmp_path):
     with pytest.raises(SweepSpecError) as error:
         parse_spec({"name": "x", "model": str(folder)})
     assert f"model: {folder / 'model.safetensors'}: a weight file is damaged" in str(error.value)
+
+
+def test_a_method_the_models_family_cannot_run_is_refused_before_ray(tmp_path):
+    """VisionZip ranks by the vision tower's [CLS] attention; Qwen2.5-VL's tower has none (eval refuses it too)."""
+    from testbed.tiny import build_qwen25vl
+
+    model, processor = build_qwen25vl()
+    model.save_pretrained(tmp_path / "qwen")
+    processor.save_pretrained(tmp_path / "qwen")
+    with pytest.raises(SweepSpecError) as error:
+        parse_spec({"name": "x", "model": str(tmp_path / "qwen"), "fixtures": {"n": 4},
+                    "search_space": {"method": ["gprune", "visionzip"], "ratio": 0.5}})
+    assert error.value.problems == ["search_space.method: visionzip ranks tokens by the vision tower's [CLS] attention, "
+                                    "and Qwen2.5-VL's vision tower has no [CLS] token; use another method (e.g. "
+                                    "gprune, divprune, random)"]
