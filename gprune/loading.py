@@ -16,6 +16,7 @@ from transformers import (
     LlavaNextProcessor,
 )
 
+from .checkpoint_fit import check_folder, check_runs, read_config
 from .checkpoints import TINY
 from .config import PruneConfig
 from .families import Family, family_of_type, misfits, set_prune
@@ -61,6 +62,7 @@ def check_checkpoint_folder(path: Path) -> None:
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         raise FileNotFoundError(f"{path} has a {family.name} config.json but no weights (*.safetensors or *.bin); "
                                 "copy the whole checkpoint folder")
+    check_folder(path, family)
     check_weights(path)
 
 
@@ -81,7 +83,7 @@ def check_weights(path: Path) -> None:
                 found.update(tuple(weights.get_slice(key).get_shape()) for key in weights.keys())
         except (SafetensorError, OSError) as error:
             raise ValueError(f"{file}: a weight file is damaged ({error}); copy the checkpoint again") from None
-    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    config = read_config(path)
     with torch.device("meta"):  # shapes only: no memory
         model = family_of_type(config.model_type, str(path)).model(config)
     expected = Counter(tuple(p.shape) for p in model.parameters())
@@ -117,7 +119,8 @@ def model_config(name_or_path: str):
     hub id that is not in the local cache (it is checked when it loads)."""
     source = str(TINY) if name_or_path in BUILT_IN else check_model_source(name_or_path)
     try:
-        return AutoConfig.from_pretrained(source, local_files_only=True)
+        return read_config(Path(source)) if Path(source).is_dir() else AutoConfig.from_pretrained(
+            source, local_files_only=True)
     except OSError:
         if Path(source).is_dir():
             raise
@@ -219,5 +222,6 @@ def load_model(
     processor.tokenizer.padding_side = "left"  # batched generation needs the prompts right-aligned
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    check_runs(model, processor, name_or_path)  # before any benchmark: files that do not fit fail once, here
     set_prune(model, processor, prune or PruneConfig())
     return model, processor

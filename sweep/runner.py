@@ -121,13 +121,15 @@ def read_state(path: Path) -> dict:
                          "it: start it again under its name (the old state is set aside)") from None
 
 
+def has_tune_state(experiment_path: Path) -> bool:
+    """Whether Tune saved its state: a sweep stopped before its trials started (Ray, the workers, the baseline
+    and its run) has none, and resumes by starting its search, under the parent run it had."""
+    return any(experiment_path.glob("experiment_state-*.json"))
+
+
 def check_tune_state(experiment_path: Path) -> None:
     """Tune's saved state must be whole: restoring from a damaged one would silently start a fresh search."""
-    states = sorted(experiment_path.glob("experiment_state-*.json"))
-    if not states:
-        raise ValueError(f"{experiment_path} holds no Tune state (experiment_state-*.json): the sweep stopped "
-                         "before its trials started; start it again under its name")
-    for path in states:
+    for path in sorted(experiment_path.glob("experiment_state-*.json")):
         try:
             json.loads(path.read_text())
         except (ValueError, OSError) as error:
@@ -269,7 +271,8 @@ def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:
                              records_dir=run.records_dir),
         {**TRIAL_RESOURCES, f"node:{node_address()}": 0.001})
     callbacks = [run.callback(), ProgressLine(total)]
-    if run.resume:  # Tune restores its own copy of the callbacks, with the same tracker settings
+    restore = run.resume and has_tune_state(run.path)
+    if restore:  # Tune restores its own copy of the callbacks, with the same tracker settings
         tuner = tune.Tuner.restore(str(run.path), trainable, resume_unfinished=True, resume_errored=True)
     else:
         tuner = tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config(spec),
@@ -287,7 +290,7 @@ def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:
         raise callbacks[0].unavailable
     fit = time.perf_counter() - started
     backfill(grid, run.tracker, run.callback())
-    return {"fit": fit, "logging": float("nan") if run.resume else callbacks[0].seconds}
+    return {"fit": fit, "logging": float("nan") if restore else callbacks[0].seconds}
 
 
 def conclude(run: SweepRun, baseline: dict, total: int, seconds: dict) -> SweepOutcome:

@@ -2,7 +2,6 @@
 be: a trial that failed before its records, damaged records files, an unknown run, a store that is down or no
 store at all. Each is one line naming the problem; a report still comes out. And Figure 3 as it is drawn."""
 
-import json
 from dataclasses import asdict
 
 import pytest

@@ -233,6 +233,6 @@ def test_a_method_the_models_family_cannot_run_is_refused_before_ray(tmp_path):
     with pytest.raises(SweepSpecError) as error:
         parse_spec({"name": "x", "model": str(tmp_path / "qwen"), "fixtures": {"n": 4},
                     "search_space": {"method": ["gprune", "visionzip"], "ratio": 0.5}})
-    assert error.value.problems == ["search_space.method: visionzip ranks tokens by the vision tower's [CLS] attention, "
-                                    "and Qwen2.5-VL's vision tower has no [CLS] token; use another method (e.g. "
-                                    "gprune, divprune, random)"]
+    assert error.value.problems == ["search_space.method: visionzip ranks tokens by the vision tower's [CLS] "
+                                    "attention, and Qwen2.5-VL's vision tower has no [CLS] token; use another method "
+                                    "(e.g. gprune, divprune, random)"]

@@ -767,3 +767,39 @@ def test_a_sweep_without_address_runs_on_its_own_token_cluster_beside_a_foreign_
         except subprocess.TimeoutExpired:
             os.killpg(foreign.pid, signal.SIGKILL)
         shutil.rmtree(host_tmp, ignore_errors=True)
+
+
+def test_a_driver_killed_while_the_baseline_is_written_resumes(fixtures_dir, tmp_path):
+    """kill -9 of the driver during the baseline (its run half-written: created, not yet whole), before Tune saved any
+    state: `--resume` evaluates the baseline again under the same parent run, closes the half-written one, and runs
+    every trial; nothing is left RUNNING."""
+    from sweep.tracking import LOGGED
+
+    name = "killed-at-baseline"
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, limit=6, search_space={
+        "method": "gprune", "ratio": [0.5, 0.9]})))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
+    lines = []
+    for line in first.stdout:
+        lines.append(line)
+        if "evaluating the unpruned baseline" in line:
+            break
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    client, parents, _ = children(uri, name)
+    assert len(parents) == 1, "".join(lines)
+    half = client.create_run(parents[0].info.experiment_id, run_name="baseline", tags={  # as the driver left it
+        "mlflow.parentRunId": parents[0].info.run_id, "gprune.trial_id": "baseline", "gprune.role": "baseline"})
+    assert not list((tmp_path / ".sweeps" / name).glob("experiment_state-*.json"))  # Tune had not started
+
+    second = run_cli(["sweep", "--resume", name], tmp_path)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-3000:]
+    client, parents, runs = children(uri, name)
+    whole = [r for r in runs if r.data.tags.get(LOGGED) == "true"]
+    assert sorted(r.data.tags["gprune.role"] for r in whole) == ["baseline", "trial", "trial"]
+    closed = client.get_run(half.info.run_id)
+    assert closed.info.status == "FAILED" and closed.data.tags["gprune.superseded"] == "true"
+    assert parents[0].info.status == "FINISHED" and all(r.info.status != "RUNNING" for r in runs)
