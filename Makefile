@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 TEST_ENV := RAY_AUTH_MODE=disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-fast demo eval-demo bench train-tiny clean
+.PHONY: install lint system-packages test test-fast demo eval-demo bench train-tiny clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/deptry .
 
-# Everything, as CI runs it: the linter, then every test (Ray clusters, PostgreSQL and training included).
-test: lint
+# PostgreSQL, Chromium, Slurm and munge from Debian's archive where missing (or one line saying what to install).
+system-packages:
+	bash testbed/system_packages.sh
+
+# Everything, as CI runs it: the linter, then every test (Ray clusters, PostgreSQL, Slurm, a browser, training).
+test: lint system-packages
 	$(TEST_ENV) $(PY) -m pytest -q
 
 # The quick loop while editing: every test not marked slow (about two minutes here).

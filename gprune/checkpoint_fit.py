@@ -65,7 +65,7 @@ def check_folder(path: Path, family) -> None:
     for name in PROCESSOR_FILES:
         file = path / name
         named = json.loads(file.read_text(encoding="utf-8")).get("processor_class") if file.is_file() else None
-        if named and named != family.processor.__name__:
+        if named and named not in (family.processor.__name__, family.pruned_processor.__name__):
             problems.append(f"{name}: processor_class {named} is another family's; a {family.name} checkpoint "
                             f"needs {family.processor.__name__}'s files")
     if problems:

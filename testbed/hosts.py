@@ -12,10 +12,13 @@ which would end every Ray process on the machine.
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SUBNET = "10.77.0"
+CHECKOUT = Path(__file__).resolve().parents[1]  # its venv and code: what every host runs
 OBSERVER = f"{SUBNET}.1"  # this machine's own address on the hosts' subnet
 
 
@@ -67,10 +70,14 @@ class Host:
 class Hosts:
     """`Hosts(["db", "head", ...])`: the hosts, up; `close()` ends their processes and removes the namespaces."""
 
-    def __init__(self, names: list[str], prefix: str = "gp"):
+    def __init__(self, names: list[str], prefix: str = "gp", shared: tuple[Path, ...] = (CHECKOUT,)):
         self.prefix, self.switch = prefix, f"{prefix}-switch"
         self.hosts: dict[str, Host] = {}
         self.names = names
+        # folders every host sees as they are (the checkout and its venv), though one lie under the machine's /tmp,
+        # which each host replaces by its own: bound aside before that, and back after
+        self.kept = {path: Path(f"/run/{prefix}-keep{i}") for i, path in enumerate(shared)
+                     if Path(tempfile.gettempdir()) in path.resolve().parents}
         self._remove_namespaces()  # left by a run that was killed before it could clean up
         # every host resolves the others by name, as compose's services do (bind-mounted over its /etc/hosts)
         self.hosts_file = f"/run/{prefix}-hosts"
@@ -108,9 +115,12 @@ class Hosts:
         for link in ("eth0", "lo"):
             _ip("-n", namespace, "link", "set", link, "up")
         _ip("-n", namespace, "route", "add", "default", "dev", "eth0")  # as a real host has: Ray finds its address
+        aside = [f"mkdir -p {stash} && mount --bind {path} {stash}" for path, stash in self.kept.items()]
+        back = [f"mkdir -p {path} && mount --bind {stash} {path}" for path, stash in self.kept.items()]
+        steps = [*aside, f"mount -t tmpfs tmpfs {tempfile.gettempdir()}", *back,
+                 f"mount --bind {self.hosts_file} /etc/hosts", "exec sleep infinity"]
         holder = subprocess.Popen(["ip", "netns", "exec", namespace, "unshare", "-m", "--propagation", "private",
-                                   "sh", "-c", f"mount -t tmpfs tmpfs /tmp && mount --bind {self.hosts_file} "
-                                   "/etc/hosts && exec sleep infinity"])
+                                   "sh", "-c", " && ".join(steps)])
         # until the holder is `sleep`: only then is its mount namespace the final one (`ip netns exec` makes one of
         # its own first, to remount /sys; taken too early, `kill` would find none of the host's processes)
         for _ in range(600):
@@ -137,3 +147,6 @@ class Hosts:
         self._remove_namespaces()
         if os.path.exists(self.hosts_file):
             os.remove(self.hosts_file)
+        for stash in self.kept.values():
+            if stash.is_dir():
+                stash.rmdir()  # bound only inside the hosts' mount namespaces: empty here

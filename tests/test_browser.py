@@ -43,7 +43,7 @@ def swept(tmp_path_factory, fixtures_dir):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "headless Chromium is missing: `apt-get install chromium` (.ci/run does)"
+    assert Path(CHROMIUM).exists(), "headless Chromium is missing: `make test` installs it (testbed/system_packages.sh)"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

@@ -79,6 +79,7 @@ def test_help_and_usage_errors_load_no_heavy_library(argv):
 
 def test_doctor_says_what_a_sweep_would_use_and_what_to_fix(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # a sweep then gives its cluster a fresh token
     assert main(["doctor", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0
     said = capsys.readouterr().out
     assert "ok   Ray: no --address: a sweep starts its own private cluster" in said and "answers" in said

@@ -3,6 +3,7 @@ health checks, restart policies, volumes and published ports; the image's pins. 
 these machines: the stack itself is not started here.)"""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,24 @@ def test_the_stack_refuses_to_start_on_the_example_secrets():
     for secret in ("POSTGRES_PASSWORD", "RAY_AUTH_TOKEN"):
         assert example[secret] == "", f".env.example ships a value for {secret}"
         assert f"${{{secret}:?" in text, f"the compose file does not refuse an empty {secret}"
+
+
+def test_make_test_installs_the_system_packages_before_any_test_or_says_why_it_cannot():
+    """`make test` runs testbed/system_packages.sh before pytest; where it cannot install (not root, or no apt),
+    it fails in one line naming the packages. (Here, as nobody, with a PATH where none of them is found.)"""
+    import tempfile
+
+    planned = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert planned.index("testbed/system_packages.sh") < planned.index("pytest")
+    bare = Path(tempfile.mkdtemp(prefix="gprune-bare-path-", dir="/var/tmp"))  # nobody can read it
+    try:
+        bare.chmod(0o755)
+        for tool in ("ls", "id"):  # what the script itself calls, without the packages' commands
+            (bare / tool).symlink_to(shutil.which(tool))
+        done = subprocess.run([shutil.which("runuser"), "-u", "nobody", "--", shutil.which("bash"),
+                               str(REPO / "testbed" / "system_packages.sh")], env={"PATH": str(bare)},
+                              capture_output=True, text=True)
+    finally:
+        shutil.rmtree(bare)
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert "the tests need chromium slurm-wlm munge (Debian packages); install them as root" in done.stderr

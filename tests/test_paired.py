@@ -130,7 +130,7 @@ def test_a_change_that_flips_answers_on_one_benchmark_regresses_that_benchmark_a
     reference = json.loads(pinned.read_text())
 
     unchanged = compare(suite, reference, {key: entries(right_everywhere)})
-    assert judge(unchanged) == (Verdict.PASSED, "passed")
+    assert judge(unchanged)[0] == Verdict.PASSED and judge(unchanged)[1].startswith("passed (")  # few units: said
 
     changed = dict(right_everywhere, **{flipped: answer_sheet_records(flipped, fixtures_dir, lambda i: False)})
     comparisons = compare(suite, reference, {key: entries(changed)})

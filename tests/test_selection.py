@@ -109,9 +109,9 @@ def test_computes_graph_in_float32_for_half_inputs():
         ({"keep": 17}, "keep=17"),
         ({"keep": 4, "threshold": 0.0}, "threshold=0.0 must be a number in \\(0, 1\\]"),
         ({"keep": 4, "threshold": 1.5}, "threshold=1.5"),
-        ({"keep": 4, "iterations": -1}, "iterations=-1 must be an integer >= 0"),
+        ({"keep": 4, "iterations": -1}, "iterations=-1 must be an integer in \\[0, 100\\]"),
         ({"keep": 4, "iterations": 2.5}, "iterations=2.5"),
-        ({"keep": 4, "temperature": 0}, "temperature=0 must be a finite number > 0"),
+        ({"keep": 4, "temperature": 0}, "temperature=0 must be a finite number >= 1e-06"),
         ({"keep": 4, "method": "sparsevlm"}, "method='sparsevlm' is unknown"),
     ],
 )

@@ -15,13 +15,15 @@ import yaml
 from testbed.fixtures import write_fixtures
 
 REPO = Path(__file__).parents[1]
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("slurmctld"), reason="needs root and Slurm")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="the Slurm daemons need root")]
 
 
 @pytest.fixture
 def slurm():
     from testbed.slurm import Slurm
+
+    missing = [daemon for daemon in ("slurmctld", "slurmd", "munged") if not shutil.which(daemon)]
+    assert not missing, f"{', '.join(missing)} not installed: `make test` installs slurm-wlm and munge"
 
     cluster = Slurm(Path(tempfile.mkdtemp(prefix="gprune-slurm-", dir="/var/tmp")))  # short socket paths
     yield cluster

@@ -185,3 +185,20 @@ def test_a_sweep_from_a_host_outside_the_cluster_evaluates_on_the_worker_nodes_a
     without = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN"} | {"RAY_AUTH_MODE": "disabled"}
     refused, _ = hosts["scheduler"].run(["ray", "status", "--address=ray-head:6379"], env=without).communicate(120)
     assert "node_" not in refused and "auth" in refused.lower(), refused
+
+
+def test_each_host_sees_the_checkout_even_under_the_machines_temp_folder(tmp_path):
+    """A checkout (with its venv) under /tmp: each host's private /tmp would hide it; it is bound back, and the
+    host's /tmp stays its own."""
+    checkout = tmp_path / "checkout"  # pytest's folders live under the machine's /tmp
+    checkout.mkdir()
+    (checkout / "marker").write_text("the checkout")
+    hosts = Hosts(["one"], prefix="gq", shared=(checkout,))
+    try:
+        out = tmp_path / "out.txt"
+        shown = hosts["one"].run(["sh", "-c", f"cat {checkout / 'marker'} && echo private > /tmp/host-file"], log=out)
+        assert shown.wait(timeout=60) == 0, out.read_text()
+        assert out.read_text().strip() == "the checkout"
+        assert not Path("/tmp/host-file").exists()
+    finally:
+        hosts.close()

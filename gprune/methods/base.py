@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
 import torch
 
 
@@ -84,10 +85,10 @@ def from_scores(score: Callable) -> Callable:
     ties broken towards the lower index (deterministic), returned in their original order."""
     def reduce(features: torch.Tensor, keep: int, shape=None, **params):
         scores = score(features, **params)
-        # a NaN score would make top-k keep the first tokens, silently; on an accelerator the read would wait
-        # for the device once per image, so there the parameters' bounds and the batch's finite features
-        # (gprune/selection.check_finite) are what keep scores finite
-        if scores.device.type == "cpu" and not torch.isfinite(scores).all():
+        # a NaN score would make top-k keep the first tokens, silently. Read on the CPU only, where it waits for
+        # nothing (numpy: no dispatch); on an accelerator it would wait for the device once per image, so there the
+        # parameters' bounds and the batch's finite features (gprune/selection.check_finite) keep scores finite
+        if scores.device.type == "cpu" and not np.isfinite(scores.detach().float().numpy()).all():
             raise ValueError(f"scores of {len(scores)} tokens are not all finite (parameters {params}); check the "
                              "method's parameters against their documented ranges (`gprune methods`)")
         indices = torch.sort(scores, descending=True, stable=True).indices[:keep].sort().values
