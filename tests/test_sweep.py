@@ -623,22 +623,23 @@ def test_workers_that_cannot_be_placed_are_said_in_one_line_before_any_run(ray_c
 
 def test_a_worker_that_cannot_start_says_why_once_and_leaves_no_run(ray_cluster, fixtures_dir, tmp_path,
                                                                     monkeypatch):
-    """A checkpoint folder whose config and weights are whole but whose processor files are missing passes the
-    checks before Ray; each worker then fails to load it: the reason, in one line, and no MLflow run."""
+    """A checkpoint folder whose files pass the checks before Ray (config keys in range, weights whole, tokenizer and
+    processor files there) but whose config names another image token than its tokenizer's: each worker fails its
+    blank-image check as it loads the model: the reason, in one line, and no MLflow run."""
     from gprune.checkpoints import TINY
 
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "model"
-    folder.mkdir()
-    for name in ("config.json", "model.safetensors", "generation_config.json"):
-        shutil.copy(TINY / name, folder / name)
+    shutil.copytree(TINY, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "image_token_index": 5}))  # in the vocabulary
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(ValueError) as error:
         run_sweep(parse_spec(sweep_dict("broken", fixtures_dir, model=str(folder))), tracking_uri=uri,
                   printer=lambda *a, **k: None)
     message = str(error.value)
     assert message.startswith("an evaluation worker died and was not brought back") and "\n" not in message
-    assert str(folder) in message
+    assert str(folder) in message and "config.json's image_token_id is 5" in message
     assert MlflowClient(uri).get_experiment_by_name("broken") is None or not children(uri, "broken")[1]
 
 
