@@ -750,8 +750,8 @@ def test_a_sweep_without_address_runs_on_its_own_token_cluster_beside_a_foreign_
         assert f"RAY_ADDRESS={foreign_address} is ignored" in doctor.stdout, doctor.stdout
         assert f"the cluster at {foreign_address}" in doctor.stdout and "not joined" in doctor.stdout, doctor.stdout
         sweep_file = tmp_path / "sweep.yaml"
-        sweep_file.write_text(yaml.safe_dump(sweep_dict("private", fixtures_dir, limit=2, search_space={
-            "method": "gprune", "ratio": [0.5]})))
+        sweep_file.write_text(yaml.safe_dump(sweep_dict("private", fixtures_dir, benchmarks=["pope"], limit=2,
+                                                        search_space={"method": "gprune", "ratio": [0.5]})))
         done = subprocess.run([sys.executable, "-m", "cli.main", "sweep", str(sweep_file), "--tracking-uri",
                                f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=600)
@@ -778,7 +778,7 @@ def test_a_driver_killed_while_the_baseline_is_written_resumes(fixtures_dir, tmp
 
     name = "killed-at-baseline"
     sweep_file = tmp_path / "sweep.yaml"
-    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, limit=6, search_space={
+    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, benchmarks=["pope"], limit=6, search_space={
         "method": "gprune", "ratio": [0.5, 0.9]})))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
