@@ -15,8 +15,9 @@ from .commands import add_command
 
 def cmd_report(args) -> int:
     from dashboards.report import build_report
+    from sweep.reachability import check_tracking_store
 
-    check_store_exists(args.tracking_uri)
+    check_tracking_store(args.tracking_uri, must_exist=True)  # a reader would create an empty SQLite file
     out = Path(args.out or Path("reports") / args.experiment)
     files = build_report(args.experiment, args.tracking_uri, out, args.parent_run, log=not args.no_log)
     print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
@@ -28,8 +29,9 @@ def cmd_report(args) -> int:
 def cmd_samples(args) -> int:
     from dashboards.runs import run_records
     from gprune.lmms_samples import samples_file, write_samples
+    from sweep.reachability import check_tracking_store
 
-    check_store_exists(args.tracking_uri)
+    check_tracking_store(args.tracking_uri, must_exist=True)  # a reader would create an empty SQLite file
     records = run_records(args.tracking_uri, args.run)
     for benchmark, rows in records.items():
         print(f"wrote {write_samples(samples_file(args.out, benchmark), rows)}")
@@ -51,14 +53,6 @@ def port_number(text: str) -> int:
     return port
 
 
-def check_store_exists(tracking_uri: str) -> None:
-    """The store answers in seconds, and exists (browsing a SQLite file that is not there would create an empty
-    one); an MLflow server that is down is said at once, not after its client's minutes of retries."""
-    from sweep.reachability import check_tracking_store
-
-    check_tracking_store(tracking_uri, must_exist=True)
-
-
 def check_port_free(host: str, port: int) -> None:
     with socket.socket() as probe:
         try:
@@ -71,9 +65,9 @@ def check_port_free(host: str, port: int) -> None:
 def cmd_ui(args) -> int:
     from mlflow.tracking import MlflowClient
 
-    from sweep.reachability import shown
+    from sweep.reachability import check_tracking_store, shown
 
-    check_store_exists(args.tracking_uri)
+    check_tracking_store(args.tracking_uri, must_exist=True)  # a reader would create an empty SQLite file
     if not ipaddress.ip_address(socket.gethostbyname(args.host)).is_loopback:
         print(f"gprune: warning: the MLflow UI has no authentication: on {args.host} anyone who reaches port "
               f"{args.port} can read, change and delete every run; keep --host 127.0.0.1 (and an SSH tunnel), or "

@@ -41,12 +41,12 @@ def config_problems(config) -> list[str]:
             if not -(vision_layers + 1) <= index <= vision_layers:
                 problems.append(f"vision_feature_layer {index} is outside the vision tower's {vision_layers + 1} "
                                 f"hidden states ({-(vision_layers + 1)}..{vision_layers})")
+    text = config.get_text_config()
     token = getattr(config, "image_token_id", None)
     token = getattr(config, "image_token_index", None) if token is None else token
-    vocab = getattr(config.get_text_config(), "vocab_size", None)
+    vocab = getattr(text, "vocab_size", None)
     if token is not None and vocab is not None and not 0 <= token < vocab:
         problems.append(f"image_token_id {token} is outside the vocabulary (text_config.vocab_size {vocab})")
-    text = config.get_text_config()
     rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None) or {}
     section = rope.get("mrope_section") if isinstance(rope, dict) else None
     if section is not None:
