@@ -12,10 +12,10 @@ import traceback
 from contextlib import contextmanager
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from gprune import PruneConfig, set_prune
 from gprune.decoding import Decoding
+from gprune.transformers_api import TorchDispatchMode
 from testbed.geometry_8b import NARROW, build, generate_rows
 
 READ_OPS = {"_local_scalar_dense", "is_nonzero", "item", "nonzero"}

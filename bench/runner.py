@@ -15,7 +15,7 @@ import torch
 from loguru import logger
 
 from gprune.evaluation import evaluate
-from gprune.lmms_model import GPruneLlavaNext
+from gprune.lmms_model import GPruneModel
 from gprune.tasks import TASKS_DIR
 
 
@@ -56,7 +56,7 @@ def main():
     parser.add_argument("--limit", type=int, default=64)
     args = parser.parse_args()
     logger.disable("lmms_eval")
-    lm = GPruneLlavaNext(pretrained="tiny", ratio=0.7, device="cpu")
+    lm = GPruneModel(pretrained="tiny", ratio=0.7, device="cpu")
     timed_generate_until(lm)
     run_ours(lm, 8, 8)  # warm-up: dataset caches, kernels
     from lmms_eval.tasks import TaskManager

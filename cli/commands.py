@@ -7,7 +7,7 @@ module (and the torch, lmms-eval, Ray or MLflow it needs) is imported only when 
 COMMANDS = {
     "eval": ("library", "evaluate one pruning config on benchmarks"),
     "fixtures": ("library", "write small benchmark fixtures in the real schemas"),
-    "train-tiny": ("library", "train the small LLaVA-NeXT behind --model tiny, on CPU"),
+    "train-tiny": ("library", "train the small model behind --model tiny, on CPU"),
     "benchmarks": ("library", "list the benchmarks, their tasks, metrics and data"),
     "methods": ("library", "list the token-reduction methods and their parameters"),
     "sweep": ("sweeps", "sweep pruning configs with Ray Tune, tracked in MLflow"),

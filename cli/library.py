@@ -57,7 +57,7 @@ def print_results(results) -> None:
     some = next(iter(results.values()))
     t = some.throughput
     print(f"\nprune: {some.prune}")
-    print(f"answers: {some.answers} (lmms-eval's CLI with llava_hf: stop strings keep, 1024, reasoning tags strip)")
+    print(f"answers: {some.answers} (lmms-eval's CLI defaults: stop strings keep, 1024, reasoning tags strip)")
     print(f"throughput on {t['device']} ({t['dtype']}), batch size {t['batch_size']}, {t['decoding']}; "
           f"timed: {t['timed']}")
     print(f"prefill ms: {t['prefill_timed']}; decode ms/token: {t['decode_timed']}")

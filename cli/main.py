@@ -59,6 +59,7 @@ def main(argv=None) -> int:
 
     logger.disable("lmms_eval")  # its task-loading chatter would bury our table
     datasets.disable_progress_bars()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per records.json otherwise
     try:
         return args.func(args)
     except (ValueError, OSError) as error:  # bad input, missing files, unreachable stores: one message

@@ -1,12 +1,11 @@
 """A sweep's runs as MLflow holds them: the parent, the baseline and the trials, as one pandas table
-(mlflow.search_runs), and each run's per-sample records (its records.json artifact)."""
+(the columns mlflow.search_runs gives, read with an explicit client: no global tracking URI is set), and each run's
+per-sample records (its records.json artifact)."""
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -15,7 +14,7 @@ from gprune.benchmarks import PRIMARY
 from sweep.reachability import shown
 from sweep.tracking import LOGGED
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per records.json otherwise
+SEARCH_PAGE = 5000  # runs a search returns at once
 
 
 @dataclass
@@ -91,14 +90,29 @@ def read_records(path: Path) -> dict:
     return records
 
 
+def runs_frame(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
+    """Every run of the experiment, a row each: run_id, status, start_time, and metrics./params./tags. columns."""
+    rows, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], max_results=SEARCH_PAGE, page_token=token)
+        rows += [{"run_id": run.info.run_id, "status": run.info.status,
+                  "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                  **{f"metrics.{k}": v for k, v in run.data.metrics.items()},
+                  **{f"params.{k}": v for k, v in run.data.params.items()},
+                  **{f"tags.{k}": v for k, v in run.data.tags.items()}} for run in page]
+        token = page.token
+        if not token:
+            return pd.DataFrame(rows)
+
+
 def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sweep:
     """The newest sweep run under experiment `name` (or the parent run `parent_id`)."""
-    mlflow.set_tracking_uri(tracking_uri)
-    experiment = MlflowClient(tracking_uri).get_experiment_by_name(name)
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
     if experiment is None:
         raise ValueError(f"no experiment {name!r} in {shown(tracking_uri)}; `gprune ui --tracking-uri "
                          f"{shown(tracking_uri)}` lists them, or run a sweep first")
-    runs = mlflow.search_runs([experiment.experiment_id], max_results=50000)
+    runs = runs_frame(client, experiment.experiment_id)
     if runs.empty or "tags.gprune.role" not in runs:
         raise ValueError(f"experiment {name!r} in {shown(tracking_uri)} holds no sweep runs; run `gprune sweep` first")
     parents = runs[runs["tags.gprune.role"] == "parent"].sort_values("start_time", ascending=False)

@@ -1,4 +1,5 @@
-"""G-Prune: training-free graph-based visual-token pruning for LLaVA-NeXT (and LLaVA-1.5, Qwen2.5-VL), as a library.
+"""G-Prune: training-free graph-based visual-token pruning for LLaVA-NeXT (and LLaVA-1.5, Qwen2.5-VL, LLaVA-OneVision),
+as a library.
 
 Pure PyTorch + transformers (+ lmms-eval for benchmarks): no Ray, no MLflow, usable in a notebook.
 Names are imported on first use, so `import gprune.config` stays light for Ray Tune trials.
@@ -8,7 +9,7 @@ import importlib
 
 _EXPORTS = {
     "PruneConfig": "config", "evaluate": "evaluation", "exact_flops": "flops", "fastv_flops": "flops",
-    "image_layout": "layout", "keep_count": "layout", "load_model": "loading", "select_tokens": "selection",
+    "image_layout": "families", "keep_count": "layout", "load_model": "loading", "select_tokens": "selection",
     "reduce_tokens": "selection",
     "set_prune": "families",
 }

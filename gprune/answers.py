@@ -20,11 +20,11 @@ LMMS_EVAL_REASONING_TAGS = [["<think>", "</think>"], ["<analysis>", "</analysis>
 @dataclass(frozen=True)
 class AnswerRules:
     stop_strings: str = field(default="keep", metadata={
-        "help": "a task's stop strings: keep (lmms-eval's llava_hf: the answer is scored as generated) or cut "
+        "help": "a task's stop strings: keep (lmms-eval's default: the answer is scored as generated) or cut "
                 "(the answer ends at the first one, whitespace stripped)",
         "choices": STOP_STRINGS})
     default_max_new_tokens: int = field(default=1024, metadata={
-        "help": "new-token limit for a task that sets none (lmms-eval's llava_hf: 1024); --max-new-tokens caps both"})
+        "help": "new-token limit for a task that sets none (lmms-eval's default: 1024); --max-new-tokens caps both"})
     reasoning_tags: str = field(default="strip", metadata={
         "help": "<think>/<analysis> blocks: strip before scoring (lmms-eval's CLI default, its own function) or keep "
                 "(its --reasoning_tags none)",

@@ -10,8 +10,7 @@ share a few compiled shapes instead of compiling one each. Greedy answers are th
 
 from dataclasses import dataclass, field
 
-import torch
-from transformers import CompileConfig
+from .transformers_api import allow_compiled_shapes, compile_config_for_every_device
 
 CACHES = ("auto", "static", "dynamic")
 # compiled decode steps kept per process: one per (batch size, cache-length bucket) that a sweep meets; dynamo's
@@ -67,11 +66,9 @@ class Decoding:
         length = -(-(prompt_length + max_new_tokens) // self.bucket) * self.bucket
         kwargs = {"cache_implementation": "static", "max_cache_len": length}
         if self.compiles_on(device):
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_SHAPES)
+            allow_compiled_shapes(COMPILED_SHAPES)
         if self.compile == "off":
             kwargs["disable_compile"] = True
         elif self.compile == "on":
-            config = CompileConfig()
-            config._compile_all_devices = True  # transformers compiles off-CUDA only when asked this way
-            kwargs["compile_config"] = config
+            kwargs["compile_config"] = compile_config_for_every_device()
         return kwargs

@@ -1,9 +1,8 @@
 """FLOPs per sample from the model config and the actual token counts, in two conventions.
 
 `exact`: floating-point operations actually executed, counted as 2 x multiply-adds of every
-matrix product (the convention of torch.utils.flop_counter): vision tower (patch conv, attention,
-MLP) for every crop (Qwen2.5-VL: per image at its own resolution, windowed attention), projector (Qwen2.5-VL:
-the merger), token reduction (each method declares its own), language-model
+matrix product (the convention of torch.utils.flop_counter): vision tower and projector (each family counts its
+own: gprune/families/), token reduction (each method declares its own), language-model
 prefill (grouped-query attention projections, full n x n attention score and value products as
 eager/SDPA compute them, SwiGLU MLP),
 lm_head, and one KV-cache decode step per generated token after the first. Norms, softmax,
@@ -18,10 +17,10 @@ exact for Llama-3 (GQA, SwiGLU) nor a FLOP count (it counts MACs); it is what th
 from dataclasses import asdict, dataclass
 
 from .config import PruneConfig
+from .families import family_of_config
 from .layout import ImageLayout, keep_count
 from .methods import METHODS
 from .methods.base import Needs, Stage
-from .vision_attention import cls_attention_flops
 
 
 @dataclass(frozen=True)
@@ -38,45 +37,6 @@ class Flops:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "total": self.total}
-
-
-def _vision_flops(vision, crops: int) -> float:
-    side = vision.image_size // vision.patch_size
-    n, h, m = side * side + 1, vision.hidden_size, vision.intermediate_size  # +1: the CLS token
-    patch_conv = 2 * side * side * h * vision.num_channels * vision.patch_size**2
-    layer = 2 * n * 4 * h * h + 2 * 2 * n * n * h + 2 * 2 * n * h * m
-    return crops * (patch_conv + vision.num_hidden_layers * layer)
-
-
-def _windows(length: int, size: int) -> list[int]:
-    """The extents of consecutive windows of `size` covering `length` (the last one shorter)."""
-    return [size] * (length // size) + ([length % size] if length % size else [])
-
-
-def _qwen_vision_flops(vision, layout: ImageLayout) -> tuple[float, float]:
-    """(vision tower, merger) FLOPs of one Qwen2.5-VL image: the 3-D patch embedding, blocks of attention over
-    windows of merged units (full attention in `fullatt_block_indexes`) with a SwiGLU MLP, then the merger MLP on
-    each 2x2 patch group."""
-    rows, cols = layout.base_grid
-    merge, h, m = vision.spatial_merge_size, vision.hidden_size, vision.intermediate_size
-    n = rows * cols * merge**2  # patches
-    embed = 2 * n * h * vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
-    window = vision.window_size // merge // vision.patch_size  # in merged units
-    windowed = sum((r * c * merge**2) ** 2 for r in _windows(rows, window) for c in _windows(cols, window))
-    linear = 2 * n * h * 4 * h + 3 * 2 * n * h * m  # q, k, v, out; gate, up, down
-    blocks = sum(linear + 2 * 2 * h * (n * n if i in vision.fullatt_block_indexes else windowed)
-                 for i in range(vision.depth))
-    merged, width = n // merge**2, h * merge**2
-    return embed + blocks, 2 * merged * width * (width + vision.out_hidden_size)
-
-
-def _projector_flops(config, crops: int) -> float:
-    side = config.vision_config.image_size // config.vision_config.patch_size
-    n = side * side + (1 if config.vision_feature_select_strategy == "full" else 0)
-    layers = config.vision_feature_layer
-    h_in = config.vision_config.hidden_size * (len(layers) if isinstance(layers, (list, tuple)) else 1)
-    h = config.text_config.hidden_size
-    return crops * 2 * n * (h_in * h + h * h)
 
 
 def _selection_flops(layout: ImageLayout, hidden: int, prune: PruneConfig) -> float:
@@ -145,13 +105,10 @@ def exact_flops(
     selection = sum(_selection_flops(layout, text.hidden_size, prune) for layout in images)
     if later_layers and reduced != prefill_tokens:
         selection += _attention_row_flops(text, prefill_tokens)
+    family = family_of_config(config)
     if prune.active and METHODS[prune.method].needs == Needs.VISION_ATTENTION:
-        selection += cls_attention_flops(config.vision_config, crops)
-    if config.model_type == "qwen2_5_vl":
-        vision, projector = (sum(part) for part in zip(*(_qwen_vision_flops(config.vision_config, layout)
-                                                          for layout in images))) if images else (0.0, 0.0)
-    else:
-        vision, projector = _vision_flops(config.vision_config, crops), _projector_flops(config, crops)
+        selection += family.cls_attention_flops(config, crops)
+    vision, projector = family.vision_flops(config, images)
     return Flops(
         vision=vision,
         projector=projector,

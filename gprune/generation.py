@@ -11,10 +11,10 @@ from PIL import Image
 from transformers import BatchFeature, TorchvisionBackend
 
 from .answers import AnswerRules
+from .budget import prunes_at
 from .config import PruneConfig
 from .decoding import Decoding
 from .methods.base import Stage
-from .model import prunes_at
 
 
 @dataclass

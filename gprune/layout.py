@@ -1,18 +1,14 @@
-"""Where each visual token of one image sits, and how many survive a pruning ratio.
-
-LLaVA-NeXT: transformers packs one image as [base view: `base` tokens] + [high-resolution grid, unpadded:
-`rows` x (`cols` + 1) tokens, the last of each row being the learned `image_newline`]. LLaVA-1.5: the base
-view alone (one 336 px view, 24 x 24 = 576 tokens; no grid, no newlines). The model and the processor both
-count tokens with these functions, so the number of image placeholders in the prompt always equals the number
-of visual tokens the model keeps. Qwen2.5-VL: one view, the merged grid at the image's own resolution and aspect
-(gprune/qwen25vl.py builds its layouts from the processor's image_grid_thw).
+"""Where each visual token of one image sits, and how many survive a pruning ratio: the shape every family's packing
+takes (gprune/families/: each family computes its images' layouts). One image is a base view of `base` tokens, then
+optionally a grid of `rows` x (`cols` + 1) tokens whose last of each row is a newline token. The model and the
+processor both count tokens with these, so the number of image placeholders in the prompt always equals the number of
+visual tokens the model keeps.
 """
 
 import math
 from dataclasses import dataclass
 
 import torch
-from transformers.models.llava_next.modeling_llava_next import get_anyres_image_grid_shape, unpad_image
 
 
 def keep_count(n: int, ratio: float) -> int:
@@ -27,9 +23,9 @@ class ImageLayout:
     rows: int  # grid rows after unpadding; each ends with one newline token
     cols: int  # grid columns after unpadding
     crops: int = 1  # vision-tower passes: the base view plus each high-resolution crop
-    base_grid: tuple[int, int] | None = None  # the base view's (rows, cols) when not a square (Qwen2.5-VL)
-    # how the picture becomes the base view: "squash" (resized to a square: LLaVA-NeXT), "crop" (shortest side
-    # resized, centre cropped: LLaVA-1.5), "whole" (its own aspect: Qwen2.5-VL); for drawing kept-token maps
+    base_grid: tuple[int, int] | None = None  # the base view's (rows, cols) when not a square
+    # how the picture becomes the base view, for drawing kept-token maps: "squash" (resized to a square), "crop"
+    # (shortest side resized, centre cropped), "whole" (its own aspect)
     fit: str = "squash"
 
     @property
@@ -56,15 +52,3 @@ class ImageLayout:
     def newline_positions(self, device=None) -> torch.Tensor:
         return self.base + torch.arange(1, self.rows + 1, device=device) * (self.cols + 1) - 1
 
-
-def image_layout(config, image_size) -> ImageLayout:
-    """Layout of one image of original (height, width) `image_size` under a LLaVA-NeXT or LLaVA-1.5 config."""
-    vision = config.vision_config
-    side = vision.image_size // vision.patch_size
-    base = side * side + (1 if config.vision_feature_select_strategy == "full" else 0)
-    if config.model_type == "llava":  # every image is resized to one square view
-        return ImageLayout(base=base, rows=0, cols=0, fit="crop")
-    grid_h, grid_w = get_anyres_image_grid_shape(image_size, config.image_grid_pinpoints, vision.image_size)
-    # transformers' own unpadding, applied to an empty tensor, gives the grid shape it will produce.
-    _, rows, cols = unpad_image(torch.empty(0, grid_h * side, grid_w * side), image_size).shape
-    return ImageLayout(base=base, rows=rows, cols=cols, crops=grid_h * grid_w + 1)

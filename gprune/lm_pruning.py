@@ -8,7 +8,7 @@ averaged over heads) and the visual tokens leave the sequence between layers K-1
 - on layer K-1's attention module: the one attention row is computed from its own inputs, with its own projections
   and its modeling file's `apply_rotary_pos_emb` and `eager_attention_forward` (one query row: the cost of one key
   projection, not a second attention pass);
-- on layer K: the method chooses per image with the same budget as every other method (`gprune.model.reduce_image`:
+- on layer K: the method chooses per image with the same budget as every other method (`gprune.budget.reduce_image`:
   base view and grid at the ratio, newlines kept); the hidden states, position ids and rotary embeddings keep the
   chosen columns, and transformers' `create_causal_mask` builds the mask for the reduced sequence;
 - on layers K.. : they get that mask and those positions instead of the whole prompt's. At each decode step layer K
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+
+from .budget import reduce_image
 
 
 @dataclass
@@ -58,8 +60,6 @@ def last_token_attention(attention, hidden, position_embeddings, keep) -> torch.
 def choose_columns(plan: LayerPlan, attention: torch.Tensor, keep: torch.Tensor):
     """Per sample, the prompt columns that go on (text and surviving visual tokens), one length R for the
     batch: ([B, R] columns, [B, R] keep mask with the extra dropped columns masked)."""
-    from .model import reduce_image  # the one budget rule every method follows
-
     length = attention.shape[1]
     kept_columns = []  # per sample: [L] true for text and surviving visual tokens
     for row, (columns, layouts) in enumerate(zip(plan.visual_columns, plan.layouts)):

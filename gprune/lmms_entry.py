@@ -5,6 +5,9 @@ registry, so this module imports nothing from lmms-eval at load time (no circula
 def manifest():
     from lmms_eval.models.registry_v2 import ModelManifest
 
-    # one class for every family: the checkpoint's config.json says which (gprune/families.py)
-    return ModelManifest(model_id="gprune_llava_next", simple_class_path="gprune.lmms_model.GPruneLlavaNext",
-                         aliases=("gprune_llava", "gprune_qwen2_5_vl"))
+    from .families import FAMILIES
+
+    # one class for every family: the checkpoint's config.json says which (gprune/families/); each family's own
+    # name too, so a command line says what it evaluates
+    return ModelManifest(model_id="gprune", simple_class_path="gprune.lmms_model.GPruneModel",
+                         aliases=tuple(family.lmms_name for family in FAMILIES))

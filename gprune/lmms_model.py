@@ -1,4 +1,5 @@
-"""`gprune_llava_next`: the pruned LLaVA-NeXT as an lmms-eval model.
+"""`gprune`: a pruned model of any family as an lmms-eval model (also under each family's name: `gprune_llava_next`,
+`gprune_llava`, `gprune_qwen2_5_vl`, `gprune_llava_onevision`; the checkpoint's config.json says which it is).
 
     python -m lmms_eval --model gprune_llava_next \\
         --model_args pretrained=tiny,method=gprune,ratio=0.7,threshold=0.5,iterations=5 \\
@@ -24,7 +25,7 @@ from .loading import load_model
 from .lookahead import one_ahead, pays_on
 
 
-class GPruneLlavaNext(lmms):
+class GPruneModel(lmms):
     def __init__(self, pretrained: str = "tiny", batch_size: int | str = 1, device: str | None = None,
                  dtype: str | None = None, max_new_tokens: int | None = None, stop_strings: str = "keep",
                  reasoning_tags: str = "keep", default_max_new_tokens: int = 1024, **prune_args) -> None:
@@ -32,7 +33,7 @@ class GPruneLlavaNext(lmms):
         known = {f.name: f.type for f in fields(PruneConfig)}  # method, ratio and every method's parameters
         unknown = sorted(set(prune_args) - set(known))
         if unknown:
-            raise ValueError(f"gprune_llava_next: unknown model_args {unknown}")
+            raise ValueError(f"gprune: unknown model_args {unknown}")
         prune = PruneConfig(**{name: known[name](value) for name, value in prune_args.items()})
         self.model, self.processor = load_model(str(pretrained), prune=prune, device=device, dtype=dtype)
         self.batch_size = int(batch_size)
@@ -68,9 +69,9 @@ class GPruneLlavaNext(lmms):
 
     def loglikelihood(self, requests):
         raise NotImplementedError(
-            "gprune_llava_next scores generate_until tasks only: the G-Prune benchmarks (GQA, VQAv2, MME, POPE, "
+            "gprune scores generate_until tasks only: the G-Prune benchmarks (GQA, VQAv2, MME, POPE, "
             "MMBench, ChartQA, DocVQA, TextVQA) are all generative; use a task with output_type generate_until"
         )
 
     def generate_until_multi_round(self, requests):
-        raise NotImplementedError("gprune_llava_next does not implement multi-round generation")
+        raise NotImplementedError("gprune does not implement multi-round generation")

@@ -1,5 +1,5 @@
-"""load_model: a LLaVA-NeXT or LLaVA-1.5 and its processor, ready to prune, from a name, a local path or a hub id
-(the family is read from the checkpoint's config.json: gprune/families.py)."""
+"""load_model: a model of any family G-Prune prunes and its processor, ready to prune, from a name, a local path or a
+hub id (the family is read from the checkpoint's config.json: gprune/families/)."""
 
 import json
 import os
@@ -8,18 +8,13 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from transformers import (
-    AutoConfig,
-    GenerationConfig,
-    LlavaNextConfig,
-    LlavaNextForConditionalGeneration,
-    LlavaNextProcessor,
-)
+from transformers import AutoConfig, GenerationConfig
 
 from .checkpoint_fit import check_folder, check_runs, read_config
 from .checkpoints import TINY
 from .config import PruneConfig
-from .families import Family, family_of_type, misfits, set_prune
+from .families import FAMILIES, Family, family_of_type, misfits, set_prune
+from .transformers_api import set_attention_implementation
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name
 BUILT_IN = ("tiny", "tiny-random")
@@ -53,7 +48,7 @@ def check_checkpoint_folder(path: Path) -> None:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{path} holds no config.json: not a saved checkpoint; pass a folder written by "
-                                "save_pretrained or `hf download llava-hf/llama3-llava-next-8b-hf --local-dir DIR`")
+                                f"save_pretrained or `hf download {FAMILIES[0].example} --local-dir DIR`")
     try:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (ValueError, UnicodeDecodeError) as error:
@@ -107,10 +102,11 @@ def check_model_source(name_or_path: str) -> str:
         return str(path)
     if HUB_ID.match(name_or_path):
         return name_or_path
+    families = " or ".join(family.name for family in FAMILIES)
     raise FileNotFoundError(
         f"model path {name_or_path!r} does not exist or is not a directory; pass a directory holding a "
-        f"llava-hf LLaVA-NeXT or LLaVA-1.5 checkpoint (config.json, *.safetensors, processor files), "
-        f"a hub id such as 'llava-hf/llama3-llava-next-8b-hf', or one of {', '.join(BUILT_IN)}"
+        f"{families} checkpoint (config.json, *.safetensors, processor files), "
+        f"a hub id such as {FAMILIES[0].example!r}, or one of {', '.join(BUILT_IN)}"
     )
 
 
@@ -174,13 +170,14 @@ def _load_pretrained(name_or_path: str, dtype, attn_implementation, processor_kw
 
 def _tiny_random(attn_implementation):
     """The shipped tiny checkpoint's architecture and processor at random init (seed 0): plumbing, no skill."""
-    config = LlavaNextConfig.from_pretrained(TINY)
+    config = AutoConfig.from_pretrained(TINY)
     if attn_implementation:
-        config._attn_implementation = attn_implementation
+        set_attention_implementation(config, attn_implementation)
+    family = family_of_type(config.model_type, str(TINY))
     torch.manual_seed(0)
-    model = LlavaNextForConditionalGeneration(config)
+    model = family.model(config)
     model.generation_config = GenerationConfig.from_pretrained(TINY)
-    return model, LlavaNextProcessor.from_pretrained(TINY, backend="pil")
+    return model, family.processor.from_pretrained(TINY, backend="pil")
 
 
 def load_model(
@@ -191,7 +188,7 @@ def load_model(
     attn_implementation: str | None = None,
     image_backend: str | None = None,
 ):
-    """(model, processor): a pruning LLaVA-NeXT or LLaVA-1.5 (`...ForConditionalGeneration`) in eval mode, and its
+    """(model, processor): a pruning model of its family (`...ForConditionalGeneration`) in eval mode, and its
     processor.
 
     `name_or_path`: "tiny" (the small LLaVA-NeXT trained by `gprune train-tiny`, shipped in the

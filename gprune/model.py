@@ -1,67 +1,32 @@
-"""The pruned model: G-Prune (or a baseline) between the projector and the language model.
+"""The pruned model, what every family shares: G-Prune (or a baseline) between the projector and the language model.
 
-`PruningModel` and `PruningGeneration` hold what every family shares; this file's LLaVA-NeXT classes and
-`gprune/llava15.py`'s LLaVA-1.5 classes say where each family's visual tokens sit. `gprune.families.set_prune`
-swaps a loaded model's classes for these (the way ToMe patches a timm model: the weights are untouched, only the
-class changes) and sets the pruning config, so a loaded model can switch configs without reloading.
+`PruningModel` and `PruningGeneration` are mixed in before a family's own transformers classes (gprune/families/: one
+module each says where its visual tokens sit). `gprune.families.set_prune` swaps a loaded model's classes for the
+family's pruned ones (the weights are untouched, only the class changes) and sets the pruning config, so a loaded model
+can switch configs without reloading.
 
-Per image, as in the published implementation: the base view and the high-resolution grid are
-pruned separately at the same ratio, the grid's row-end `image_newline` tokens are always kept,
-and (positions="original") surviving tokens keep their original position ids, so the text after
-an image sits where it would have without pruning.
+Per image: every method gets the same budget (gprune/budget.py), and (positions="original") surviving tokens keep
+their original position ids, so the text after an image sits where it would have without pruning.
 """
 
 import itertools
 
 import torch
 import torch.nn.functional as F
-from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.models.llava_next.modeling_llava_next import LlavaNextModel
 
+from .budget import prunes_at, reduce_image
 from .config import PruneConfig
 from .feature_cache import FeatureCache
-from .layout import ImageLayout, image_layout, keep_count
+from .layout import ImageLayout
 from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
 from .methods.base import Needs, Stage
-from .selection import check_finite, reduce_tokens
-from .transformers_api import warn_if_untested
+from .selection import check_finite
+from .transformers_api import PromptPositions, warn_if_untested
 from .vision_attention import capture_cls_attention
 
 warn_if_untested()
-
-def prunes_at(prune: PruneConfig, stage: Stage) -> bool:
-    """Whether `prune` removes tokens at `stage`."""
-    return prune.active and METHODS[prune.method].stage == stage
-
-
-def reduce_image(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig, guide=None,
-                 finite_checked: bool = False):
-    """One image's packed features [layout.full, d] after pruning: (indices, tokens). The base view and the
-    grid's content tokens are reduced apart, each to `ratio` of its tokens (the same budget for every
-    method); the grid's row-end newline tokens are always kept. `indices` (ascending) are each output
-    token's position in the unpruned image, for position ids. `finite_checked`: see reduce_tokens."""
-    params = {**prune.method_params(), "finite_checked": finite_checked}
-    base, base_tokens = reduce_tokens(features[: layout.base], keep_count(layout.base, prune.ratio), prune.method,
-                                      layout.base_shape, None if guide is None else guide[: layout.base], **params)
-    if not layout.rows:  # one view, no grid (LLaVA-1.5)
-        order = base.argsort()
-        return base[order], base_tokens[order]
-    grid_positions = layout.grid_positions(features.device)
-    grid, grid_tokens = reduce_tokens(features[grid_positions], keep_count(len(grid_positions), prune.ratio),
-                                      prune.method, (layout.rows, layout.cols),
-                                      None if guide is None else guide[grid_positions], **params)
-    newlines = layout.newline_positions(features.device)
-    indices = torch.cat([base, grid_positions[grid], newlines])
-    order = indices.argsort()
-    tokens = torch.cat([base_tokens, grid_tokens.to(features.dtype), features[newlines]])
-    return indices[order], tokens[order]
-
-
-def kept_token_indices(features: torch.Tensor, layout: ImageLayout, prune: PruneConfig) -> torch.Tensor:
-    return reduce_image(features, layout, prune)[0]
-
 
 def padding_mask(attention_mask, input_ids) -> torch.Tensor:
     """The 2-D [B, L] mask (1 = a real token) from generate()'s 2-D mask or, with a static KV cache, the
@@ -135,6 +100,10 @@ class PruningModel:
             return []
         return self.layouts_of(inputs["pixel_values"], inputs.get(self.IMAGE_INFO))
 
+    def cls_attention_layer(self, feature_layer) -> torch.nn.Module:
+        """The vision tower's attention module whose [CLS] row VisionZip ranks by (a family with a [CLS] token)."""
+        raise NotImplementedError
+
     def _pack_attention(self, attention, pixel_values, image_info, strategy, dtype) -> list[torch.Tensor]:
         """Per image, the [CLS] attention of each of its tokens ([tokens, 1], in the packed features' order)."""
         raise NotImplementedError
@@ -158,7 +127,7 @@ class PruningModel:
         layer = kwargs.get("vision_feature_layer")
         layer = self.config.vision_feature_layer if layer is None else layer
         strategy = kwargs.get("vision_feature_select_strategy") or self.config.vision_feature_select_strategy
-        with capture_cls_attention(self.vision_tower, layer) as captured:
+        with capture_cls_attention(self.cls_attention_layer(layer)) as captured:
             outputs = self._encode(pixel_values, image_info, kwargs)
         attention = captured["attention"]  # [crops, 1 + patches]
         if strategy == "default":
@@ -262,50 +231,19 @@ class PruningModel:
                                position_ids=position_ids, mm_encoder_outputs=mm_encoder_outputs, **kwargs)
 
 
-class PrunedLlavaNextModel(PruningModel, LlavaNextModel):
-    PIXEL_DIMS = 5  # [images, crops, 3, H, W]
-
-    def layouts_of(self, pixel_values, image_sizes) -> list[ImageLayout]:
-        sizes = image_sizes.tolist() if torch.is_tensor(image_sizes) else image_sizes  # one read from the device
-        return [image_layout(self.config, size) for size in sizes]
-
-    def _pack_attention(self, attention, pixel_values, image_sizes, strategy, dtype) -> list[torch.Tensor]:
-        """The same crops, unpadding and newline slots as the features; newlines score 0."""
-        counts = [layout.crops for layout in self.layouts_of(pixel_values, image_sizes)]
-        per_image = torch.split(attention[..., None].to(dtype), counts)
-        newline = torch.zeros(1, dtype=dtype, device=attention.device)
-        return self.pack_image_features(list(per_image), image_sizes, strategy, newline)[0]
-
-
-class PruningGeneration:
+class PruningGeneration(PromptPositions):
     """Mixed in before a family's ...ForConditionalGeneration: prompt positions for pruned images."""
 
-    def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
+    def prompt_position_ids(self, inputs_tensor, model_kwargs):
         """generate() fixes prompt positions before images are encoded and extends them by one per
         new token: give the text its original positions now (visual tokens get theirs at prefill)."""
         prune, pixel_values = self.model.prune, model_kwargs.get("pixel_values")
         if not (prunes_at(prune, Stage.PROJECTOR) and prune.positions == "original") or pixel_values is None:
-            return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
+            return None
         input_ids = model_kwargs.get("input_ids", inputs_tensor)
-        layouts = self.model.layouts_of(pixel_values, model_kwargs.get("image_sizes"))
+        layouts = self.model.layouts_of(pixel_values, model_kwargs.get(self.model.IMAGE_INFO))
         return original_position_ids(
             input_ids, model_kwargs.get("attention_mask"), self.config.image_token_id,
             [lay.full for lay in layouts], [torch.arange(lay.kept(prune.ratio), device=input_ids.device)
                                             for lay in layouts],
         )
-
-
-class PrunedLlavaNextForConditionalGeneration(PruningGeneration, LlavaNextForConditionalGeneration):
-    pass
-
-
-class PrunedLlavaNextProcessor(LlavaNextProcessor):
-    prune = PruneConfig()
-
-    def _get_number_of_features(self, orig_height: int, orig_width: int, height: int, width: int) -> int:
-        """Emit one image placeholder per visual token the model will keep."""
-        full = super()._get_number_of_features(orig_height, orig_width, height, width)
-        if not prunes_at(self.prune, Stage.PROJECTOR):
-            return full  # a language-model method sees every visual token in the prompt
-        layout = image_layout(self.layout_config, (orig_height, orig_width))
-        return full - (layout.full - layout.kept(self.prune.ratio))

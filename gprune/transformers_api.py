@@ -1,51 +1,28 @@
-"""The transformers this project is tested against, and what it relies on inside it. The pruned LLaVA-NeXT reaches
-into transformers' internals (gprune/model.py swaps classes and overrides private methods; gprune/lm_pruning.py
-hooks the decoder layers and calls each backbone's rotary and eager attention; gprune/layout.py reuses the anyres
-helpers), so another minor release may compute
-something else without an error: outside the tested range a warning says so, and tests/test_transformers_api.py
-fails, as it does when a name below is gone or its parameters changed."""
+"""The transformers this project is tested against, and every private name of it (and of torch) the project uses:
+only this module reaches one (tests/test_private_names.py reads the rest). The pruned models also rely on public
+internals (each family module overrides its model's image features and forward; gprune/lm_pruning.py hooks the
+decoder layers and calls each backbone's rotary and eager attention), so another minor release may compute something
+else without an error: outside the tested range a warning says so, and tests/test_transformers_api.py fails, as it
+does when a name in RELIED_ON is gone or its parameters changed."""
 
 import importlib
 import inspect
 import warnings
 
+import torch
 import transformers
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: F401  (bench/host_reads.py counts reads with it)
+from transformers import CompileConfig
 
 TESTED = SpecifierSet(">=5.24,<5.25")  # keep in step with pyproject.toml's transformers pin
 
-LLAVA_NEXT = "transformers.models.llava_next"
-# Internal names the pruned model uses or overrides, with the parameters it passes or receives, in order.
+# Internal names the pruned model uses or overrides, with the parameters it passes or receives, in order; each family
+# module lists its own (Family.relied_on), checked with these.
 RELIED_ON = {
-    "transformers.generation.utils:GenerationMixin._prepare_position_ids_for_generation":  # model.py: original ids
+    "transformers.generation.utils:GenerationMixin._prepare_position_ids_for_generation":  # PromptPositions
         ("inputs_tensor", "model_kwargs"),
-    f"{LLAVA_NEXT}.processing_llava_next:LlavaNextProcessor._get_number_of_features":  # model.py: kept placeholders
-        ("orig_height", "orig_width", "height", "width"),
-    f"{LLAVA_NEXT}.modeling_llava_next:LlavaNextModel.get_image_features":  # model.py: vision tower + projector
-        ("pixel_values", "image_sizes"),
-    f"{LLAVA_NEXT}.modeling_llava_next:LlavaNextModel.pack_image_features":  # model.py: packing (VisionZip's guide)
-        ("image_features", "image_sizes", "vision_feature_select_strategy", "image_newline"),
-    f"{LLAVA_NEXT}.modeling_llava_next:LlavaNextModel.forward":  # model.py: the prefill with encoded images
-        ("input_ids", "pixel_values", "image_sizes", "attention_mask", "position_ids"),
-    # llava15.py: LLaVA-1.5's placeholders per image, its vision tower + projector, its prefill
-    "transformers.models.llava.processing_llava:LlavaProcessor.replace_image_token": ("image_inputs", "image_idx"),
-    "transformers.models.llava.modeling_llava:LlavaModel.get_image_features":
-        ("pixel_values", "vision_feature_layer", "vision_feature_select_strategy", "image_sizes"),
-    "transformers.models.llava.modeling_llava:LlavaModel.forward":
-        ("input_ids", "pixel_values", "attention_mask", "position_ids"),
-    # qwen25vl.py: Qwen2.5-VL's placeholders, vision tower + merger, its M-RoPE positions and their generate() setup
-    "transformers.models.qwen2_5_vl.processing_qwen2_5_vl:Qwen2_5_VLProcessor.replace_image_token":
-        ("image_inputs", "image_idx"),
-    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_image_features":
-        ("pixel_values", "image_grid_thw"),
-    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_rope_index":
-        ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts",
-         "attention_mask"),
-    "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl:Qwen2_5_VLModel.forward":
-        ("input_ids", "attention_mask", "position_ids"),
-    f"{LLAVA_NEXT}.modeling_llava_next:get_anyres_image_grid_shape": ("image_size", "grid_pinpoints", "patch_size"),
-    f"{LLAVA_NEXT}.modeling_llava_next:unpad_image": ("tensor", "original_size"),  # layout.py
     # lm_pruning.py: the masks for the reduced sequence (it passes layer_idx by name)
     "transformers.masking_utils:create_causal_mask": ("config", "inputs_embeds", "attention_mask", "cache",
                                                       "position_ids"),
@@ -65,10 +42,10 @@ for _backbone, _name in (("llama", "Llama"), ("mistral", "Mistral"), ("qwen2", "
     }
 
 
-def relied_on_problems() -> list[str]:
+def relied_on_problems(names: dict = RELIED_ON) -> list[str]:
     """Each relied-on name that the installed transformers lacks, or whose parameters differ."""
     problems = []
-    for path, wanted in RELIED_ON.items():
+    for path, wanted in names.items():
         module, _, name = path.partition(":")
         try:
             target = importlib.import_module(module)
@@ -92,3 +69,42 @@ def warn_if_untested() -> None:
         warnings.warn(f"transformers {transformers.__version__} is outside the range G-Prune is tested with "
                       f"({TESTED}): the pruned model reaches into transformers' internals and may compute something "
                       f"else; install transformers{TESTED}", stacklevel=2)
+
+
+def set_attention_implementation(config, name: str) -> None:
+    """A config's attention kernel before a model is built from it ("eager", "sdpa", ...)."""
+    config._attn_implementation = name
+
+
+def compile_config_for_every_device() -> CompileConfig:
+    """generate()'s compile settings, compiling off CUDA too (transformers compiles off-CUDA only when asked so)."""
+    config = CompileConfig()
+    config._compile_all_devices = True
+    return config
+
+
+def allow_compiled_shapes(count: int) -> None:
+    """Let torch.compile keep at least `count` compiled versions of a function (one per shape) before it falls back."""
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, count)
+
+
+class PromptPositions:
+    """Mixed in before a ...ForConditionalGeneration whose prompt positions depend on pruning: generate() fixes them
+    before images are encoded and extends them by one per new token. The class defines
+    `prompt_position_ids(inputs_tensor, model_kwargs)`: the positions, or None for transformers' own."""
+
+    def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
+        positions = self.prompt_position_ids(inputs_tensor, model_kwargs)
+        if positions is None:
+            return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
+        return positions
+
+
+class PlaceholderCount:
+    """Mixed in before a processor that counts an image's placeholders in `_get_number_of_features` (LLaVA-NeXT's
+    anyres packing and its kin): the class defines `placeholders(image_size, full)`, the count to emit for an image
+    of original (height, width) whose unpruned count is `full`."""
+
+    def _get_number_of_features(self, orig_height: int, orig_width: int, height: int, width: int) -> int:
+        full = super()._get_number_of_features(orig_height, orig_width, height, width)
+        return self.placeholders((orig_height, orig_width), full)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import ray
 
+from .ray_api import init_in_folder
 from .reachability import RAY_TEMP, current_cluster
 
 JOIN_TIMEOUT_S = 120
@@ -113,7 +114,7 @@ class PrivateCluster:
 
     def __init__(self):
         self.folder = Path(tempfile.mkdtemp(prefix="gp-ray-"))  # short: Ray's socket paths live under it
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, _temp_dir=str(self.folder))
+        init_in_folder(self.folder, address="local", include_dashboard=False, log_to_driver=False)
 
     def leave(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -141,6 +142,8 @@ def connect(address: str | None) -> DriverNode | PrivateCluster | None:
     if address != "auto" and "://" not in address and not is_node_of(address):
         node = DriverNode(address)
     # A private cluster's auth mode is decided before Ray is first imported: cli.main.private_ray_auth.
-    joined = {"_temp_dir": str(node.folder)} if node else {}  # where that node's sockets are
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, **joined)
+    if node:  # where that node's sockets are
+        init_in_folder(node.folder, address=address, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
     return node

@@ -11,7 +11,6 @@ import copy
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from gprune.config import PruneConfig, own_fields
 
 from .outages import PatientClient, TrackingUnavailable
+from .ray_api import interrupt_tune
 from .storage import drop_ballast, storage_problem
 from .trial import records_file
 
@@ -306,7 +306,7 @@ class MLflowCallback(tune.Callback):
         except TrackingUnavailable as error:
             if self.unavailable is None:
                 self.unavailable = error
-                os.kill(os.getpid(), signal.SIGINT)  # Tune's own interrupt: it saves its state, trials resume
+                interrupt_tune()  # as Ctrl-C: Tune saves its state, trials resume
         except Exception as error:
             print(f"trial {trial.trial_id} ran but could not be logged ({type(error).__name__}: {str(error)[:300]}); "
                   "it is logged from Tune's result after the trials", file=sys.stderr, flush=True)
@@ -322,7 +322,7 @@ class MLflowCallback(tune.Callback):
                 drop_ballast(Path(self.records_dir).parent)  # room for the state Tune writes as it stops
                 print(f"records folder {problem}: the sweep stops as on Ctrl-C (what finished is logged); once the "
                       "disk is back, `gprune sweep --resume NAME` runs the rest", file=sys.stderr, flush=True)
-                os.kill(os.getpid(), signal.SIGINT)  # Tune's own interrupt: it saves its state, trials resume
+                interrupt_tune()  # as Ctrl-C: Tune saves its state, trials resume
             return
         print(f"trial {trial.trial_id} failed: {trial_error(trial)}", file=sys.stderr, flush=True)
         self.log_trial(trial, "error")

@@ -14,6 +14,7 @@ from gprune import PruneConfig, set_prune
 from gprune.answers import AnswerRules
 from gprune.decoding import Decoding
 from gprune.generation import BatchOutput, PreparedBatch, prepare_batch, run_batch
+from gprune.transformers_api import set_attention_implementation
 from testbed.tiny import IMAGE_TOKEN, build_processor, build_tokenizer
 
 PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
@@ -40,7 +41,7 @@ def build(sizes: dict, device: torch.device, dtype: torch.dtype):
         image_grid_pinpoints=PINPOINTS, vision_feature_layer=-2, vision_feature_select_strategy="default",
         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), tie_word_embeddings=False,
     )
-    config._attn_implementation = "sdpa"
+    set_attention_implementation(config, "sdpa")
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # build in the target dtype: 8B in float32 would need 32 GB first

@@ -20,6 +20,11 @@ from transformers import (
     LlavaNextImageProcessor,
     LlavaNextImageProcessorPil,
     LlavaNextProcessor,
+    LlavaOnevisionConfig,
+    LlavaOnevisionForConditionalGeneration,
+    LlavaOnevisionImageProcessorPil,
+    LlavaOnevisionProcessor,
+    LlavaOnevisionVideoProcessor,
     LlavaProcessor,
     MistralConfig,
     PreTrainedTokenizerFast,
@@ -30,7 +35,10 @@ from transformers import (
     Qwen2Config,
     Qwen2VLImageProcessorPil,
     Qwen2VLVideoProcessor,
+    SiglipVisionConfig,
 )
+
+from gprune.transformers_api import set_attention_implementation
 
 IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", IMAGE_TOKEN]
@@ -159,7 +167,7 @@ def build_config(tokenizer: PreTrainedTokenizerFast, hidden: int = 64, layers: i
 def _random_init(model_class, config, tokenizer, seed: int, attn_implementation: str | None):
     """`model_class(config)` at random init, deterministic under `seed`, generating with the tokenizer's pad/eos."""
     if attn_implementation:
-        config._attn_implementation = attn_implementation
+        set_attention_implementation(config, attn_implementation)
     torch.manual_seed(seed)
     model = model_class(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -231,3 +239,29 @@ def build_qwen25vl(seed: int = 0, hidden: int = 64, layers: int = 2, attn_implem
         vision_end_token_id=tokenizer.convert_tokens_to_ids(QWEN_SPECIAL["vision_end_token"]),
         tie_word_embeddings=False)
     return _random_init(Qwen2_5_VLForConditionalGeneration, config, tokenizer, seed, attn_implementation), processor
+
+
+def build_onevision(seed: int = 0, hidden: int = 64, layers: int = 2, attn_implementation: str | None = None):
+    """(model, processor): a plain LlavaOnevisionForConditionalGeneration at random init, the tiny model's sizes: a
+    SigLIP tower (no [CLS] token) on 32 px crops of 8 x 8 = 64 tokens, a Qwen2 language model, the tiny LLaVA-NeXT's
+    grid pinpoints, and "anyres_max_2": a grid of more than two crops' worth of tokens is scaled down (a 64x64
+    image's 16 x 16 grid to 11 x 11), so both of transformers' packing paths run."""
+    tokenizer = build_tokenizer(extra_special={"video_token": "<video>"})
+    image_processor = LlavaOnevisionImageProcessorPil(size={"height": CROP, "width": CROP},
+                                                      image_grid_pinpoints=GRID_PINPOINTS)
+    processor = LlavaOnevisionProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                        video_processor=LlavaOnevisionVideoProcessor(size={"height": CROP,
+                                                                                           "width": CROP}),
+                                        num_image_tokens=(CROP // PATCH) ** 2, vision_feature_select_strategy="full",
+                                        vision_aspect_ratio="anyres_max_2", chat_template=CHAT_TEMPLATE)
+    vision = SiglipVisionConfig(image_size=CROP, patch_size=PATCH, hidden_size=32, intermediate_size=64,
+                                num_hidden_layers=2, num_attention_heads=4, vision_use_head=False)
+    config = LlavaOnevisionConfig(vision_config=vision.to_dict(),
+                                  text_config=_text_config(tokenizer, hidden, layers, "qwen2").to_dict(),
+                                  image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                                  video_token_id=tokenizer.convert_tokens_to_ids("<video>"),
+                                  image_grid_pinpoints=GRID_PINPOINTS, vision_feature_select_strategy="full",
+                                  vision_feature_layer=-1, vision_aspect_ratio="anyres_max_2",
+                                  tie_word_embeddings=False)
+    return _random_init(LlavaOnevisionForConditionalGeneration, config, tokenizer, seed,
+                        attn_implementation), processor

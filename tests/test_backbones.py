@@ -73,7 +73,7 @@ def test_fastv_keeps_what_layer_k_minus_1_s_attention_weights_choose(backbones, 
     """The reference: the unpruned model's eager attention weights of layer K-1 (`output_attentions`), the last
     prompt token's row averaged over heads, ranked within each image under the shared budget rule; FastV then
     drops the rest from layer K's KV cache on."""
-    from gprune.model import reduce_image
+    from gprune.budget import reduce_image
 
     _, (model, processor) = backbones[backbone]
     inputs = _prompt_inputs(processor, SAMPLES[:3])  # left-padded: the rows have different lengths

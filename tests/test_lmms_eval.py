@@ -12,7 +12,7 @@ import yaml
 from cli.main import main
 from gprune import image_layout
 from gprune.benchmarks import load_task
-from gprune.lmms_model import GPruneLlavaNext
+from gprune.lmms_model import GPruneModel
 from gprune.tasks import TASKS_DIR
 
 
@@ -34,7 +34,8 @@ def test_lmms_eval_cli_runs_a_local_task_end_to_end(fixtures_dir, tmp_path):
 
 
 @pytest.mark.slow  # lmms-eval's CLI in a subprocess
-@pytest.mark.parametrize("family,alias", [("llava15", "gprune_llava"), ("qwen25vl", "gprune_qwen2_5_vl")])
+@pytest.mark.parametrize("family,alias", [("llava15", "gprune_llava"), ("qwen25vl", "gprune_qwen2_5_vl"),
+                                          ("onevision", "gprune_llava_onevision")])
 def test_lmms_eval_cli_runs_each_family_under_its_own_name(fixtures_dir, tmp_path, family, alias):
     from testbed import tiny
 
@@ -87,7 +88,7 @@ def test_lmms_eval_pairs_its_run_with_ours_and_ours_with_its(fixtures_dir, tmp_p
 
 @pytest.fixture(scope="module")
 def lmms_model():
-    return GPruneLlavaNext(pretrained="tiny", ratio=0.7, device="cpu", max_new_tokens=6)
+    return GPruneModel(pretrained="tiny", ratio=0.7, device="cpu", max_new_tokens=6)
 
 
 def requests_for(task, limit):
@@ -123,4 +124,4 @@ def test_loglikelihood_names_why_it_is_not_supported(lmms_model):
 
 def test_unknown_model_args_are_rejected():
     with pytest.raises(ValueError, match="unknown model_args \\['ratoi'\\]"):
-        GPruneLlavaNext(pretrained="tiny", ratoi=0.5)
+        GPruneModel(pretrained="tiny", ratoi=0.5)

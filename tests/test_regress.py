@@ -45,15 +45,15 @@ def test_pinned_on_this_build_it_passes_and_a_broken_selection_fails(suite_file,
     assert main(["regress", str(suite_file)]) == 0  # the same build: every answer the same
     assert "verdict: passed" in capsys.readouterr().out
 
-    import gprune.model
+    import gprune.budget
 
-    original = gprune.model.reduce_tokens
+    original = gprune.budget.reduce_tokens
 
     def blind(*args, **kwargs):  # the injected bug: the right tokens are chosen, their features lost
         indices, tokens = original(*args, **kwargs)
         return indices, torch.zeros_like(tokens)
 
-    monkeypatch.setattr(gprune.model, "reduce_tokens", blind)
+    monkeypatch.setattr(gprune.budget, "reduce_tokens", blind)
     assert main(["regress", str(suite_file)]) == 1
     out = capsys.readouterr().out
     assert "verdict: regressed:" in out and "textvqa.exact_match" in out and "REGRESSED" in out

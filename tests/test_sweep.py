@@ -696,11 +696,12 @@ def test_a_records_disk_that_goes_read_only_or_full_stops_the_sweep_and_resume_c
     assert children(uri, name)[1][0].info.status == "FINISHED"
 
 
-@pytest.mark.parametrize("family", ["llava15", "qwen25vl"])
+@pytest.mark.parametrize("family", ["llava15", "qwen25vl", "onevision"])
 def test_another_family_sweeps_from_a_folder_through_ray_and_mlflow_with_its_own_kept_token_maps(
         ray_cluster, fixtures_dir, tmp_path, monkeypatch, family):
-    """LLaVA-1.5 (one view, no grid) and Qwen2.5-VL (one merged grid per image at its own size) from a folder, as
-    a user's checkpoint: two trials, each record keeping the budget of its image, the report's figures."""
+    """LLaVA-1.5 (one view, no grid), Qwen2.5-VL (one merged grid per image at its own size) and LLaVA-OneVision
+    (base view and a scaled grid) from a folder, as a user's checkpoint: two trials, each record keeping the budget
+    of its image, the report's figures."""
     from dashboards.report import build_report
     from gprune import keep_count
     from testbed import tiny
@@ -718,7 +719,10 @@ def test_another_family_sweeps_from_a_folder_through_ray_and_mlflow_with_its_own
     assert len(outcome.trials) == 2 and len(trials) == 2
     for run in trials:
         records = json.loads(Path(client.download_artifacts(run.info.run_id, "records.json")).read_text())["pope"]
-        assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in records)
+        if family == "onevision":  # its grid's newlines are kept beyond the ratio (tests/test_families.py)
+            assert all(0 < r["visual_tokens_kept"] < r["visual_tokens_full"] for r in records)
+        else:
+            assert all(r["visual_tokens_kept"] == keep_count(r["visual_tokens_full"], 0.75) for r in records)
     files = {f.name for f in build_report(family, uri, tmp_path / "report")}
     assert {"figure5-pope-0.png", "figure6-pope-0.png", "table1.csv"} <= files, files
 

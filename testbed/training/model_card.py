@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from gprune.layout import image_layout
+from gprune.families import image_layout
 
 SCALE = {"mme_perception_score": "sum over categories of acc + acc+ (0-200 each)",
          "pope_f1_score": "F1 of 'yes'", "gpt_eval_score": "percent, circular, no GPT judge",

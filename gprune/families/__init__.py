@@ -1,49 +1,18 @@
-"""The model families G-Prune prunes, one row each: transformers' classes, and the pruning subclasses that
-`set_prune` swaps in (the weights are untouched, only the class changes)."""
+"""The model families G-Prune prunes: one module each in this folder (its layouts, FLOPs of the vision side, pruned
+classes: `family.Family`), listed here once. `set_prune` swaps a loaded model's classes for its family's pruned ones
+(the weights are untouched, only the class changes)."""
 
-from dataclasses import dataclass
+import importlib
 
-from transformers import (
-    LlavaForConditionalGeneration,
-    LlavaNextForConditionalGeneration,
-    LlavaNextProcessor,
-    LlavaProcessor,
-    Qwen2_5_VLForConditionalGeneration,
-    Qwen2_5_VLProcessor,
-)
+from ..config import PruneConfig
+from ..layout import ImageLayout
+from ..lm_pruning import set_lm_plan
+from ..methods import METHODS
+from ..methods.base import Needs
+from .family import Family
 
-from .config import PruneConfig
-from .llava15 import PrunedLlavaForConditionalGeneration, PrunedLlavaModel, PrunedLlavaProcessor
-from .lm_pruning import set_lm_plan
-from .methods import METHODS
-from .methods.base import Needs
-from .model import PrunedLlavaNextForConditionalGeneration, PrunedLlavaNextModel, PrunedLlavaNextProcessor
-from .qwen25vl import PrunedQwen2_5_VLForConditionalGeneration, PrunedQwen2_5_VLModel, PrunedQwen2_5_VLProcessor
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    model_type: str  # config.json's
-    example: str  # a checkpoint of it on the hub
-    model: type
-    processor: type
-    pruned_model: type
-    pruned_inner: type  # the pruned class of model.model
-    pruned_processor: type
-    has_cls: bool = True  # the vision tower has a [CLS] token (VisionZip ranks by its attention)
-
-
-FAMILIES = (
-    Family("LLaVA-NeXT", "llava_next", "llava-hf/llama3-llava-next-8b-hf", LlavaNextForConditionalGeneration,
-           LlavaNextProcessor, PrunedLlavaNextForConditionalGeneration, PrunedLlavaNextModel,
-           PrunedLlavaNextProcessor),
-    Family("LLaVA-1.5", "llava", "llava-hf/llava-1.5-7b-hf", LlavaForConditionalGeneration, LlavaProcessor,
-           PrunedLlavaForConditionalGeneration, PrunedLlavaModel, PrunedLlavaProcessor),
-    Family("Qwen2.5-VL", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", Qwen2_5_VLForConditionalGeneration,
-           Qwen2_5_VLProcessor, PrunedQwen2_5_VLForConditionalGeneration, PrunedQwen2_5_VLModel,
-           PrunedQwen2_5_VLProcessor, has_cls=False),
-)
+MODULES = ("llava_next", "llava15", "qwen25vl", "onevision")  # a new family: its module, and its name here
+FAMILIES: tuple[Family, ...] = tuple(importlib.import_module(f".{name}", __name__).FAMILY for name in MODULES)
 MODEL_TYPES = {family.model_type: family for family in FAMILIES}
 
 
@@ -53,6 +22,16 @@ def family_of_type(model_type: str | None, where: str) -> Family:
         known = ", ".join(f"{f.name} ({f.model_type!r}, e.g. {f.example})" for f in FAMILIES)
         raise ValueError(f"{where} holds a {model_type!r} model (config.json model_type); G-Prune prunes {known}")
     return MODEL_TYPES[model_type]
+
+
+def family_of_config(config) -> Family:
+    return family_of_type(config.model_type, "the model's config")
+
+
+def image_layout(config, image_info) -> ImageLayout:
+    """Where one image's visual tokens sit under `config`, from the processor's geometry of it (its original
+    (height, width) for the LLaVA families; Qwen2.5-VL's (time, height, width) patch grid)."""
+    return family_of_config(config).layout(config, image_info)
 
 
 def methods_of(family: Family) -> list[str]:

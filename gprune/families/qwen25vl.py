@@ -5,7 +5,7 @@ merged grid's tokens (`pool` pools over its rows and columns), the processor emi
 token, and a kept token keeps its 3-D position of the unpruned layout: positions are computed for the unpruned
 prompt (transformers' own `get_rope_index`) and sliced to the kept tokens; the text after an image sits where it
 would unpruned (positions="compact": every token numbered one after another, as text). VisionZip needs a [CLS]
-token, which Qwen2.5-VL's vision tower does not have (gprune/families.py refuses it)."""
+token, which Qwen2.5-VL's vision tower does not have (gprune/families/ refuses it)."""
 
 import itertools
 
@@ -13,10 +13,21 @@ import torch
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
 
-from .config import PruneConfig
-from .layout import ImageLayout
-from .methods.base import Stage
-from .model import PruningModel, padding_mask, prunes_at
+from ..budget import prunes_at
+from ..layout import ImageLayout
+from ..methods.base import Stage
+from ..model import PruningModel, padding_mask
+from ..transformers_api import PromptPositions
+from .family import Family
+
+MODULE = "transformers.models.qwen2_5_vl"
+RELIED_ON = {  # its placeholders, vision tower + merger, its M-RoPE positions and their generate() setup
+    f"{MODULE}.processing_qwen2_5_vl:Qwen2_5_VLProcessor.replace_image_token": ("image_inputs", "image_idx"),
+    f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_image_features": ("pixel_values", "image_grid_thw"),
+    f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_rope_index":
+        ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts", "attention_mask"),
+    f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLModel.forward": ("input_ids", "attention_mask", "position_ids"),
+}
 
 
 def merged_layout(grid_thw, merge: int) -> ImageLayout:
@@ -24,6 +35,38 @@ def merged_layout(grid_thw, merge: int) -> ImageLayout:
     frames, rows, cols = (int(v) for v in grid_thw)
     rows, cols = frames * rows // merge, cols // merge  # an image is one frame (its two temporal patches merged)
     return ImageLayout(base=rows * cols, rows=0, cols=0, base_grid=(rows, cols), fit="whole")
+
+
+def _windows(length: int, size: int) -> list[int]:
+    """The extents of consecutive windows of `size` covering `length` (the last one shorter)."""
+    return [size] * (length // size) + ([length % size] if length % size else [])
+
+
+def image_flops(vision, layout: ImageLayout) -> tuple[float, float]:
+    """(vision tower, merger) FLOPs of one Qwen2.5-VL image: the 3-D patch embedding, blocks of attention over
+    windows of merged units (full attention in `fullatt_block_indexes`) with a SwiGLU MLP, then the merger MLP on
+    each 2x2 patch group."""
+    rows, cols = layout.base_grid
+    merge, h, m = vision.spatial_merge_size, vision.hidden_size, vision.intermediate_size
+    n = rows * cols * merge**2  # patches
+    embed = 2 * n * h * vision.in_channels * vision.temporal_patch_size * vision.patch_size**2
+    window = vision.window_size // merge // vision.patch_size  # in merged units
+    windowed = sum((r * c * merge**2) ** 2 for r in _windows(rows, window) for c in _windows(cols, window))
+    linear = 2 * n * h * 4 * h + 3 * 2 * n * h * m  # q, k, v, out; gate, up, down
+    blocks = sum(linear + 2 * 2 * h * (n * n if i in vision.fullatt_block_indexes else windowed)
+                 for i in range(vision.depth))
+    merged, width = n // merge**2, h * merge**2
+    return embed + blocks, 2 * merged * width * (width + vision.out_hidden_size)
+
+
+def vision_flops(config, layouts) -> tuple[float, float]:
+    """Per image at its own resolution: the tower (windowed attention) and the merger."""
+    parts = [image_flops(config.vision_config, layout) for layout in layouts]
+    return (sum(p[0] for p in parts), sum(p[1] for p in parts))
+
+
+def image_layout(config, grid_thw) -> ImageLayout:
+    return merged_layout(grid_thw, config.vision_config.spatial_merge_size)
 
 
 def unpruned_positions(model, input_ids, attention_mask, layouts, kept_indices):
@@ -79,7 +122,7 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
     def layouts_of(self, pixel_values, image_grid_thw) -> list[ImageLayout]:
         # one read from the device, not three an image
         grids = image_grid_thw.tolist() if torch.is_tensor(image_grid_thw) else image_grid_thw
-        return [merged_layout(g, self.config.vision_config.spatial_merge_size) for g in grids]
+        return [image_layout(self.config, g) for g in grids]
 
     def kept_positions(self, input_ids, attention_mask, image, kwargs):
         """[4, B, L]: the text-only positions transformers prepends, then the kept tokens' unpruned M-RoPE ones."""
@@ -97,14 +140,14 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
         return ((real.cumsum(-1) - 1).masked_fill(real == 0, 0))[None].expand(4, -1, -1)
 
 
-class PrunedQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
-    def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
+class PrunedQwen2_5_VLForConditionalGeneration(PromptPositions, Qwen2_5_VLForConditionalGeneration):
+    def prompt_position_ids(self, inputs_tensor, model_kwargs):
         """generate() fixes prompt positions before images are encoded: the unpruned layout's, sliced to the first
         kept-count tokens of each image (the text's are final; the images' are set at prefill, when the kept
         tokens are known)."""
         prune, grid_thw = self.model.prune, model_kwargs.get("image_grid_thw")
         if not prunes_at(prune, Stage.PROJECTOR) or grid_thw is None:
-            return super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
+            return None
         input_ids, attention_mask = model_kwargs.get("input_ids", inputs_tensor), model_kwargs.get("attention_mask")
         if prune.positions == "compact":
             return self.model.compact_positions(input_ids, attention_mask)
@@ -114,11 +157,14 @@ class PrunedQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneratio
 
 
 class PrunedQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
-    prune = PruneConfig()
-
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
         """One image placeholder per visual token the model will keep."""
         if not prunes_at(self.prune, Stage.PROJECTOR):
             return super().replace_image_token(image_inputs, image_idx, **kwargs)
         layout = merged_layout(image_inputs["image_grid_thw"][image_idx], self.image_processor.merge_size)
         return self.image_token * layout.kept(self.prune.ratio)
+
+
+FAMILY = Family("Qwen2.5-VL", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", "gprune_qwen2_5_vl",
+                Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, PrunedQwen2_5_VLForConditionalGeneration,
+                PrunedQwen2_5_VLModel, PrunedQwen2_5_VLProcessor, image_layout, vision_flops, None, RELIED_ON)
