@@ -114,7 +114,7 @@ def test_the_8b_token_geometry_answers_alike_on_both_paths():
             assert fast.stats[0]["visual_tokens_kept"] == 2928  # one 672x672 image, as llama3-llava-next-8b sees it
 
 
-@pytest.mark.parametrize("family", ["llava15", "qwen25vl", "mistral", "qwen2"])
+@pytest.mark.parametrize("family", ["llava15", "qwen25vl", "onevision", "mistral", "qwen2"])
 def test_every_family_and_backbone_answers_alike_on_both_paths(mixed_images, family):
     """LLaVA-1.5, Qwen2.5-VL, and LLaVA-NeXT on its Mistral and Qwen2 language models (tiny, random weights: in
     float32, since a random model's near-tied logits let bf16's rounding flip a greedy token between two correct

@@ -11,7 +11,7 @@ from gprune import PruneConfig, image_layout, set_prune
 
 @pytest.fixture(scope="module")
 def llava15():
-    return build("llava15")
+    return build("llava")
 
 
 def test_one_view_of_side_squared_tokens_whatever_the_image_size(llava15):

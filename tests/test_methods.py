@@ -173,7 +173,7 @@ def test_visionzip_ranks_by_the_vision_tower_s_own_cls_attention(tiny):
     pixels = processor(images=[Image.new("RGB", (64, 48), "red")], text=["<image>"], return_tensors="pt")
     crops = pixels["pixel_values"][0]
     layers = model.model.vision_tower.encoder.layers
-    with capture_cls_attention(model.model.vision_tower, model.config.vision_feature_layer) as captured:
+    with capture_cls_attention(model.model.cls_attention_layer(model.config.vision_feature_layer)) as captured:
         out = model.model.vision_tower(crops, output_attentions=True)
     own = out.attentions[len(layers) - 1][:, :, 0].mean(dim=1)  # the feature layer's [CLS] row, mean over heads
     assert torch.allclose(captured["attention"], own, atol=1e-5)

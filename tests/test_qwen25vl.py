@@ -11,7 +11,7 @@ from gprune import PruneConfig, set_prune
 
 @pytest.fixture(scope="module")
 def qwen():
-    return build("qwen25vl")
+    return build("qwen2_5_vl")
 
 
 def test_each_image_is_one_view_of_its_own_merged_grid(qwen):
