@@ -23,7 +23,7 @@ from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
 from .methods.base import Needs, Stage
 from .selection import check_finite
-from .transformers_api import PromptPositions, warn_if_untested
+from .transformers_api import PlaceholderCount, PromptPositions, warn_if_untested
 from .vision_attention import capture_cls_attention
 
 warn_if_untested()
@@ -247,3 +247,14 @@ class PruningGeneration(PromptPositions):
             [lay.full for lay in layouts], [torch.arange(lay.kept(prune.ratio), device=input_ids.device)
                                             for lay in layouts],
         )
+
+
+class KeptPlaceholders(PlaceholderCount):
+    """Mixed in before a processor that counts placeholders per image size (the anyres families): one placeholder per
+    visual token the model will keep. The class names its family's layout function as `image_layout`."""
+
+    def placeholders(self, image_size, full: int) -> int:
+        if not prunes_at(self.prune, Stage.PROJECTOR):
+            return full  # a language-model method sees every visual token in the prompt
+        layout = self.image_layout(self.layout_config, image_size)
+        return full - (layout.full - layout.kept(self.prune.ratio))

@@ -11,11 +11,8 @@ from transformers.models.llava_next.modeling_llava_next import (
     unpad_image,
 )
 
-from ..budget import prunes_at
 from ..layout import ImageLayout
-from ..methods.base import Stage
-from ..model import PruningGeneration, PruningModel
-from ..transformers_api import PlaceholderCount
+from ..model import KeptPlaceholders, PruningGeneration, PruningModel
 from . import clip
 from .family import Family
 
@@ -65,13 +62,8 @@ class PrunedLlavaNextForConditionalGeneration(PruningGeneration, LlavaNextForCon
     pass
 
 
-class PrunedLlavaNextProcessor(PlaceholderCount, LlavaNextProcessor):
-    def placeholders(self, image_size, full: int) -> int:
-        """One image placeholder per visual token the model will keep."""
-        if not prunes_at(self.prune, Stage.PROJECTOR):
-            return full  # a language-model method sees every visual token in the prompt
-        layout = image_layout(self.layout_config, image_size)
-        return full - (layout.full - layout.kept(self.prune.ratio))
+class PrunedLlavaNextProcessor(KeptPlaceholders, LlavaNextProcessor):
+    image_layout = staticmethod(image_layout)
 
 
 FAMILY = Family("LLaVA-NeXT", "llava_next", "llava-hf/llama3-llava-next-8b-hf", "gprune_llava_next",

@@ -14,11 +14,8 @@ from transformers.models.llava_onevision.modeling_llava_onevision import (
     unpad_image,
 )
 
-from ..budget import prunes_at
 from ..layout import ImageLayout
-from ..methods.base import Stage
-from ..model import PruningGeneration, PruningModel
-from ..transformers_api import PlaceholderCount
+from ..model import KeptPlaceholders, PruningGeneration, PruningModel
 from ..vision_flops import mlp_projector_flops, vit_flops
 from .family import Family
 
@@ -74,13 +71,8 @@ class PrunedLlavaOnevisionForConditionalGeneration(PruningGeneration, LlavaOnevi
     pass
 
 
-class PrunedLlavaOnevisionProcessor(PlaceholderCount, LlavaOnevisionProcessor):
-    def placeholders(self, image_size, full: int) -> int:
-        """One image placeholder per visual token the model will keep."""
-        if not prunes_at(self.prune, Stage.PROJECTOR):
-            return full  # a language-model method sees every visual token in the prompt
-        layout = image_layout(self.layout_config, image_size)
-        return full - (layout.full - layout.kept(self.prune.ratio))
+class PrunedLlavaOnevisionProcessor(KeptPlaceholders, LlavaOnevisionProcessor):
+    image_layout = staticmethod(image_layout)
 
 
 FAMILY = Family("LLaVA-OneVision", "llava_onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf",
