@@ -40,20 +40,22 @@ def fraction(text: str) -> float:
 
 
 def print_results(results) -> None:
+    from gprune.measures import Measure
+
+    columns = (Measure.TFLOPS_EXACT, Measure.TFLOPS_FASTV, Measure.SAMPLES_PER_S, Measure.PREFILL_LATENCY_MS,
+               Measure.DECODE_MS_PER_TOKEN)
     rows = []
     for result in results.values():
         metrics = list(result.metrics.items()) + [(m, None) for m in result.aggregation_errors]
         for i, (metric, value) in enumerate(metrics or [("(no metric)", None)]):
             first = i == 0
             rows.append([result.benchmark if first else "", metric, "error" if value is None else f"{value:.4f}",
-                         *([f"{result.errors} ({result.error_rate:.0%})",
+                         *([f"{result.errors} ({Measure.ERROR_RATE.show(result.error_rate)})",
                             f"{result.visual_tokens_kept:.1f}/{result.visual_tokens_full:.1f}",
-                            f"{result.tflops_exact:.3e}", f"{result.tflops_fastv:.3e}", f"{result.samples_per_s:.2f}",
-                            f"{result.prefill_latency_ms:.1f}", f"{result.decode_ms_per_token:.2f}"]
-                           if first else [""] * 7)])
-    print(tabulate(rows, headers=["benchmark", "metric", "value", "errors", "visual kept/full", "TFLOPs exact",
-                                  "TFLOPs fastv", "samples/s", "prefill ms", "decode ms/token"],
-                   disable_numparse=True))
+                            *(measure.show(getattr(result, measure)) for measure in columns)]
+                           if first else [""] * (2 + len(columns)))])
+    print(tabulate(rows, headers=["benchmark", "metric", "value", Measure.ERRORS.label, "visual kept/full",
+                                  *(measure.label for measure in columns)], disable_numparse=True))
     some = next(iter(results.values()))
     t = some.throughput
     print(f"\nprune: {some.prune}")

@@ -20,19 +20,24 @@ def print_summary(outcome, printer=print) -> None:
     down the table."""
     from dashboards.pareto import pareto_front
     from gprune.benchmarks import PRIMARY
+    from gprune.measures import Combine, Measure
     from sweep.reachability import shown
     from sweep.tracking import FINISHED
+
+    columns = (Measure.MEAN_RETENTION, Measure.ERROR_RATE, Measure.TFLOPS_EXACT, Measure.TFLOPS_FASTV,
+                   Measure.SAMPLES_PER_S, Measure.SPEEDUP, Measure.PREFILL_LATENCY_MS, Measure.DECODE_MS_PER_TOKEN)
 
     nan = float("nan")
     trials = sorted(outcome.trials, key=lambda t: [_sort_key(t["params"].get(k)) for k in outcome.swept])
     standing = [t for t in trials if t["status"] in FINISHED]  # failed trials are listed, never on the front
-    points = [(t["metrics"].get("tflops_exact", nan), t["metrics"].get("mean_retention", nan)) for t in standing]
-    front = [standing[i] for i in pareto_front([*points, (outcome.baseline.get("tflops_exact", nan), 1.0)])
+    cost, gain = Measure.TFLOPS_EXACT, Measure.MEAN_RETENTION
+    points = [(t["metrics"].get(cost, nan), t["metrics"].get(gain, nan)) for t in standing]
+    front = [standing[i] for i in pareto_front([*points, (outcome.baseline.get(cost, nan), 1.0)])
              if i < len(standing)]
     scored = [(name, f"{name}.{metric}") for name, metric in PRIMARY.items() if f"{name}.{metric}" in outcome.baseline]
+    widths = {measure: max(len(measure.label), 9) for measure in columns}
     header = ("".join(f"{k:>11}" for k in outcome.swept) + "".join(f"{name[:9]:>10}" for name, _ in scored)
-              + f" {'retention':>9} {'errors':>6} {'TFLOPs exact':>12} {'TFLOPs fastv':>12} {'samples/s':>9}"
-                f" {'speedup':>7} {'prefill ms':>10} {'decode ms/tok':>13}  status")
+              + "".join(f" {m.label:>{widths[m]}}" for m in columns) + "  status")
     printer(f"\nsweep {outcome.name}: {len(trials)} trials logged; per benchmark: "
             + ", ".join(f"{name} {key.split('.', 1)[1]}" for name, key in scored))
     printer(header)
@@ -40,14 +45,11 @@ def print_summary(outcome, printer=print) -> None:
 
     def row(label, m, status):
         printer(label + "".join(f"{m.get(key, nan):>10.3f}" for _, key in scored)
-                + f" {m.get('mean_retention', nan):>9.3f} {m.get('error_rate', nan):>6.0%}"
-                  f" {m.get('tflops_exact', nan):>12.3e}"
-                  f" {m.get('tflops_fastv', nan):>12.3e} {m.get('samples_per_s', nan):>9.2f}"
-                  f" {m.get('speedup', nan):>7.2f} {m.get('prefill_latency_ms', nan):>10.1f}"
-                  f" {m.get('decode_ms_per_token', nan):>13.2f}  {status}")
+                + "".join(f" {measure.show(m.get(measure)):>{widths[measure]}}" for measure in columns)
+                + f"  {status}")
 
-    row(f"{'unpruned baseline':>{11 * len(outcome.swept)}}", {**outcome.baseline, "mean_retention": 1.0,
-                                                               "speedup": 1.0}, "baseline")
+    against = {m: 1.0 for m in columns if m.combine == Combine.AGAINST_BASELINE}  # 1 by definition
+    row(f"{'unpruned baseline':>{11 * len(outcome.swept)}}", {**outcome.baseline, **against}, "baseline")
     for trial in trials:
         row("".join(f"{trial['params'].get(k, '-'):>11}" for k in outcome.swept), trial["metrics"],
             trial["status"] + ("  <- pareto" if any(trial is t for t in front) else ""))

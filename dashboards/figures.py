@@ -8,17 +8,22 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from gprune.measures import Measure
+from sweep.tags import RUN_NAME, column
+
 from .pareto import pareto_front  # noqa: E402
+
+FLOPS = f"metrics.{Measure.TFLOPS_EXACT}"  # the cost axis
 
 
 def label(row, swept: list[str]) -> str:
-    return " ".join(str(row[f"params.{k}"]) for k in swept) or row["tags.mlflow.runName"]
+    return " ".join(str(row[f"params.{k}"]) for k in swept) or row[column(RUN_NAME)]
 
 
 def baseline_value(base, column: str) -> float:
     """The unpruned run's value of `column`; its retention is 1 by definition (it is what retention divides by)."""
     value = base.get(column, float("nan"))
-    return 1.0 if column.endswith("retention") and value != value else value
+    return 1.0 if column.endswith(Measure.RETENTION) and value != value else value
 
 
 def draw_accuracy_vs_flops(sweep, column: str, title: str):
@@ -29,9 +34,9 @@ def draw_accuracy_vs_flops(sweep, column: str, title: str):
     figure, axes = plt.subplots(figsize=(7, 4.5))
     by = "params.method" if "method" in sweep.swept else None
     for method, group in (trials.groupby(by) if by else [("trials", trials)]):
-        axes.plot(group["metrics.tflops_exact"], group[column], marker="o", linestyle="none", label=method)
-    points = [(r["metrics.tflops_exact"], r[column]) for _, r in trials.iterrows()]
-    points.append((base["metrics.tflops_exact"], baseline_value(base, column)))
+        axes.plot(group[FLOPS], group[column], marker="o", linestyle="none", label=method)
+    points = [(r[FLOPS], r[column]) for _, r in trials.iterrows()]
+    points.append((base[FLOPS], baseline_value(base, column)))
     axes.plot([points[-1][0]], [points[-1][1]], marker="*", markersize=14, color="black", linestyle="none",
               label="unpruned")
     front = sorted(pareto_front(points), key=lambda i: points[i])

@@ -14,6 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from gprune.measures import Measure
+from sweep.tags import RUN_NAME, column
+
 from .figures import label  # noqa: E402
 
 DROPPED = (0.0, 0.0, 0.0, 0.7)  # RGBA laid over a dropped token's patch
@@ -82,7 +85,7 @@ def picks(sweep) -> list:
     trials = sweep.trials.copy()
     if "params.method" not in trials:
         trials["params.method"] = "gprune"
-    trials = trials.sort_values("metrics.objective", ascending=False, kind="stable")
+    trials = trials.sort_values(f"metrics.{Measure.OBJECTIVE}", ascending=False, kind="stable")
     return [group.iloc[0] for _, group in trials.groupby(["params.method", "params.ratio"], sort=True)]
 
 
@@ -103,7 +106,7 @@ def figure5(sweep, benchmark: str, index: int, path: Path) -> Path | None:
         base_mask, grid_mask = kept_masks(entry)
         name = f"{trial.get('params.method', 'gprune')} {float(trial['params.ratio']):.0%} removed"
         extra = label(trial, [k for k in sweep.swept if k not in ("method", "ratio")])
-        name += f" ({extra})" if extra and extra != trial["tags.mlflow.runName"] else ""
+        name += f" ({extra})" if extra and extra != trial[column(RUN_NAME)] else ""
         _overlay(left, base_image, base_mask, f"{name}: base, {int(base_mask.sum()) if base_mask is not None else '-'}"
                  f" of {entry['base']} kept")
         if has_grid:
@@ -117,7 +120,7 @@ def figure5(sweep, benchmark: str, index: int, path: Path) -> Path | None:
 def figure6(sweep, benchmark: str, index: int, path: Path) -> Path | None:
     """G-Prune's degree-normalised score after each propagation step, for its best trial."""
     gprune = [t for t in picks(sweep) if t.get("params.method", "gprune") == "gprune"]
-    best = max(gprune, key=lambda t: t["metrics.objective"], default=None)
+    best = max(gprune, key=lambda t: t[f"metrics.{Measure.OBJECTIVE}"], default=None)
     entry = best is not None and _entry(sweep.records(best["run_id"]), benchmark, index)
     if not entry or "score_steps" not in entry:
         return None
@@ -134,7 +137,7 @@ def figure6(sweep, benchmark: str, index: int, path: Path) -> Path | None:
             axis.set_title(f"{view}, step {step}" + (" (L2 norm)" if step == 0 else ""), fontsize=7)
             axis.axis("off")
     figure.suptitle(f"{benchmark} sample {index}: G-Prune scores per propagation step, "
-                    f"{label(best, sweep.swept) or best['tags.mlflow.runName']}; colour: each score's rank in its "
+                    f"{label(best, sweep.swept) or best[column(RUN_NAME)]}; colour: each score's rank in its "
                     "map (top-k keeps the brightest)", fontsize=8)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -18,16 +18,14 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
+from gprune.measures import COST, Combine, Measure
 from sweep.paired import RESAMPLES, paired_difference
 from sweep.reachability import shown
+from sweep.tags import ROLE, TRIAL_STATUS, Role, column
 
 from .figures import accuracy_vs_flops, heatmap, label
 from .kept_tokens import kept_token_figures
 from .runs import Sweep, load_sweep
-
-COST = [("mean_retention", "retention", "{:.3f}"), ("tflops_exact", "TFLOPs exact", "{:.3e}"),
-        ("samples_per_s", "samples/s", "{:.2f}"), ("speedup", "speedup", "{:.2f}")]
-
 
 KEPT_NOTE = ("The first samples of each benchmark, for the best trial of each method and ratio: the visual tokens "
              "its model kept (dark patches were dropped; the grid's row-end newline tokens are always kept), and for "
@@ -48,16 +46,16 @@ def table1(sweep: Sweep) -> pd.DataFrame:
                 best.setdefault(benchmark, set()).update(group.index[group[column] == group[column].max()])
     table = []
     for row in rows:
-        baseline = row["tags.gprune.role"] == "baseline"
+        baseline = row[column(ROLE)] == Role.BASELINE
         entry = {k: ("unpruned" if baseline and k == "method" else row.get(f"params.{k}", "")) for k in sweep.swept}
         for benchmark in sweep.benchmarks:
             value = row[sweep.primary(benchmark)]
             marked = not baseline and row.name in best.get(benchmark, set())
             entry[benchmark] = "" if value != value else f"{value:.3f}{' *' if marked else ''}"
-        for key, title, fmt in COST:
-            value = 1.0 if baseline and key in ("mean_retention", "speedup") else row.get(f"metrics.{key}")
-            entry[title] = "" if value is None or value != value else fmt.format(value)
-        entry["status"] = row.get("tags.gprune.trial_status", "")
+        for measure in COST:  # the baseline's retention and speedup are 1 by definition
+            against = measure.combine == Combine.AGAINST_BASELINE
+            entry[measure.label] = measure.show(1.0 if baseline and against else row.get(f"metrics.{measure}"))
+        entry["status"] = row.get(column(TRIAL_STATUS), "")
         table.append(entry)
     return pd.DataFrame(table)
 
@@ -65,7 +63,8 @@ def table1(sweep: Sweep) -> pd.DataFrame:
 def figure3(sweep: Sweep, out: Path) -> list[Path]:
     paths = [accuracy_vs_flops(sweep, sweep.primary(b), f"{b} {sweep.primary(b).split('.', 2)[2]}",
                                out / f"figure3-{b}.png") for b in sweep.benchmarks]
-    paths.append(accuracy_vs_flops(sweep, "metrics.mean_retention", "mean retention", out / "figure3-retention.png"))
+    paths.append(accuracy_vs_flops(sweep, f"metrics.{Measure.MEAN_RETENTION}", "mean retention",
+                                   out / "figure3-retention.png"))
     return paths
 
 
@@ -81,7 +80,7 @@ def table3(sweep: Sweep, out: Path) -> tuple[list[pd.DataFrame], list[Path]]:
     for values, group in trials.groupby(fixed):
         values = values if isinstance(values, tuple) else (values,)
         pivot = group.pivot_table(index="params.threshold", columns="params.iterations",
-                                  values="metrics.mean_retention", aggfunc="mean")
+                                  values=f"metrics.{Measure.MEAN_RETENTION}", aggfunc="mean")
         name = " ".join(f"{k.removeprefix('params.')}={v}" for k, v in zip(fixed, values))
         pivot.attrs["title"] = f"mean retention, {name}"
         tables.append(pivot)
@@ -94,7 +93,7 @@ def significance(sweep: Sweep) -> tuple[pd.DataFrame, list[str]]:
     a line for each run left out because it holds no records (a trial that failed before its first result)."""
     trials, rows = sweep.trials, []
     runs = {sweep.baseline["run_id"]: "the baseline", **{t["run_id"]: f"trial {label(t, sweep.swept)} "
-                                                          f"({t.get('tags.gprune.trial_status', '')})"
+                                                          f"({t.get(column(TRIAL_STATUS), '')})"
                                                           for _, t in trials.iterrows()}}
     without = [run_id for run_id in runs if sweep.logged_records(run_id) is None]
     left_out = [f"{runs[run_id]}, run {run_id}: no records.json, left out of the bootstrap" for run_id in without]

@@ -19,6 +19,7 @@ from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
 from .generation import decoding_that_runs, prepare_batch, run_batch
 from .lookahead import one_ahead, pays_on
+from .measures import Measure
 from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
 from .units import sample_score
@@ -73,7 +74,7 @@ def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: 
     except Exception as error:  # the row lacks what the task's scoring reads: the data's fault, not retried
         record.error = f"data: scoring failed: {type(error).__name__}: {error}"
         return
-    record.visual_tokens_kept = stat["visual_tokens_kept"]
+    record.visual_tokens_kept = stat[Measure.VISUAL_TOKENS_KEPT]
     record.visual_tokens_full = sum(layout.full for layout in layouts)
     record.prefill_tokens = stat["prefill_tokens"]
     record.generated_tokens = stat["generated_tokens"]

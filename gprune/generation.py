@@ -14,6 +14,7 @@ from .answers import AnswerRules
 from .budget import prunes_at
 from .config import PruneConfig
 from .decoding import Decoding
+from .measures import Measure
 from .methods.base import Stage
 
 
@@ -171,7 +172,7 @@ def run_batch(model, processor, batch: PreparedBatch, decoding: Decoding | None 
             visual = sum(layout.kept(prune.ratio) for layout in sample_layouts)
         stats.append({
             "prefill_tokens": prompt_tokens[row],
-            "visual_tokens_kept": visual,
+            Measure.VISUAL_TOKENS_KEPT: visual,
             "generated_tokens": _generated_length(generated[row], eos_ids),
             "image_sizes": [[image.height, image.width] for image in sample],  # as given, before any resizing
             "layouts": sample_layouts,

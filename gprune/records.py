@@ -7,6 +7,8 @@ merge and summarise them without importing the model.
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from .measures import Measure
+
 
 @dataclass
 class SampleRecord:
@@ -96,8 +98,8 @@ def batch_timing(batches: int, prefill_seconds: float, decode_seconds: float, de
     return {
         "batches": batches, "prefill_seconds": prefill_seconds, "decode_seconds": decode_seconds,
         "decode_steps": decode_steps,
-        "prefill_latency_ms": 1000 * prefill_seconds / batches if batches else float("nan"),
-        "decode_ms_per_token": 1000 * decode_seconds / decode_steps if decode_steps else float("nan"),
+        Measure.PREFILL_LATENCY_MS: 1000 * prefill_seconds / batches if batches else float("nan"),
+        Measure.DECODE_MS_PER_TOKEN: 1000 * decode_seconds / decode_steps if decode_steps else float("nan"),
     }
 
 
@@ -107,10 +109,11 @@ def throughput(batch_rates: list[float]) -> dict:
     are three or more; and the spread, the interquartile range over the median."""
     timed = batch_rates[1:] if len(batch_rates) >= 3 else list(batch_rates)
     if not timed:
-        return {"samples_per_s": float("nan"), "samples_per_s_spread": float("nan"), "batches_timed": 0}
+        return {Measure.SAMPLES_PER_S: float("nan"), Measure.SAMPLES_PER_S_SPREAD: float("nan"), "batches_timed": 0}
     median = statistics.median(timed)
     low, _, high = statistics.quantiles(timed, n=4, method="inclusive") if len(timed) > 1 else (median,) * 3
-    return {"samples_per_s": median, "samples_per_s_spread": (high - low) / median, "batches_timed": len(timed)}
+    return {Measure.SAMPLES_PER_S: median, Measure.SAMPLES_PER_S_SPREAD: (high - low) / median,
+            "batches_timed": len(timed)}
 
 
 def summarize_records(records: list[SampleRecord], model_seconds: float, batch_rates: list[float]) -> dict:
@@ -118,15 +121,15 @@ def summarize_records(records: list[SampleRecord], model_seconds: float, batch_r
     scored = [r for r in records if r.error is None]
     return {
         "samples": len(records),
-        "errors": len(records) - len(scored),  # failed samples: scored as wrong, excluded from the means below
-        "error_rate": (len(records) - len(scored)) / len(records) if records else float("nan"),
+        Measure.ERRORS: len(records) - len(scored),  # failed samples: scored as wrong, excluded from the means below
+        Measure.ERROR_RATE: (len(records) - len(scored)) / len(records) if records else float("nan"),
         "unscored": sum(not r.results for r in records if r.error is not None),  # rows that could not be read
-        "truncated_images": sum(r.truncated_image for r in records),
-        "visual_tokens_kept": mean(r.visual_tokens_kept for r in scored),
+        Measure.TRUNCATED_IMAGES: sum(r.truncated_image for r in records),
+        Measure.VISUAL_TOKENS_KEPT: mean(r.visual_tokens_kept for r in scored),
         "visual_tokens_full": mean(r.visual_tokens_full for r in scored),
-        "tflops_exact": mean(r.tflops_exact for r in scored),
-        "tflops_fastv": mean(r.tflops_fastv for r in scored),
+        Measure.TFLOPS_EXACT: mean(r.tflops_exact for r in scored),
+        Measure.TFLOPS_FASTV: mean(r.tflops_fastv for r in scored),
         **throughput(batch_rates),
-        "model_seconds": model_seconds,  # every batch's wall time, summed (the warm-up batch included)
+        Measure.MODEL_SECONDS: model_seconds,  # every batch's wall time, summed (the warm-up batch included)
         "batch_rates": list(batch_rates),
     }

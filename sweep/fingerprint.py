@@ -15,6 +15,8 @@ from mlflow.entities import Dataset, DatasetInput, InputTag
 from gprune.benchmarks import task_config
 from gprune.tasks.local import resolve_folder
 
+from .tags import DATA_CONTEXT
+
 
 def _hash_benchmark(digest, name: str, data_dir: str | None) -> Path | None:
     """Feed one benchmark's files to `digest`; returns its folder (None: shipped in a package)."""
@@ -68,5 +70,5 @@ def dataset_inputs(benchmarks: list[str], data_dir: str | None) -> list[DatasetI
         with warnings.catch_warnings():  # MLflow registers its local-folder source twice and says so
             warnings.simplefilter("ignore", UserWarning)
             dataset = MetaDataset(resolve_dataset_source(where), name=name, digest=digest.hexdigest()[:16])
-        inputs.append(DatasetInput(Dataset(**dataset.to_dict()), [InputTag("mlflow.data.context", "evaluation")]))
+        inputs.append(DatasetInput(Dataset(**dataset.to_dict()), [InputTag(DATA_CONTEXT, "evaluation")]))
     return inputs

@@ -5,6 +5,7 @@ import math
 from dataclasses import replace
 
 from gprune.benchmarks import PRIMARY
+from gprune.measures import PER_BENCHMARK, Combine, Measure
 from gprune.records import BenchmarkResult, batch_timing, summarize_records
 
 
@@ -27,67 +28,65 @@ def nodes_of(results) -> str:
 
 
 def summarize(benchmarks: dict[str, BenchmarkResult], baseline: dict[str, BenchmarkResult] | None) -> dict:
-    """Flat metrics for Tune and MLflow. `benchmarks`: name -> result; `baseline`: the same for the unpruned model
-    (None when this IS the baseline)."""
+    """Flat metrics for Tune and MLflow, each as gprune.measures declares it. `benchmarks`: name -> result;
+    `baseline`: the same for the unpruned model (None when this IS the baseline)."""
     flat, retentions = {}, []
     for name, result in benchmarks.items():
         for metric, value in result.metrics.items():
             flat[f"{name}.{metric}"] = value
-        for key in ("tflops_exact", "tflops_fastv", "samples_per_s", "samples_per_s_spread", "visual_tokens_kept",
-                    "errors", "error_rate", "truncated_images", "prefill_latency_ms", "decode_ms_per_token"):
-            flat[f"{name}.{key}"] = getattr(result, key)
+        for measure in PER_BENCHMARK:
+            flat[f"{name}.{measure}"] = getattr(result, measure)
         if baseline is not None:
             value = result.metrics.get(PRIMARY[name])
             reference = baseline[name].metrics.get(PRIMARY[name])
             retention = value / reference if value is not None and reference else float("nan")
-            flat[f"{name}.retention"] = retention
+            flat[f"{name}.{Measure.RETENTION}"] = retention
             retentions.append(retention)
     results = list(benchmarks.values())
 
     def scored(result: BenchmarkResult) -> int:  # the samples the means are over
         return result.samples - result.errors
 
-    # over all benchmarks: their samples over the time each would take at its median batch rate
-    robust_seconds = sum(scored(r) / r.samples_per_s for r in results
-                         if r.samples_per_s == r.samples_per_s and scored(r) > 0)
-
     def weighted(key):
         pairs = [(getattr(r, key), scored(r)) for r in results if getattr(r, key) == getattr(r, key)]
         total = sum(n for _, n in pairs)
         return sum(v * n for v, n in pairs) / total if total else float("nan")
 
-    flat.update({
-        "tflops_exact": weighted("tflops_exact"), "tflops_fastv": weighted("tflops_fastv"),
-        "visual_tokens_kept": weighted("visual_tokens_kept"),
-        "samples_per_s": sum(map(scored, results)) / robust_seconds if robust_seconds else float("nan"),
-        "samples_per_s_spread": weighted("samples_per_s_spread"),
-        "samples_evaluated": sum(r.samples for r in results),
-        "errors": sum(r.errors for r in results),
-        "truncated_images": sum(r.truncated_images for r in results),
-        "model_seconds": sum(r.model_seconds for r in results),
-    })
-    flat["error_rate"] = flat["errors"] / flat["samples_evaluated"] if flat["samples_evaluated"] else float("nan")
+    # over all benchmarks: their samples over the time each would take at its median batch rate
+    robust_seconds = sum(scored(r) / r.samples_per_s for r in results
+                         if r.samples_per_s == r.samples_per_s and scored(r) > 0)
     totals = batch_timing(*(sum(getattr(r, key) for r in results)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
-    flat.update(prefill_latency_ms=totals["prefill_latency_ms"], decode_ms_per_token=totals["decode_ms_per_token"])
+    field = {Measure.SAMPLES_EVALUATED: "samples"}  # a measure named apart from the result's field
+    for measure in Measure:
+        if measure.combine == Combine.WEIGHTED:
+            flat[measure] = weighted(measure)
+        elif measure.combine == Combine.SUM:
+            flat[measure] = sum(getattr(r, field.get(measure, measure)) for r in results)
+        elif measure.combine == Combine.TIMING:
+            flat[measure] = totals[measure]
+    flat[Measure.SAMPLES_PER_S] = sum(map(scored, results)) / robust_seconds if robust_seconds else float("nan")
+    samples = flat[Measure.SAMPLES_EVALUATED]
+    flat[Measure.ERROR_RATE] = flat[Measure.ERRORS] / samples if samples else float("nan")
     if baseline is not None:
         defined = [r for r in retentions if not math.isnan(r)]
-        flat["mean_retention"] = sum(defined) / len(defined) if defined else float("nan")
+        mean_retention = sum(defined) / len(defined) if defined else float("nan")
         base = summarize(baseline, None)
-        flat["speedup"] = flat["samples_per_s"] / base["samples_per_s"]
-        flat["flops_speedup"] = base["tflops_exact"] / flat["tflops_exact"]
-        # what schedulers and searchers optimise: retention, 0 where undefined (a baseline that scored 0)
-        flat["objective"] = 0.0 if math.isnan(flat["mean_retention"]) else flat["mean_retention"]
-    return flat
+        flat[Measure.MEAN_RETENTION] = mean_retention
+        flat[Measure.SPEEDUP] = flat[Measure.SAMPLES_PER_S] / base[Measure.SAMPLES_PER_S]
+        flat[Measure.FLOPS_SPEEDUP] = base[Measure.TFLOPS_EXACT] / flat[Measure.TFLOPS_EXACT]
+        flat[Measure.OBJECTIVE] = 0.0 if math.isnan(mean_retention) else mean_retention
+    return {str(key): value for key, value in flat.items()}  # plain str keys: Tune and MLflow pickle and compare
 
 
 def failure(flat: dict, max_error_rate: float) -> str:
     """Why a trial's numbers cannot stand ('' when they can): failed samples score as wrong, but a trial
     that lost more than `max_error_rate` of its samples (or all of a benchmark's) measured its errors."""
-    rates = {key.removesuffix(".error_rate"): value for key, value in flat.items() if key.endswith(".error_rate")}
+    rates = {key.removesuffix(f".{Measure.ERROR_RATE}"): value for key, value in flat.items()
+             if key.endswith(f".{Measure.ERROR_RATE}")}
     lost = [name for name, rate in rates.items() if rate == 1]
     if lost:
         return f"every sample failed on {', '.join(lost)}"
-    if flat["error_rate"] > max_error_rate:
-        return f"error rate {flat['error_rate']:.1%} > max_error_rate {max_error_rate:.1%}"
+    if flat[Measure.ERROR_RATE] > max_error_rate:
+        return f"error rate {flat[Measure.ERROR_RATE]:.1%} > max_error_rate {max_error_rate:.1%}"
     return ""

@@ -5,9 +5,11 @@ import time
 
 from ray import tune
 
+from gprune.measures import Measure
+
 
 class ProgressLine(tune.Callback):
-    def __init__(self, total: int, metric: str = "objective", printer=print):
+    def __init__(self, total: int, metric: str = Measure.OBJECTIVE, printer=print):
         self.total, self.metric, self.printer = total, metric, printer
         self.start = time.monotonic()
         self.best = None  # (value, config)

@@ -31,6 +31,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 
 from gprune.benchmarks import PRIMARY, TASKS
 from gprune.config import PruneConfig
+from gprune.measures import Measure
 from gprune.records import field_of
 from gprune.tasks import declared
 from gprune.units import primary_value
@@ -39,10 +40,10 @@ from . import driver
 from .fingerprint import dataset_fingerprint, model_fingerprint
 from .paired import paired_difference, smallest_confirmable_change
 from .spec import Finite, Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
+from .tags import DRIVER, PINNED, REFERENCE_CODE, VERDICT
 from .tracking import context_tags, experiment_id, git_commit, store_client
 from .yaml_input import load_yaml
 
-DRIVER_TAG = "gprune.driver"  # the process writing a regression run: a dead one's RUNNING run is closed
 REFERENCE_FORMAT = 2  # 2: every sample's score, answer and primary-metric result (1 kept scores only)
 
 
@@ -120,7 +121,7 @@ def benchmark_entry(name: str, records, metric_value: float | None = None, error
         samples.append({**{key: field_of(record, key) for key in ("index", "score", "prediction", "target")},
                         "results": {primary: results[primary]} if primary in results else {}})
     value = primary_value(declared(TASKS[name]), samples) if metric_value is None else metric_value
-    return {"metric": primary, "value": float(value), "error_rate": error_rate, "samples": samples}
+    return {"metric": primary, "value": float(value), Measure.ERROR_RATE: error_rate, "samples": samples}
 
 
 def evaluate_suite(suite: Suite, data_dir: str | None) -> dict:
@@ -186,7 +187,7 @@ def run_suite(suite: Suite, pin: bool = False, printer=print, lmms_eval_referenc
                     [], context, reference, {}, printer)
     started = time.time()
     results = evaluate_suite(suite, data_dir)
-    worst = max(b["error_rate"] for r in results.values() for b in r.values())
+    worst = max(b[Measure.ERROR_RATE] for r in results.values() for b in r.values())
     if worst > suite.max_error_rate:
         return _log(suite, Verdict.RUN_FAILED, f"run failed: error rate {worst:.1%} > {suite.max_error_rate:.1%}",
                     [], context, reference, results, printer, started)
@@ -312,10 +313,10 @@ def _log(suite, verdict, reason, comparisons, context, reference, results, print
     close_abandoned(client, experiment, printer)
     run = client.create_run(experiment, run_name="reference" if pinned else verdict.name.lower(),
                             start_time=int(1000 * (started or time.time())), tags={
-                                **context_tags(), "gprune.regress.verdict": reason,
-                                "gprune.regress.pinned": str(pinned), DRIVER_TAG: json.dumps(driver.identity()),
+                                **context_tags(), VERDICT: reason,
+                                PINNED: str(pinned), DRIVER: json.dumps(driver.identity()),
                                 "git_commit": context["code"], "dataset_fingerprint": context["data"],
-                                "gprune.regress.reference_code": str(then.get("code"))})
+                                REFERENCE_CODE: str(then.get("code"))})
     for c in comparisons:
         client.log_metric(run.info.run_id, f"{c.benchmark}.{c.metric}.{c.config.replace(' ', '_').replace('=', '-')}",
                           c.value)
@@ -341,7 +342,7 @@ def close_abandoned(client, experiment_id: str, printer=print) -> None:
     """A regression run whose process died before closing it (killed mid-write) is closed KILLED by the next."""
     for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
         try:
-            owner = json.loads(run.data.tags.get(DRIVER_TAG, "null"))
+            owner = json.loads(run.data.tags.get(DRIVER, "null"))
         except ValueError:
             owner = None
         if not driver.still_running(owner):

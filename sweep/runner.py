@@ -14,6 +14,7 @@ import ray
 from ray import tune
 
 from gprune.config import PruneConfig, own_fields
+from gprune.measures import Measure
 from gprune.records import BenchmarkResult
 from workers import WorkerPool
 from workers.nodes import node_address
@@ -30,6 +31,7 @@ from .reachability import check_ray_address, check_tracking_store
 from .spec import SweepSpec, grid_size, parse_spec
 from .stopping import StopRequests
 from .storage import check_storage, lay_ballast, storage_problem
+from .tags import SWEEP, TRIAL_STATUS, WORKER_NODES, Role
 from .tracking import MLflowCallback, SweepTracker, git_commit
 from .trial import evaluate_slices, run_trial
 
@@ -73,11 +75,11 @@ def tune_config(spec: SweepSpec) -> tune.TuneConfig:
         from ray.tune.search.optuna import OptunaSearch
 
         # multi-objective: keep accuracy (retention), spend as few FLOPs as possible
-        search_alg = OptunaSearch(metric=["objective", "tflops_exact"], mode=["max", "min"], seed=spec.seed)
+        search_alg = OptunaSearch(metric=[Measure.OBJECTIVE, Measure.TFLOPS_EXACT], mode=["max", "min"], seed=spec.seed)
     if spec.scheduler.type == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
-        scheduler = ASHAScheduler(time_attr="slice", metric="objective", mode="max", max_t=spec.scheduler.slices,
+        scheduler = ASHAScheduler(time_attr="slice", metric=Measure.OBJECTIVE, mode="max", max_t=spec.scheduler.slices,
                                   grace_period=spec.scheduler.grace_period,
                                   reduction_factor=spec.scheduler.reduction_factor)
     # reuse_actors: a trial process imports torch and Ray once, not once per trial (~3 s each)
@@ -103,7 +105,7 @@ def backfill(grid, tracker, callback) -> None:
     for result in grid:
         last = result.metrics or {}
         trial_id = last.get("trial_id")
-        if trial_id and trial_id not in logged and "objective" in last:
+        if trial_id and trial_id not in logged and Measure.OBJECTIVE in last:
             callback.log_result(trial_id, result.config or {}, last, callback.status(last, result.error is not None))
     tracker.close_incomplete()
 
@@ -206,7 +208,7 @@ def preflight(spec: SweepSpec, address: str | None, resume: bool, printer) -> Sw
               "seed": spec.seed, "batch_size": spec.batch_size, "slices": slices,
               **{f"answers.{k}": v for k, v in spec.answer_rules().to_dict().items()}}
     tags = {"git_commit": git_commit(), "dataset_fingerprint": dataset_fingerprint(spec.benchmarks, data_dir),
-            "gprune.sweep": spec.name}
+            SWEEP: spec.name}
     if not resume:
         set_aside(path, tracker, printer)
     return SweepRun(spec, resume, printer, path, data_dir, slices, tracker, params, tags)
@@ -250,12 +252,12 @@ def baseline_of(run: SweepRun) -> dict:
                 raise start_error(error) from None
             raise
         results = baseline["results"]
-        run.tracker.log_child("baseline", "baseline", {**run.params, **own_fields(baseline["prune"])},
-                              baseline["metrics"], {**run.tags, "gprune.trial_status": "baseline",
+        run.tracker.log_child(Role.BASELINE, Role.BASELINE, {**run.params, **own_fields(baseline["prune"])},
+                              baseline["metrics"], {**run.tags, TRIAL_STATUS: Role.BASELINE,
                                                     "device": next(iter(results.values())).throughput["device"],
-                                                    "gprune.worker_nodes": nodes_of(results.values())},
+                                                    WORKER_NODES: nodes_of(results.values())},
                               {n: [asdict(r) for r in result.records] for n, result in results.items()},
-                              role="baseline", seconds=(began, time.time()))
+                              role=Role.BASELINE, seconds=(began, time.time()))
         saved.write_text(json.dumps({**baseline, "results": {n: r.to_dict(records=False) for n, r in results.items()}},
                                     default=str))
     baseline = json.loads(saved.read_text())
@@ -299,7 +301,7 @@ def conclude(run: SweepRun, baseline: dict, total: int, seconds: dict) -> SweepO
     trials = tracker.trials()
     interrupted = len(trials) < total  # Ctrl-C or a disk outage: Tune saved its state, `--resume` continues
     swept = [k for k in spec.search_space if k not in spec.fixed_prune()]
-    objectives = [t["metrics"].get("objective", float("nan")) for t in trials]
+    objectives = [t["metrics"].get(Measure.OBJECTIVE, float("nan")) for t in trials]
     tracker.finish("KILLED" if interrupted else "FINISHED",
                    {"trials_logged": len(trials), "best_objective": max(objectives, default=float("nan"))})
     return SweepOutcome(spec.name, spec.tracking.uri, tracker.experiment_id, tracker.parent_id, baseline["metrics"],

@@ -12,6 +12,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MA
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from .tags import VERDICT
+
 
 def record_crash(suite, error: BaseException) -> None:
     """A run that could not even finish is still a run of the suite: logged, tagged, FAILED."""
@@ -19,7 +21,7 @@ def record_crash(suite, error: BaseException) -> None:
 
     client = store_client(suite.tracking.uri, suite.tracking.outage_seconds)
     run = client.create_run(experiment_id(client, f"regress-{suite.name}"), run_name="crashed", tags={
-        "gprune.regress.verdict": f"crashed: {type(error).__name__}: {error}"})
+        VERDICT: f"crashed: {type(error).__name__}: {error}"})
     client.log_text(run.info.run_id, "".join(traceback.format_exception(error)), "traceback.txt")
     client.set_terminated(run.info.run_id, "FAILED")
 

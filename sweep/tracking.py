@@ -24,21 +24,21 @@ from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from gprune.config import PruneConfig, own_fields
+from gprune.measures import described
+from gprune.methods import declared_params
 
 from .outages import PatientClient, TrackingUnavailable
 from .ray_api import interrupt_tune
 from .storage import drop_ballast, storage_problem
+from .tags import ABANDONED, LOGGED, NOTE, PARENT_RUN, ROLE, SUPERSEDED, TRIAL_ID, TRIAL_STATUS, WORKER_NODES, Role
 from .trial import records_file
 
-PARENT = "parent"
 DESCRIPTION = (
     "A G-Prune sweep. Child runs: one per trial (named method, ratio removed, its parameters) and one "
-    "`baseline` (the unpruned model on the same samples). Metrics: `<benchmark>.<lmms-eval metric>`, "
-    "`<benchmark>.retention` (over the baseline), `mean_retention`, `tflops_exact` (2 x multiply-adds of the "
-    "whole model per sample), `tflops_fastv` (the papers' LM-prefill MACs), `samples_per_s` and `speedup` (see "
-    "the device tag), `error_rate`, rounded to 5 significant digits. Each child holds `records.json` (every "
-    "sample, unrounded). The report (Table 1, accuracy against TFLOPs with the Pareto front, kept-token figures, "
-    "bootstrap intervals) is under this run's artifacts, report/.")
+    "`baseline` (the unpruned model on the same samples). Metrics: `<benchmark>.<lmms-eval metric>`, and per "
+    f"benchmark and over them (rounded to 5 significant digits): {described()}. Each child holds `records.json` "
+    "(every sample, unrounded). The report (Table 1, accuracy against TFLOPs with the Pareto front, kept-token "
+    "figures, bootstrap intervals) is under this run's artifacts, report/.")
 DIGITS = 5  # significant digits of a logged metric: readable in the runs table, finer than one sample in 10^4
 FINISHED = ("finished", "stopped early")  # trial statuses whose numbers stand
 
@@ -55,9 +55,6 @@ def default_artifact_location(uri: str, name: str) -> str | None:
     if uri.startswith(("http://", "https://")):
         return None  # the tracking server decides
     return (Path("mlartifacts") / name).resolve().as_uri()
-
-
-LOGGED = "gprune.logged"  # written after a child's metrics and artifacts: a run without it was cut off
 
 
 def tracking_client(uri: str) -> MlflowClient:
@@ -131,21 +128,21 @@ class SweepTracker:
             self.client.update_run(parent_id, status="RUNNING")
         else:
             run = self.client.create_run(self.experiment_id, run_name=self.sweep, tags={
-                **self.context, "gprune.role": PARENT, "mlflow.note.content": DESCRIPTION, **tags})
+                **self.context, ROLE: Role.PARENT, NOTE: DESCRIPTION, **tags})
             self.parent_id = run.info.run_id
             self._log(self.parent_id, params, {}, {})
             self.client.log_inputs(self.parent_id, self.inputs)
         return self.parent_id
 
     def _child_runs(self) -> list:
-        return self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
+        return self.client.search_runs([self.experiment_id], f"tags.`{PARENT_RUN}` = '{self.parent_id}'",
                                        max_results=50000)
 
     def children(self) -> dict[str, str]:
         """trial id -> run id of every child logged completely under the parent (metrics, records, then the
         LOGGED tag); a run cut off while it was written does not count."""
-        return {r.data.tags["gprune.trial_id"]: r.info.run_id for r in self._child_runs()
-                if "gprune.trial_id" in r.data.tags and r.data.tags.get(LOGGED) == "true"}
+        return {r.data.tags[TRIAL_ID]: r.info.run_id for r in self._child_runs()
+                if TRIAL_ID in r.data.tags and r.data.tags.get(LOGGED) == "true"}
 
     def close_incomplete(self, trial_id: str | None = None) -> list[str]:
         """Close children cut off mid-write (of `trial_id`, or all) as FAILED, marked superseded; a child whose
@@ -153,15 +150,15 @@ class SweepTracker:
         closed = []
         for run in self._child_runs():
             tags = run.data.tags
-            if trial_id not in (None, tags.get("gprune.trial_id")):
+            if trial_id not in (None, tags.get(TRIAL_ID)):
                 continue
             if tags.get(LOGGED) == "true" and run.info.status == "RUNNING":
-                whole = tags.get("gprune.trial_status") in (*FINISHED, "baseline")
+                whole = tags.get(TRIAL_STATUS) in (*FINISHED, Role.BASELINE)
                 self.client.set_terminated(run.info.run_id, "FINISHED" if whole else "FAILED")
                 continue
-            if tags.get(LOGGED) == "true" or tags.get("gprune.superseded"):
+            if tags.get(LOGGED) == "true" or tags.get(SUPERSEDED):
                 continue
-            self.client.set_tag(run.info.run_id, "gprune.superseded", "true")
+            self.client.set_tag(run.info.run_id, SUPERSEDED, "true")
             self.client.set_terminated(run.info.run_id, "FAILED")
             closed.append(run.info.run_id)
         return closed
@@ -180,33 +177,33 @@ class SweepTracker:
         earlier = copy.copy(self)
         earlier.experiment_id, earlier.parent_id = run.info.experiment_id, parent_id
         earlier.close_incomplete()
-        self.client.set_tag(parent_id, "gprune.abandoned", "true")
+        self.client.set_tag(parent_id, ABANDONED, "true")
         earlier.finish("KILLED")
         return True
 
     def trials(self) -> list[dict]:
         """Every logged trial (not the baseline): its params, metrics and status."""
-        runs = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{self.parent_id}' "
-                                       f"and tags.`gprune.role` = 'trial' and tags.`{LOGGED}` = 'true'",
+        runs = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_RUN}` = '{self.parent_id}' "
+                                       f"and tags.`{ROLE}` = '{Role.TRIAL}' and tags.`{LOGGED}` = 'true'",
                                        max_results=50000)
-        return [{"trial_id": r.data.tags["gprune.trial_id"], "run_id": r.info.run_id, "params": r.data.params,
-                 "metrics": r.data.metrics, "status": r.data.tags.get("gprune.trial_status")} for r in runs]
+        return [{"trial_id": r.data.tags[TRIAL_ID], "run_id": r.info.run_id, "params": r.data.params,
+                 "metrics": r.data.metrics, "status": r.data.tags.get(TRIAL_STATUS)} for r in runs]
 
     def log_child(self, trial_id: str, name: str, params: dict, metrics: dict, tags: dict, records=None,
-                  status: str = "FINISHED", role: str = "trial", seconds: tuple[float, float] | None = None
+                  status: str = "FINISHED", role: str = Role.TRIAL, seconds: tuple[float, float] | None = None
                   ) -> str | None:
         """One child run; `seconds` (start, end, unix time) are the trial's own, so the UI's duration and
         metric times are the evaluation's, not the logging's."""
         earlier = self.children().get(trial_id)
         if earlier is not None:
-            if tags.get("gprune.trial_status") == "error" or not self._errored(earlier):
+            if tags.get(TRIAL_STATUS) == "error" or not self._errored(earlier):
                 return None  # logged once, whole
             self.client.delete_tag(earlier, LOGGED)  # a rerun (--resume) of a trial that errored: it replaces it
-            self.client.set_tag(earlier, "gprune.superseded", "true")
+            self.client.set_tag(earlier, SUPERSEDED, "true")
         self.close_incomplete(trial_id)
         start_ms, end_ms = (int(1000 * t) for t in seconds) if seconds else (None, None)
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=start_ms, tags={
-            **self.context, "mlflow.parentRunId": self.parent_id, "gprune.trial_id": trial_id, "gprune.role": role,
+            **self.context, PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: role,
             **tags})
         self._log(run.info.run_id, params, metrics, {}, end_ms)
         self.client.log_inputs(run.info.run_id, self.inputs)
@@ -217,7 +214,7 @@ class SweepTracker:
         return run.info.run_id
 
     def _errored(self, run_id: str) -> bool:
-        return self.client.get_run(run_id).data.tags.get("gprune.trial_status") == "error"
+        return self.client.get_run(run_id).data.tags.get(TRIAL_STATUS) == "error"
 
     def finish(self, status: str = "FINISHED", metrics: dict | None = None) -> None:
         if metrics:
@@ -235,15 +232,14 @@ class SweepTracker:
         )
 
 
-SHORT = {"threshold": "s", "iterations": "t", "temperature": "tau", "lm_layer": "K", "contextual": "ctx"}
-
-
 def run_name(config: dict) -> str:
-    """A name that fits MLflow's run-name column: "gprune 70% s=0.5 t=5"."""
+    """A name that fits MLflow's run-name column: "gprune 70% s=0.5 t=5" (each parameter's declared symbol)."""
+    params = declared_params()
     parts = [str(config["method"])] if "method" in config else []
     if "ratio" in config:
         parts.append(f"{config['ratio']:.0%}" if isinstance(config["ratio"], (int, float)) else str(config["ratio"]))
-    parts += [f"{SHORT.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{SHORT.get(k, k)}={v}"
+    symbol = {name: param.short or name for name, param in params.items()}
+    parts += [f"{symbol.get(k, k)}={v:.3g}" if isinstance(v, float) else f"{symbol.get(k, k)}={v}"
               for k, v in config.items() if k not in ("method", "ratio")]
     return " ".join(parts)
 
@@ -282,8 +278,8 @@ class MLflowCallback(tune.Callback):
             prune = own_fields(PruneConfig(**{**self.fixed, **config}).to_dict())  # as the trial made it
             reason = result.pop("failure", "")
             status = f"failed: {reason}" if reason else status
-            tags = {**self.tags, "device": result.pop("device", "unknown"), "gprune.trial_status": status,
-                    "gprune.worker_nodes": result.pop("nodes", "")}
+            tags = {**self.tags, "device": result.pop("device", "unknown"), TRIAL_STATUS: status,
+                    WORKER_NODES: result.pop("nodes", "")}
             end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
             seconds = (end - last.get("time_total_s", 0.0), end)
             self.tracker.log_child(trial_id, run_name(config) or trial_id, {**self.params, **prune}, result, tags,

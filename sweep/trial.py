@@ -16,6 +16,7 @@ import ray
 from ray import tune
 
 from gprune.config import PruneConfig
+from gprune.measures import Measure
 from gprune.records import BenchmarkResult, SampleRecord
 
 from .metrics import failure, merge_slices, nodes_of, summarize
@@ -67,7 +68,7 @@ def run_trial(config: dict, dispatcher, limits: dict, slices: int, fixed: dict, 
     for step, (merged, flat) in enumerate(evaluate_slices(dispatcher, prune, limits, slices, baseline), 1):
         reason = failure(flat, max_error_rate)
         if reason:
-            flat["objective"] = 0.0  # never "best", and schedulers stop it
+            flat[Measure.OBJECTIVE] = 0.0  # never "best", and schedulers stop it
         write_records(path, {name: result.records for name, result in merged.items()})
         tune.report({**flat, "slice": step, "failure": reason, "nodes": nodes_of(merged.values()),
                      "device": next(iter(merged.values())).throughput["device"]})

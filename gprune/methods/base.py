@@ -29,6 +29,7 @@ class Param:
     valid: Callable[[object], bool]
     # what the value must satisfy of the model it prunes, (value, LlavaNextConfig) -> why not, or None
     fits: Callable[[object, object], str | None] | None = None
+    short: str = ""  # its symbol in a run's name ("s=0.5"); "" for the name itself
 
     def check(self, value) -> None:
         if not self.valid(value):

@@ -20,7 +20,7 @@ def _below_depth(lm_layer: int, config) -> str | None:
 
 
 LM_LAYER = Param("lm_layer", 2, "FastV: language-model layers run on the whole prompt before pruning (K)",
-                 "an integer >= 1", integer_at_least(1), fits=_below_depth)
+                 "an integer >= 1", integer_at_least(1), fits=_below_depth, short="K")
 
 
 def score(attention, lm_layer: int = 2):

@@ -19,11 +19,13 @@ from .base import Method, Param, from_scores, integer_in, number_in
 MAX_ITERATIONS = 100
 # 1/temperature scales cosines in float32: far below this the logits overflow and every score is NaN.
 MIN_TEMPERATURE = 1e-6
-THRESHOLD = Param("threshold", 0.5, "similarity threshold s of the graph", "a number in (0, 1]", number_in(0, 1))
+THRESHOLD = Param("threshold", 0.5, "similarity threshold s of the graph", "a number in (0, 1]", number_in(0, 1),
+                  short="s")
 ITERATIONS = Param("iterations", 5, f"propagation steps t (at most {MAX_ITERATIONS})",
-                   f"an integer in [0, {MAX_ITERATIONS}]", integer_in(0, MAX_ITERATIONS))
+                   f"an integer in [0, {MAX_ITERATIONS}]", integer_in(0, MAX_ITERATIONS), short="t")
 TEMPERATURE = Param("temperature", 0.03, "row-softmax temperature (1.0: the paper's text)",
-                    f"a finite number >= {MIN_TEMPERATURE:g}", number_in(MIN_TEMPERATURE, math.inf, low_open=False))
+                    f"a finite number >= {MIN_TEMPERATURE:g}", number_in(MIN_TEMPERATURE, math.inf, low_open=False),
+                    short="tau")
 
 
 def similarity_graph(features: torch.Tensor, threshold: float, temperature: float):

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from .base import Method, Needs, Param, number_in
 
 CONTEXTUAL = Param("contextual", 10 / 64, "VisionZip: share of the kept tokens that are merged contextual tokens",
-                   "a number in [0, 1)", lambda v: number_in(0, 1, low_open=False)(v) and v < 1)
+                   "a number in [0, 1)", lambda v: number_in(0, 1, low_open=False)(v) and v < 1,
+                   short="ctx")
 
 
 def split(keep: int, contextual: float) -> tuple[int, int]:
