@@ -8,8 +8,8 @@ def cmd_regress(args) -> int:
 
     suite = load_suite(args.suite)
     if args.tracking_uri:
-        suite.tracking.uri = args.tracking_uri
-    suite.compare_across = sorted({*suite.compare_across, *(args.across or [])})
+        suite = suite.with_changes(tracking__uri=args.tracking_uri)
+    suite = suite.with_changes(compare_across=sorted({*suite.compare_across, *(args.across or [])}))
     if args.pin and args.lmms_eval_reference:
         raise ValueError("--pin records this run as the reference; --lmms-eval-reference compares with lmms-eval's: "
                          "give one")

@@ -84,7 +84,7 @@ def cmd_sweep(args) -> int:
         spec = load_saved_spec(args.resume, args.storage or ".sweeps")
     else:
         spec = load_spec(args.file or preset_path(args.preset))  # every problem, before Ray starts
-        spec.storage = args.storage or spec.storage
+        spec = spec.with_changes(storage=args.storage or spec.storage)
         trials = grid_size(spec) if spec.search.algorithm == "grid" else spec.search.num_samples
         if trials > CONFIRM_ABOVE and not args.yes:
             raise ValueError(f"this sweep runs {trials:,} trials (over {CONFIRM_ABOVE:,}); pass --yes to run them, "

@@ -15,12 +15,12 @@ import html
 from pathlib import Path
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
 from gprune.measures import COST, Combine, Measure
 from sweep.paired import RESAMPLES, paired_difference
 from sweep.reachability import shown
+from sweep.run_logger import RunLogger
 from sweep.tags import ROLE, TRIAL_STATUS, Role, column
 
 from .figures import accuracy_vs_flops, heatmap, label
@@ -188,5 +188,5 @@ def build_report(name: str, tracking_uri: str, out, parent_id: str | None = None
     boot.to_csv(out / "significance.csv", index=False)
     files = sorted(p for p in out.iterdir() if p.is_file())
     if log:
-        MlflowClient(tracking_uri).log_artifacts(sweep.parent_id, str(out), "report")
+        RunLogger(tracking_uri, sweep.name).log_folder(sweep.parent_id, str(out), "report")
     return files

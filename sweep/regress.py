@@ -27,7 +27,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gprune.benchmarks import PRIMARY, TASKS
 from gprune.config import PruneConfig
@@ -36,12 +36,12 @@ from gprune.records import field_of
 from gprune.tasks import declared
 from gprune.units import primary_value
 
-from . import driver
 from .fingerprint import dataset_fingerprint, model_fingerprint
 from .paired import paired_difference, smallest_confirmable_change
-from .spec import Finite, Fixtures, PositiveInt, Section, Text, Tracking, benchmark_names
-from .tags import DRIVER, PINNED, REFERENCE_CODE, VERDICT
-from .tracking import context_tags, experiment_id, git_commit, store_client
+from .run_logger import RunLogger
+from .spec import Evaluation, Finite, PositiveInt, Text
+from .tags import PINNED, REFERENCE_CODE, VERDICT
+from .tracking import git_commit
 from .yaml_input import load_yaml
 
 REFERENCE_FORMAT = 2  # 2: every sample's score, answer and primary-metric result (1 kept scores only)
@@ -55,23 +55,14 @@ class Verdict(IntEnum):
     NOT_COMPARABLE = 4  # other data or other configs than the reference's
 
 
-class Suite(Section):
-    name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]+$")]
-    model: Text = "tiny"
-    benchmarks: Annotated[list[str], BeforeValidator(benchmark_names)] = ["easyvqa"]
+class Suite(Evaluation):
     samples: PositiveInt = 40  # samples 0..N-1 of each benchmark: fixed ids, the same every run
-    data_dir: Text | None = None
-    fixtures: Fixtures | None = None
-    batch_size: PositiveInt = 4
-    max_new_tokens: PositiveInt | None = None
     configs: Annotated[list[dict[str, Any]], Field(min_length=1)]  # PruneConfig fields each
     tolerance: Annotated[Finite, Field(ge=0)] = 0.0  # allowed drop of a primary metric before the paired test
     level: Annotated[Finite, Field(gt=0, lt=1)] = 0.95  # of the paired bootstrap interval
-    max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it the run failed
     reference: Text | None = None  # the pinned file; default: next to the suite, NAME.reference.json
     # what may differ from the reference and still be compared: code (a nightly suite's point), model
     compare_across: list[Literal["code", "model"]] = []
-    tracking: Tracking = Field(default_factory=Tracking)  # made per file: MLFLOW_TRACKING_URI as it is then
 
     def prune_configs(self) -> dict[str, PruneConfig]:
         return {config_key(c): PruneConfig(**c) for c in self.configs}
@@ -92,7 +83,7 @@ def load_suite(path) -> Suite:
     except (ValidationError, ValueError, TypeError) as error:
         raise ValueError(f"{path}: {error}") from None
     if suite.reference is None:
-        suite.reference = str(path.with_name(f"{suite.name}.reference.json"))
+        suite = suite.with_changes(reference=str(path.with_name(f"{suite.name}.reference.json")))
     return suite
 
 
@@ -124,19 +115,20 @@ def benchmark_entry(name: str, records, metric_value: float | None = None, error
     return {"metric": primary, "value": float(value), Measure.ERROR_RATE: error_rate, "samples": samples}
 
 
-def evaluate_suite(suite: Suite, data_dir: str | None) -> dict:
-    """config key -> benchmark -> benchmark_entry."""
+def evaluate_suite(suite: Suite, data_dir: str | None) -> tuple[dict, dict]:
+    """(config key -> benchmark -> benchmark_entry, config key -> benchmark -> every sample's record)."""
     from gprune import evaluate, load_model
 
     model, processor = load_model(suite.model)
-    results = {}
+    results, records = {}, {}
     for key, prune in suite.prune_configs().items():
         out = evaluate(model, processor, suite.benchmarks, prune, limit=suite.samples, batch_size=suite.batch_size,
                        data_dir=data_dir, max_new_tokens=suite.max_new_tokens)
         results[key] = {name: benchmark_entry(name, result.records, result.metrics.get(PRIMARY[name], float("nan")),
                                               result.error_rate)
                         for name, result in out.items()}
-    return results
+        records[key] = {name: result.records for name, result in out.items()}
+    return results, records
 
 
 def compare(suite: Suite, reference: dict, results: dict) -> list[Comparison]:
@@ -186,24 +178,24 @@ def run_suite(suite: Suite, pin: bool = False, printer=print, lmms_eval_referenc
         return _log(suite, Verdict.NOT_COMPARABLE, f"not comparable: {why}; pin a new reference with --pin",
                     [], context, reference, {}, printer)
     started = time.time()
-    results = evaluate_suite(suite, data_dir)
+    results, records = evaluate_suite(suite, data_dir)
     worst = max(b[Measure.ERROR_RATE] for r in results.values() for b in r.values())
     if worst > suite.max_error_rate:
         return _log(suite, Verdict.RUN_FAILED, f"run failed: error rate {worst:.1%} > {suite.max_error_rate:.1%}",
-                    [], context, reference, results, printer, started)
+                    [], context, reference, results, printer, started, records=records)
     if pin:
         reference_path.parent.mkdir(parents=True, exist_ok=True)
         reference_path.write_text(json.dumps({"format": REFERENCE_FORMAT, "suite": suite.model_dump(),
                                               "context": context, "results": results}, indent=1, sort_keys=True))
         return _log(suite, Verdict.PASSED, f"pinned as the reference: {reference_path}", [], context, None, results,
-                    printer, started, pinned=True)
+                    printer, started, pinned=True, records=records)
     why = _other_targets(reference, results)
     if why:
         return _log(suite, Verdict.NOT_COMPARABLE, f"not comparable: {why}", [], context, reference, results,
-                    printer, started)
+                    printer, started, records=records)
     comparisons = compare(suite, reference, results)
     verdict, reason = judge(comparisons, suite.level)
-    return _log(suite, verdict, reason, comparisons, context, reference, results, printer, started)
+    return _log(suite, verdict, reason, comparisons, context, reference, results, printer, started, records=records)
 
 
 def judge(comparisons: list[Comparison], level: float = 0.95) -> tuple[Verdict, str]:
@@ -302,28 +294,32 @@ def read_lmms_eval_reference(suite: Suite, files: list) -> dict:
                         "data": "checked per doc_id (targets)"}}
 
 
+def slug(config: str) -> str:
+    """A config key as a metric or file name: "method=gprune ratio=0.5" -> "method-gprune_ratio-0.5"."""
+    return config.replace(" ", "_").replace("=", "-")
+
+
+def suite_logger(suite: Suite) -> RunLogger:
+    return RunLogger(suite.tracking.uri, f"regress-{suite.name}", outage_seconds=suite.tracking.outage_seconds)
+
+
 def _log(suite, verdict, reason, comparisons, context, reference, results, printer, started=None,
-         pinned=False) -> Outcome:
+         pinned=False, records=None) -> Outcome:
     """The run in MLflow first (what cron and CI read), then the table and the verdict on the console."""
     from tabulate import tabulate
 
     then = (reference or {}).get("context", {})
-    client = store_client(suite.tracking.uri, suite.tracking.outage_seconds)
-    experiment = experiment_id(client, f"regress-{suite.name}")
-    close_abandoned(client, experiment, printer)
-    run = client.create_run(experiment, run_name="reference" if pinned else verdict.name.lower(),
-                            start_time=int(1000 * (started or time.time())), tags={
-                                **context_tags(), VERDICT: reason,
-                                PINNED: str(pinned), DRIVER: json.dumps(driver.identity()),
-                                "git_commit": context["code"], "dataset_fingerprint": context["data"],
-                                REFERENCE_CODE: str(then.get("code"))})
-    for c in comparisons:
-        client.log_metric(run.info.run_id, f"{c.benchmark}.{c.metric}.{c.config.replace(' ', '_').replace('=', '-')}",
-                          c.value)
-    client.log_dict(run.info.run_id, {"verdict": reason, "context": context, "reference_context": then,
-                                      "comparisons": [c.__dict__ for c in comparisons], "results": results},
-                    "regress.json")
-    client.set_terminated(run.info.run_id, "FAILED" if verdict == Verdict.RUN_FAILED else "FINISHED")
+    logger = suite_logger(suite)
+    logger.close_abandoned(printer)
+    run_id = logger.open("reference" if pinned else verdict.name.lower(), {
+        VERDICT: reason, PINNED: str(pinned), "git_commit": context["code"],
+        "dataset_fingerprint": context["data"], REFERENCE_CODE: str(then.get("code"))}, started)
+    logger.log(run_id, metrics={f"{c.benchmark}.{c.metric}.{slug(c.config)}": c.value for c in comparisons})
+    logger.log_json(run_id, {"verdict": reason, "context": context, "reference_context": then,
+                             "comparisons": [c.__dict__ for c in comparisons], "results": results}, "regress.json")
+    for config, per_benchmark in (records or {}).items():  # every sample, as a sweep's runs hold them
+        logger.log_records(run_id, per_benchmark, f"records/{slug(config)}.json")
+    logger.close(run_id, "FAILED" if verdict == Verdict.RUN_FAILED else "FINISHED")
 
     rows = [[c.config, c.benchmark, c.metric, f"{c.reference:.4f}", f"{c.value:.4f}", f"{c.difference:+.4f}",
              f"[{c.low:+.3f}, {c.high:+.3f}]", len(c.flips), "REGRESSED" if c.regressed else "ok"]
@@ -335,16 +331,4 @@ def _log(suite, verdict, reason, comparisons, context, reference, results, print
         changed = then and then.get(key) != context[key]
         printer(f"{key}: {context[key]}" + (f" (reference: {then.get(key)})" if changed else ""))
     printer(f"verdict: {reason}")
-    return Outcome(verdict, reason, comparisons, run.info.run_id, context)
-
-
-def close_abandoned(client, experiment_id: str, printer=print) -> None:
-    """A regression run whose process died before closing it (killed mid-write) is closed KILLED by the next."""
-    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
-        try:
-            owner = json.loads(run.data.tags.get(DRIVER, "null"))
-        except ValueError:
-            owner = None
-        if not driver.still_running(owner):
-            client.set_terminated(run.info.run_id, "KILLED")
-            printer(f"closed run {run.info.run_id} as KILLED: the regression run that made it died before closing it")
+    return Outcome(verdict, reason, comparisons, run_id, context)

@@ -155,7 +155,7 @@ def set_aside(path: Path, tracker: SweepTracker, printer=print) -> None:
         raise ValueError(f"a sweep named {path.name!r} is running now (pid {saved['driver']['pid']} on this "
                          "machine): wait for it, stop it, or give this sweep another name")
     parent = saved.get("parent_run_id")
-    if parent and saved["spec"]["tracking"]["uri"] == tracker.uri and tracker.close_abandoned(parent):
+    if parent and saved["spec"]["tracking"]["uri"] == tracker.uri and tracker.close_abandoned_sweep(parent):
         printer(f"closed run {parent} of the earlier sweep {path.name!r} as KILLED: its driver died and left it "
                 "RUNNING, and a new sweep under the name cannot resume it")
     path.rename(path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
@@ -311,7 +311,7 @@ def conclude(run: SweepRun, baseline: dict, total: int, seconds: dict) -> SweepO
 def run_sweep(spec: SweepSpec, tracking_uri: str | None = None, address: str | None = None, resume: bool = False,
               printer=print) -> SweepOutcome:
     if tracking_uri:
-        spec.tracking.uri = tracking_uri
+        spec = spec.with_changes(tracking__uri=tracking_uri)
     run = preflight(spec, address, resume, printer)
     run.stops.listen()  # Ctrl-C or `kill` ends the sweep as KILLED and resumable, whenever it comes
     try:  # from here on, whatever ends the sweep closes the parent run, once there is one
@@ -346,6 +346,4 @@ def load_saved_spec(name: str, storage: str = ".sweeps") -> SweepSpec:
     path = Path(storage).resolve() / name / "sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"no sweep {name!r} to resume under {Path(storage).resolve()} (missing {path.name})")
-    spec = parse_spec(read_state(path)["spec"], str(path), check_files=False)
-    spec.storage = storage
-    return spec
+    return parse_spec(read_state(path)["spec"], str(path), check_files=False).with_changes(storage=storage)

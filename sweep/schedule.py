@@ -17,13 +17,12 @@ from .tags import VERDICT
 
 def record_crash(suite, error: BaseException) -> None:
     """A run that could not even finish is still a run of the suite: logged, tagged, FAILED."""
-    from .tracking import experiment_id, store_client
+    from .regress import suite_logger
 
-    client = store_client(suite.tracking.uri, suite.tracking.outage_seconds)
-    run = client.create_run(experiment_id(client, f"regress-{suite.name}"), run_name="crashed", tags={
-        VERDICT: f"crashed: {type(error).__name__}: {error}"})
-    client.log_text(run.info.run_id, "".join(traceback.format_exception(error)), "traceback.txt")
-    client.set_terminated(run.info.run_id, "FAILED")
+    logger = suite_logger(suite)
+    run_id = logger.open("crashed", {VERDICT: f"crashed: {type(error).__name__}: {error}"})
+    logger.log_text(run_id, "".join(traceback.format_exception(error)), "traceback.txt")
+    logger.close(run_id, "FAILED")
 
 
 def build_scheduler(job, trigger, printer=print) -> BlockingScheduler:

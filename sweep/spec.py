@@ -46,7 +46,20 @@ class SweepSpecError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # frozen: a spec is what the user wrote, checked; a changed one is a copy (`with_changes`)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def with_changes(self, **changes):
+        """A copy with `changes` (dotted keys reach into sections: tracking__uri changes tracking.uri)."""
+        update, nested = {}, {}
+        for key, value in changes.items():
+            section, _, inner = key.partition("__")
+            if inner:
+                nested.setdefault(section, {})[inner] = value
+            else:
+                update[key] = value
+        update |= {section: getattr(self, section).with_changes(**inner) for section, inner in nested.items()}
+        return self.model_copy(update=update)
 
 
 class Search(Section):
@@ -112,23 +125,27 @@ def _limit(value):
     return value
 
 
-class SweepSpec(Section):
+class Evaluation(Section):
+    """What every evaluation run names, a sweep's (SweepSpec) and a regression suite's (sweep.regress.Suite)."""
     name: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]+$")]  # names the experiment
     model: Text = "tiny"
     benchmarks: Annotated[list[str], BeforeValidator(benchmark_names)] = ["easyvqa"]
-    limit: Annotated[Any, BeforeValidator(_limit)] = 20  # samples per benchmark per trial: n or {benchmark: n}
     data_dir: Text | None = None
     fixtures: Fixtures | None = None  # generate fixtures as the data dir when data_dir is unset
     batch_size: PositiveInt = 4
     max_new_tokens: PositiveInt | None = None
+    max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it a trial (a suite's run) failed
+    tracking: Tracking = Field(default_factory=Tracking)  # made per file: MLFLOW_TRACKING_URI as it is then
+
+
+class SweepSpec(Evaluation):
+    limit: Annotated[Any, BeforeValidator(_limit)] = 20  # samples per benchmark per trial: n or {benchmark: n}
     seed: Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)] = 0  # random selection's (a 64-bit seed)
     concurrency: PositiveInt = 2
-    max_error_rate: Annotated[Finite, Field(ge=0, le=1)] = 0.05  # above it a trial is failed, never best
     search_space: dict[str, Any] = {}
     search: Search = Search()
     scheduler: Scheduler = Scheduler()
     workers: Workers = Workers()
-    tracking: Tracking = Field(default_factory=Tracking)  # made per file: MLFLOW_TRACKING_URI as it is then
     generation: Generation = Generation()
     answers: dict[str, Any] = {}  # gprune.answers.AnswerRules' fields; {} is lmms-eval's llava_hf behaviour
     storage: Text = ".sweeps"  # Ray Tune's experiment folder (for --resume)

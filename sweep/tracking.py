@@ -9,17 +9,12 @@ A trial id already logged (a resumed sweep) is never logged twice.
 
 import copy
 import json
-import math
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-from mlflow.tracking.context.registry import resolve_tags
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
@@ -27,8 +22,9 @@ from gprune.config import PruneConfig, own_fields
 from gprune.measures import described
 from gprune.methods import declared_params
 
-from .outages import PatientClient, TrackingUnavailable
+from .outages import TrackingUnavailable
 from .ray_api import interrupt_tune
+from .run_logger import RunLogger
 from .storage import drop_ballast, storage_problem
 from .tags import ABANDONED, LOGGED, NOTE, PARENT_RUN, ROLE, SUPERSEDED, TRIAL_ID, TRIAL_STATUS, WORKER_NODES, Role
 from .trial import records_file
@@ -39,7 +35,6 @@ DESCRIPTION = (
     f"benchmark and over them (rounded to 5 significant digits): {described()}. Each child holds `records.json` "
     "(every sample, unrounded). The report (Table 1, accuracy against TFLOPs with the Pareto front, kept-token "
     "figures, bootstrap intervals) is under this run's artifacts, report/.")
-DIGITS = 5  # significant digits of a logged metric: readable in the runs table, finer than one sample in 10^4
 FINISHED = ("finished", "stopped early")  # trial statuses whose numbers stand
 
 
@@ -57,59 +52,14 @@ def default_artifact_location(uri: str, name: str) -> str | None:
     return (Path("mlartifacts") / name).resolve().as_uri()
 
 
-def tracking_client(uri: str) -> MlflowClient:
-    """An MlflowClient whose store exists: a new SQLite file gets MLflow's schema under a file lock, so
-    two sweeps (or reports, suites) starting together on it do not race to create the same tables."""
-    if not uri.startswith("sqlite:///"):
-        return MlflowClient(tracking_uri=uri)
-    from filelock import FileLock
+class SweepTracker(RunLogger):
+    """A sweep's runs: its parent, and under it one child per trial and the baseline, each logged once, whole."""
 
-    with FileLock(uri.removeprefix("sqlite:///") + ".lock"):
-        client = MlflowClient(tracking_uri=uri)  # opening the store creates and migrates the tables
-        client.search_experiments(max_results=1)
-    return client
-
-
-def store_client(uri: str, patience: float) -> PatientClient:
-    """The client every writer uses: the store's tables created under a lock, every call waiting out an outage."""
-    if uri.startswith(("http://", "https://")):
-        # MLflow's HTTP client retries a refused connection for about two minutes on its own, silently: ours
-        # waits the outage out instead and says so when it starts (an explicit setting is kept)
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    return PatientClient(tracking_client(uri), uri, patience)
-
-
-def experiment_id(client, name: str, artifact_location: str | None = None) -> str:
-    """The experiment called `name`, created the first time."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
-
-
-def context_tags() -> dict:
-    """Who and what started this process, as MLflow's own context says (mlflow.user, mlflow.source.*)."""
-    return {k: v for k, v in resolve_tags().items() if k.startswith(("mlflow.user", "mlflow.source"))}
-
-
-class SweepTracker:
     def __init__(self, uri: str, sweep: str, artifact_location: str | None = None, outage_seconds: float = 300):
-        self.uri, self.sweep, self.outage_seconds = uri, sweep, outage_seconds
-        self.artifact_location = artifact_location or default_artifact_location(uri, sweep)
-        self._client = None
+        super().__init__(uri, sweep, artifact_location or default_artifact_location(uri, sweep), outage_seconds)
+        self.sweep = sweep
         self.inputs = []  # MLflow dataset inputs (sweep.fingerprint.dataset_inputs), logged on every run
-        self.context = context_tags()
-        self.experiment_id = None
         self.parent_id = None
-
-    @property
-    def client(self) -> MlflowClient:
-        if self._client is None:  # every call waits out an unreachable store (sweep/outages.py)
-            self._client = store_client(self.uri, self.outage_seconds)
-        return self._client
-
-    def __getstate__(self):  # Tune pickles callbacks with the experiment state: no live client
-        return {**self.__dict__, "_client": None}
 
     def check_experiment(self) -> None:
         """An experiment of this sweep's name that was deleted (MLflow keeps it in its trash) takes the name."""
@@ -122,16 +72,14 @@ class SweepTracker:
 
     def start(self, params: dict, tags: dict, parent_id: str | None = None) -> str:
         """Create the experiment (once per sweep name) and a parent run, or reopen `parent_id` (resume)."""
-        self.experiment_id = experiment_id(self.client, self.sweep, self.artifact_location)
+        self.open_experiment()
         if parent_id:
             self.parent_id = parent_id
-            self.client.update_run(parent_id, status="RUNNING")
+            self.reopen(parent_id)
         else:
-            run = self.client.create_run(self.experiment_id, run_name=self.sweep, tags={
-                **self.context, ROLE: Role.PARENT, NOTE: DESCRIPTION, **tags})
-            self.parent_id = run.info.run_id
-            self._log(self.parent_id, params, {}, {})
-            self.client.log_inputs(self.parent_id, self.inputs)
+            self.parent_id = self.open(self.sweep, {ROLE: Role.PARENT, NOTE: DESCRIPTION, **tags})
+            self.log(self.parent_id, params)
+            self.log_inputs(self.parent_id, self.inputs)
         return self.parent_id
 
     def _child_runs(self) -> list:
@@ -154,16 +102,16 @@ class SweepTracker:
                 continue
             if tags.get(LOGGED) == "true" and run.info.status == "RUNNING":
                 whole = tags.get(TRIAL_STATUS) in (*FINISHED, Role.BASELINE)
-                self.client.set_terminated(run.info.run_id, "FINISHED" if whole else "FAILED")
+                self.close(run.info.run_id, "FINISHED" if whole else "FAILED")
                 continue
             if tags.get(LOGGED) == "true" or tags.get(SUPERSEDED):
                 continue
-            self.client.set_tag(run.info.run_id, SUPERSEDED, "true")
-            self.client.set_terminated(run.info.run_id, "FAILED")
+            self.tag(run.info.run_id, SUPERSEDED)
+            self.close(run.info.run_id, "FAILED")
             closed.append(run.info.run_id)
         return closed
 
-    def close_abandoned(self, parent_id: str) -> bool:
+    def close_abandoned_sweep(self, parent_id: str) -> bool:
         """Close an earlier sweep's parent run that its dead driver left RUNNING as KILLED (tagged
         gprune.abandoned), with any child it cut off mid-write. False if the run is not RUNNING (or gone)."""
         try:
@@ -177,7 +125,7 @@ class SweepTracker:
         earlier = copy.copy(self)
         earlier.experiment_id, earlier.parent_id = run.info.experiment_id, parent_id
         earlier.close_incomplete()
-        self.client.set_tag(parent_id, ABANDONED, "true")
+        self.tag(parent_id, ABANDONED)
         earlier.finish("KILLED")
         return True
 
@@ -198,38 +146,26 @@ class SweepTracker:
         if earlier is not None:
             if tags.get(TRIAL_STATUS) == "error" or not self._errored(earlier):
                 return None  # logged once, whole
-            self.client.delete_tag(earlier, LOGGED)  # a rerun (--resume) of a trial that errored: it replaces it
-            self.client.set_tag(earlier, SUPERSEDED, "true")
+            self.untag(earlier, LOGGED)  # a rerun (--resume) of a trial that errored: it replaces it
+            self.tag(earlier, SUPERSEDED)
         self.close_incomplete(trial_id)
-        start_ms, end_ms = (int(1000 * t) for t in seconds) if seconds else (None, None)
-        run = self.client.create_run(self.experiment_id, run_name=name, start_time=start_ms, tags={
-            **self.context, PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: role,
-            **tags})
-        self._log(run.info.run_id, params, metrics, {}, end_ms)
-        self.client.log_inputs(run.info.run_id, self.inputs)
+        started, ended = seconds or (None, None)
+        run_id = self.open(name, {PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: role, **tags}, started)
+        self.log(run_id, params, metrics, at=ended)
+        self.log_inputs(run_id, self.inputs)
         if records is not None:
-            self.client.log_text(run.info.run_id, json.dumps(records, default=str), "records.json")
-        self.client.set_tag(run.info.run_id, LOGGED, "true")  # last: the run is whole
-        self.client.set_terminated(run.info.run_id, status, end_time=end_ms)
-        return run.info.run_id
+            self.log_records(run_id, records)
+        self.tag(run_id, LOGGED)  # last: the run is whole
+        self.close(run_id, status, ended)
+        return run_id
 
     def _errored(self, run_id: str) -> bool:
         return self.client.get_run(run_id).data.tags.get(TRIAL_STATUS) == "error"
 
     def finish(self, status: str = "FINISHED", metrics: dict | None = None) -> None:
         if metrics:
-            self._log(self.parent_id, {}, metrics, {})
-        self.client.set_terminated(self.parent_id, status)
-
-    def _log(self, run_id: str, params: dict, metrics: dict, tags: dict, at_ms: int | None = None) -> None:
-        at_ms = at_ms or int(1000 * time.time())
-        self.client.log_batch(
-            run_id,
-            metrics=[Metric(k, float(f"{v:.{DIGITS}g}"), at_ms, 0) for k, v in metrics.items()
-                     if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v)],
-            params=[Param(k, str(v)) for k, v in params.items()],
-            tags=[RunTag(k, str(v)) for k, v in tags.items()],
-        )
+            self.log(self.parent_id, metrics=metrics)
+        self.close(self.parent_id, status)
 
 
 def run_name(config: dict) -> str:

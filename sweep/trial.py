@@ -7,9 +7,8 @@ The per-sample records do not travel through Tune (its saved state would hold co
 each report rewrites the trial's records file, which the driver logs as the run's `records.json`.
 """
 
-import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import ray
@@ -17,7 +16,7 @@ from ray import tune
 
 from gprune.config import PruneConfig
 from gprune.measures import Measure
-from gprune.records import BenchmarkResult, SampleRecord
+from gprune.records import BenchmarkResult, SampleRecord, records_json
 
 from .metrics import failure, merge_slices, nodes_of, summarize
 
@@ -57,7 +56,7 @@ def write_records(path: Path, records: dict[str, list[SampleRecord]]) -> None:
     """As JSON (what MLflow gets as records.json); whole or not at all: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({name: [asdict(r) for r in rows] for name, rows in records.items()}, default=str))
+    partial.write_text(records_json(records))
     os.replace(partial, path)
 
 

@@ -64,7 +64,8 @@ def spelled_elsewhere(text: str) -> bool:
     return (text in {str(m) for m in Measure} or text in TAG_NAMES
             or re.search(rf"(metrics\.|\.)({measures})$", text) is not None
             or re.search(r"tags\.(gprune|mlflow)\.", text) is not None
-            or re.search(r"(^|`)gprune\.(role|trial_|logged|superseded|abandoned|sweep|driver|regress)", text) is not None)
+            or re.search(r"(^|`)gprune\.(role|trial_|logged|superseded|abandoned|sweep|driver|regress)", text)
+            is not None)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(REPO)))
