@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gprune.measures import Measure
-from sweep.tags import RUN_NAME, column
+from sweep.tags import RUN_NAME, tag_column
 
 from .pareto import pareto_front  # noqa: E402
 
@@ -17,7 +17,7 @@ FLOPS = f"metrics.{Measure.TFLOPS_EXACT}"  # the cost axis
 
 
 def label(row, swept: list[str]) -> str:
-    return " ".join(str(row[f"params.{k}"]) for k in swept) or row[column(RUN_NAME)]
+    return " ".join(str(row[f"params.{k}"]) for k in swept) or row[tag_column(RUN_NAME)]
 
 
 def baseline_value(base, column: str) -> float:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from gprune.measures import Measure
-from sweep.tags import RUN_NAME, column
+from sweep.tags import RUN_NAME, tag_column
 
 from .figures import label  # noqa: E402
 
@@ -106,7 +106,7 @@ def figure5(sweep, benchmark: str, index: int, path: Path) -> Path | None:
         base_mask, grid_mask = kept_masks(entry)
         name = f"{trial.get('params.method', 'gprune')} {float(trial['params.ratio']):.0%} removed"
         extra = label(trial, [k for k in sweep.swept if k not in ("method", "ratio")])
-        name += f" ({extra})" if extra and extra != trial[column(RUN_NAME)] else ""
+        name += f" ({extra})" if extra and extra != trial[tag_column(RUN_NAME)] else ""
         _overlay(left, base_image, base_mask, f"{name}: base, {int(base_mask.sum()) if base_mask is not None else '-'}"
                  f" of {entry['base']} kept")
         if has_grid:
@@ -137,7 +137,7 @@ def figure6(sweep, benchmark: str, index: int, path: Path) -> Path | None:
             axis.set_title(f"{view}, step {step}" + (" (L2 norm)" if step == 0 else ""), fontsize=7)
             axis.axis("off")
     figure.suptitle(f"{benchmark} sample {index}: G-Prune scores per propagation step, "
-                    f"{label(best, sweep.swept) or best[column(RUN_NAME)]}; colour: each score's rank in its "
+                    f"{label(best, sweep.swept) or best[tag_column(RUN_NAME)]}; colour: each score's rank in its "
                     "map (top-k keeps the brightest)", fontsize=8)
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -21,7 +21,7 @@ from gprune.measures import COST, Combine, Measure
 from sweep.paired import RESAMPLES, paired_difference
 from sweep.reachability import shown
 from sweep.run_logger import RunLogger
-from sweep.tags import ROLE, TRIAL_STATUS, Role, column
+from sweep.tags import ROLE, TRIAL_STATUS, Role, tag_column
 
 from .figures import accuracy_vs_flops, heatmap, label
 from .kept_tokens import kept_token_figures
@@ -46,7 +46,7 @@ def table1(sweep: Sweep) -> pd.DataFrame:
                 best.setdefault(benchmark, set()).update(group.index[group[column] == group[column].max()])
     table = []
     for row in rows:
-        baseline = row[column(ROLE)] == Role.BASELINE
+        baseline = row[tag_column(ROLE)] == Role.BASELINE
         entry = {k: ("unpruned" if baseline and k == "method" else row.get(f"params.{k}", "")) for k in sweep.swept}
         for benchmark in sweep.benchmarks:
             value = row[sweep.primary(benchmark)]
@@ -55,7 +55,7 @@ def table1(sweep: Sweep) -> pd.DataFrame:
         for measure in COST:  # the baseline's retention and speedup are 1 by definition
             against = measure.combine == Combine.AGAINST_BASELINE
             entry[measure.label] = measure.show(1.0 if baseline and against else row.get(f"metrics.{measure}"))
-        entry["status"] = row.get(column(TRIAL_STATUS), "")
+        entry["status"] = row.get(tag_column(TRIAL_STATUS), "")
         table.append(entry)
     return pd.DataFrame(table)
 
@@ -93,7 +93,7 @@ def significance(sweep: Sweep) -> tuple[pd.DataFrame, list[str]]:
     a line for each run left out because it holds no records (a trial that failed before its first result)."""
     trials, rows = sweep.trials, []
     runs = {sweep.baseline["run_id"]: "the baseline", **{t["run_id"]: f"trial {label(t, sweep.swept)} "
-                                                          f"({t.get(column(TRIAL_STATUS), '')})"
+                                                          f"({t.get(tag_column(TRIAL_STATUS), '')})"
                                                           for _, t in trials.iterrows()}}
     without = [run_id for run_id in runs if sweep.logged_records(run_id) is None]
     left_out = [f"{runs[run_id]}, run {run_id}: no records.json, left out of the bootstrap" for run_id in without]

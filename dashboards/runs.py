@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
 from sweep.reachability import shown
-from sweep.tags import LOGGED, PARENT_RUN, ROLE, Role, column
+from sweep.tags import LOGGED, PARENT_RUN, ROLE, Role, tag_column
 
 SEARCH_PAGE = 5000  # runs a search returns at once
 
@@ -33,11 +33,11 @@ class Sweep:
 
     @property
     def baseline(self) -> pd.Series:
-        return self.runs[self.runs[column(ROLE)] == Role.BASELINE].iloc[0]
+        return self.runs[self.runs[tag_column(ROLE)] == Role.BASELINE].iloc[0]
 
     @property
     def trials(self) -> pd.DataFrame:
-        return self.runs[self.runs[column(ROLE)] == Role.TRIAL]
+        return self.runs[self.runs[tag_column(ROLE)] == Role.TRIAL]
 
     def records(self, run_id: str) -> dict:
         """benchmark -> [record dicts] as logged with the run ({} for a run logged without records)."""
@@ -113,9 +113,9 @@ def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sw
         raise ValueError(f"no experiment {name!r} in {shown(tracking_uri)}; `gprune ui --tracking-uri "
                          f"{shown(tracking_uri)}` lists them, or run a sweep first")
     runs = runs_frame(client, experiment.experiment_id)
-    if runs.empty or column(ROLE) not in runs:
+    if runs.empty or tag_column(ROLE) not in runs:
         raise ValueError(f"experiment {name!r} in {shown(tracking_uri)} holds no sweep runs; run `gprune sweep` first")
-    parents = runs[runs[column(ROLE)] == Role.PARENT].sort_values("start_time", ascending=False)
+    parents = runs[runs[tag_column(ROLE)] == Role.PARENT].sort_values("start_time", ascending=False)
     if parents.empty:
         raise ValueError(f"experiment {name!r} holds no sweep (no run tagged gprune.role=parent)")
     if parent_id is not None and parent_id not in set(parents["run_id"]):
@@ -123,13 +123,13 @@ def load_sweep(name: str, tracking_uri: str, parent_id: str | None = None) -> Sw
                          f"(its sweeps' parent runs: {', '.join(parents['run_id'][:5])})")
     parent_id = parent_id or parents.iloc[0]["run_id"]
     # whole runs only: a child cut off mid-write (a killed driver) was logged again whole on resume
-    whole = runs.get(column(LOGGED), pd.Series(index=runs.index, dtype=object)) == "true"
-    parent_of = runs.get(column(PARENT_RUN), pd.Series(index=runs.index, dtype=object))
+    whole = runs.get(tag_column(LOGGED), pd.Series(index=runs.index, dtype=object)) == "true"
+    parent_of = runs.get(tag_column(PARENT_RUN), pd.Series(index=runs.index, dtype=object))
     children = runs[(parent_of == parent_id) & whole].reset_index(drop=True)
-    if Role.BASELINE not in set(children.get(column(ROLE), [])):
+    if Role.BASELINE not in set(children.get(tag_column(ROLE), [])):
         raise ValueError(f"sweep {name!r} (parent run {parent_id}) has no baseline logged, so nothing to report: "
                          "it stopped before its first result; `gprune sweep --resume` continues it")
-    trials = children[children[column(ROLE)] == Role.TRIAL]
+    trials = children[children[tag_column(ROLE)] == Role.TRIAL]
     benchmarks = [b for b in PRIMARY if f"metrics.{b}.{PRIMARY[b]}" in children.columns
                   and children[f"metrics.{b}.{PRIMARY[b]}"].notna().any()]
     swept = sorted((c.removeprefix("params.") for c in trials.columns

@@ -30,6 +30,6 @@ class Role(StrEnum):
     TRIAL = "trial"
 
 
-def column(tag: str) -> str:
+def tag_column(tag: str) -> str:
     """The tag's column in mlflow.search_runs' table (and dashboards.runs.runs_frame's)."""
     return f"tags.{tag}"
