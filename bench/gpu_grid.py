@@ -27,7 +27,7 @@ import transformers
 from gprune import PruneConfig, set_prune
 from gprune.decoding import Decoding
 from gprune.generation import run_batch
-from gprune.lookahead import one_ahead
+from gprune.lookahead import one_ahead, thread_processor
 from testbed.geometry_8b import RAW, bench_setup, prepare_rows
 
 RATIOS, THRESHOLDS, ITERATIONS = (0.5, 0.7, 0.9), (0.3, 0.5, 0.7), (1, 5, 10)
@@ -39,8 +39,8 @@ def measure(model, processor, prune: PruneConfig, batch: int, new_tokens: int, d
     evaluation runner runs them (each prepared on the host one batch ahead, gprune.lookahead), the first (which
     compiles a new shape and waits for its own inputs) left out."""
     set_prune(model, processor, prune)
-    seconds, runs = [], []
-    for prepared, asked in one_ahead(range(repeats + 1), lambda _: prepare_rows(processor, batch, new_tokens)):
+    seconds, runs, preparing = [], [], thread_processor(processor)
+    for prepared, asked in one_ahead(range(repeats + 1), lambda _: prepare_rows(preparing, batch, new_tokens)):
         runs.append(run_batch(model, processor, prepared, decoding, RAW))
         seconds.append(time.perf_counter() - asked)
     seconds, runs = seconds[1:], runs[1:]

@@ -18,7 +18,7 @@ from .families import set_prune
 from .figure_samples import describe_images, wanted
 from .flops import exact_flops, fastv_flops
 from .generation import decoding_that_runs, prepare_batch, run_batch
-from .lookahead import one_ahead, pays_on
+from .lookahead import one_ahead, pays_on, thread_processor
 from .measures import Measure
 from .records import BenchmarkResult, SampleRecord, batch_timing, doc_id, summarize_records
 from .tasks.rows import read_sample
@@ -107,7 +107,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     """Run samples [offset, offset + limit) of one lmms-eval task's test split through the model
     (with its current pruning config). `lookahead`: read and process each batch on a thread while the one before
     runs (gprune.lookahead); None: where the model is not on the CPU."""
-    prune = model.model.prune
+    prune = model.model.pruning.prune
     docs = task.test_docs()
     end = len(docs) if limit is None else min(offset + limit, len(docs))
     records = [SampleRecord(index=i) for i in range(offset, end)]
@@ -117,10 +117,13 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     folder = getattr(task, "local_folder", None)  # image paths must stay under it
     model_seconds, timed = 0.0, []
 
+    ahead = pays_on(model.device) if lookahead is None else lookahead
+    preparing = thread_processor(processor) if ahead else processor
+
     def prepare(chunk):  # on a GPU, on the lookahead thread (gprune.lookahead): host work only
         batch = read_rows(task, docs, chunk, folder)
         try:
-            return batch, prepare_batch(processor, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
+            return batch, prepare_batch(preparing, [b[2] for b in batch], [b[3] for b in batch], gen_kwargs,
                                         max_new_tokens, answers) if batch else None
         except Exception as error:  # the processor refused one of them: the batch is run sample by sample
             return batch, error
@@ -128,11 +131,11 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     def run(batch, prepared):  # batch: [(record, doc, visuals, text)]
         nonlocal model_seconds
         figures = any(wanted(b[0].index) for b in batch)
-        model.model.trace = [] if figures else None
+        model.model.pruning.trace = [] if figures else None
         try:
             out = run_batch(model, processor, prepared, decoding, answers)
         finally:
-            traced, model.model.trace = model.model.trace, None
+            traced, model.model.pruning.trace = model.model.pruning.trace, None
         model_seconds += out.seconds
         timed.append(out)
         images = sum(len(b[2]) for b in batch)
@@ -145,14 +148,15 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                     record.images = describe_images(visuals, stat["image_sizes"], stat["layouts"], mine, prune)
 
     chunks = [records[start : start + batch_size] for start in range(0, count, batch_size)]
-    ahead = pays_on(model.device) if lookahead is None else lookahead
+    fallbacks = []  # each batch that failed and ran again sample by sample: its error
     for (batch, prepared), _ in one_ahead(chunks, prepare, ahead):  # on a GPU the next batch is read as this runs
         try:
             if isinstance(prepared, Exception):
                 raise prepared
             if batch:
                 run(batch, prepared)
-        except Exception:
+        except Exception as error:
+            fallbacks.append(f"{type(error).__name__}: {error}"[:300])
             for item in batch:  # find the sample that broke the batch; the others still count
                 try:
                     run([item], prepare_batch(processor, [item[2]], [item[3]], gen_kwargs, max_new_tokens, answers))
@@ -173,6 +177,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                     "batch_size": batch_size, "decoding": decoding_that_runs(decoding, prune).describe(model.device),
                     "timed": TIMED, "prefill_timed": PREFILL_TIMED, "decode_timed": DECODE_TIMED},
         answers=answers.to_dict(), aggregation_errors=aggregation_errors, records=records,
+        batch_fallbacks=len(fallbacks), fallback_errors=fallbacks,
     )
 
 

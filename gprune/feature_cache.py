@@ -2,8 +2,10 @@
 
 Every pruning config of a sweep sees the same images, and pruning happens after the projector, so
 the (unpruned, packed) visual features of an image are the same in every trial: with this cache
-the vision tower runs once per image per sweep instead of once per trial. Keys hash the image's
-preprocessed pixels and size, so a changed image or preprocessing misses.
+the vision tower runs once per image per sweep instead of once per trial. Keys hash the image as decoded (its
+pixels, mode and size) and the image processor's settings, on the host before the batch is processed
+(`image_key`), so a changed image or preprocessing misses and no pixels come back from the device; a caller that
+gives none (a model's own generate()) gets keys hashed from the preprocessed pixels (`key`).
 """
 
 import hashlib
@@ -21,6 +23,13 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    @staticmethod
+    def image_key(image, settings: str) -> str:
+        """A PIL image's key under image-processor `settings` (processor_settings): made on the host."""
+        digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+        digest.update(f"{image.mode}{image.size}{settings}".encode())
+        return digest.hexdigest()
 
     @staticmethod
     def key(pixels: torch.Tensor, image_size) -> str:
@@ -55,3 +64,9 @@ class FeatureCache:
     def stats(self) -> dict:
         return {"entries": len(self), "bytes": self.bytes, "max_bytes": self.max_bytes,
                 "hits": self.hits, "misses": self.misses}
+
+
+def processor_settings(processor) -> str:
+    """What of a processor decides an image's pixels: its image processor's settings, as one digest."""
+    image_processor = getattr(processor, "image_processor", processor)
+    return hashlib.blake2b(image_processor.to_json_string().encode(), digest_size=8).hexdigest()

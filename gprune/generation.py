@@ -14,6 +14,7 @@ from .answers import AnswerRules
 from .budget import prunes_at
 from .config import PruneConfig
 from .decoding import Decoding
+from .feature_cache import FeatureCache, processor_settings
 from .measures import Measure
 from .methods.base import Stage
 
@@ -115,6 +116,7 @@ class PreparedBatch:
     kwargs: dict  # generate() kwargs from the task's generation_kwargs
     stops: list[str]
     processor_seconds: float
+    cache_keys: list[str]  # each image's feature-cache key, made here on the host (gprune.feature_cache)
 
 
 def prepare_batch(processor, images: list[list], texts: list[str], gen_kwargs: dict,
@@ -128,7 +130,22 @@ def prepare_batch(processor, images: list[list], texts: list[str], gen_kwargs: d
     flat = [image for sample in images for image in sample]
     placement = image_device(processor, device) if device is not None else {}
     inputs = processor(images=flat or None, text=prompts, return_tensors="pt", padding=True, **placement)
-    return PreparedBatch(images, inputs, kwargs, stops, time.perf_counter() - start)
+    settings = processor_settings(processor) if flat else ""
+    keys = [FeatureCache.image_key(image, settings) for image in flat]
+    return PreparedBatch(images, inputs, kwargs, stops, time.perf_counter() - start, keys)
+
+
+@contextmanager
+def cache_keys(state, keys: list[str]):
+    """The batch's feature-cache keys on the model's pruning state while it generates."""
+    if state is None:
+        yield
+        return
+    state.cache_keys = keys
+    try:
+        yield
+    finally:
+        state.cache_keys = None
 
 
 @torch.inference_mode()
@@ -148,11 +165,12 @@ def run_batch(model, processor, batch: PreparedBatch, decoding: Decoding | None 
     if inputs["input_ids"].shape[1] + kwargs["max_new_tokens"] > context:
         raise ValueError(f"prompt of {inputs['input_ids'].shape[1]} tokens + {kwargs['max_new_tokens']} new tokens "
                          f"exceeds the model's context of {context} positions; shorten the question or the cap")
-    prune = getattr(model.model, "prune", None)
+    state = getattr(model.model, "pruning", None)
+    prune = state.prune if state is not None else None
     in_lm = prune is not None and prunes_at(prune, Stage.LANGUAGE_MODEL)
     decoding = decoding_that_runs(decoding, prune)
     kwargs.update(decoding.generate_kwargs(model.device, inputs["input_ids"].shape[1], kwargs["max_new_tokens"]))
-    with prefill_clock(model) as marks:
+    with prefill_clock(model) as marks, cache_keys(state, batch.cache_keys):
         generate_start = time.perf_counter()
         output = model.generate(**inputs, **kwargs)
         _synchronize(model.device)

@@ -26,19 +26,38 @@ import torch
 from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
 from .budget import reduce_image
+from .config import PruneConfig
+from .layout import ImageLayout
+
+
+@dataclass
+class ForwardCall:
+    """What one forward of the language model gives every layer's hook."""
+    padding: torch.Tensor  # [B, past + new] 2-D padding mask (True: a real token)
+    cache: object  # the KV cache, or None
+    prefill: bool  # the prompt's forward (the plan has not reduced anything yet)
 
 
 @dataclass
 class LayerPlan:
-    prune: object  # the PruneConfig
+    prune: PruneConfig
     visual_columns: list[torch.Tensor]  # per sample: the prompt columns holding its visual tokens, in order
-    layouts: list[list]  # per sample: its images' ImageLayouts, in order
-    state: dict = field(default_factory=dict)  # after prefill: the reduced columns' keep mask, the prompt length
+    layouts: list[list[ImageLayout]]  # per sample: its images' layouts, in order
     trace: list | None = None  # the model's `trace`: each image's (scores, kept indices, layout) is appended
-    call: dict = field(default_factory=dict)  # this forward's 2-D padding mask, cache and whether it is the prefill
+    # after prefill: the reduced prompt's keep mask [B, R] and the unreduced prompt's length
+    reduced: torch.Tensor | None = None
+    prompt_length: int | None = None
+    call: ForwardCall | None = None  # the forward in progress
     attention: torch.Tensor | None = None  # [B, L] at prefill: layer K-1's last-row attention, averaged over heads
-    overrides: dict = field(default_factory=dict)  # this forward's positions for layers K.. (prefill only)
-    masks: dict = field(default_factory=dict)  # this forward's mask for layers K.., per kind of layer
+    # this forward's arguments for layers K..: positions of the reduced sequence (prefill only), a mask per layer kind
+    position_ids: torch.Tensor | None = None
+    position_embeddings: tuple | None = None
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def layer_arguments(self, kind: str) -> dict:
+        positions = {} if self.position_ids is None else {"position_ids": self.position_ids,
+                                                          "position_embeddings": self.position_embeddings}
+        return {**positions, "attention_mask": self.masks[kind]}
 
 
 def last_token_attention(attention, hidden, position_embeddings, keep) -> torch.Tensor:
@@ -133,15 +152,15 @@ class LayerPruning:
             device = (embeds if embeds is not None else kwargs["input_ids"]).device
             padding = torch.ones(len(embeds if embeds is not None else kwargs["input_ids"]), past + queries,
                                  dtype=torch.bool, device=device)
-        self.plan.call = {"padding": padding.bool(), "cache": cache, "prefill": not self.plan.state}
+        self.plan.call = ForwardCall(padding.bool(), cache, prefill=self.plan.reduced is None)
         return None
 
     def on_attention(self, index, module, kwargs):
         """Layer K-1's attention, at prefill: the scores, from the inputs it is given."""
         plan = self.plan
-        if plan is not None and plan.call.get("prefill") and index == plan.prune.lm_layer - 1:
+        if plan is not None and plan.call.prefill and index == plan.prune.lm_layer - 1:
             plan.attention = last_token_attention(module, kwargs["hidden_states"], kwargs["position_embeddings"],
-                                                  plan.call["padding"])
+                                                  plan.call.padding)
         return None
 
     def on_layer(self, index, args, kwargs):
@@ -151,35 +170,35 @@ class LayerPruning:
             return None
         hidden = args[0] if args else kwargs.pop("hidden_states")
         if index == plan.prune.lm_layer:
-            hidden = self.reduce(hidden, kwargs) if plan.call["prefill"] else self.decode_step(hidden, kwargs)
-        kwargs = {**kwargs, **plan.overrides,
-                  "attention_mask": plan.masks[_layer_kind(self.language_model.config, index)]}
+            hidden = self.reduce(hidden, kwargs) if plan.call.prefill else self.decode_step(hidden, kwargs)
+        kwargs = {**kwargs, **plan.layer_arguments(_layer_kind(self.language_model.config, index))}
         return (hidden, *args[1:]), kwargs
 
     def reduce(self, hidden, kwargs):
         """At prefill, before layer K: keep the chosen columns, and the arguments layers K.. get for them."""
-        plan, padding = self.plan, self.plan.call["padding"]
+        plan, padding = self.plan, self.plan.call.padding
         columns, reduced = choose_columns(plan, plan.attention, padding)
-        plan.state, plan.attention = {"reduced": reduced, "prompt": hidden.shape[1]}, None
+        plan.reduced, plan.prompt_length, plan.attention = reduced, hidden.shape[1], None
         hidden = hidden.gather(1, columns[..., None].expand(-1, -1, hidden.shape[-1]))
         position_ids = kwargs["position_ids"].expand(len(columns), -1).gather(1, columns)
         cos, sin = kwargs["position_embeddings"]
         gathered = columns[..., None].expand(-1, -1, cos.shape[-1])
         embeddings = (cos.expand(len(columns), -1, -1).gather(1, gathered),
                       sin.expand(len(columns), -1, -1).gather(1, gathered))
-        plan.overrides = {"position_ids": position_ids, "position_embeddings": embeddings}
+        plan.position_ids, plan.position_embeddings = position_ids, embeddings
         plan.masks = self.masks(hidden, reduced, position_ids)
         return hidden
 
     def decode_step(self, hidden, kwargs):
         """A decode step: the mask over the reduced prompt, then what was generated since (positions unchanged)."""
-        plan, padding = self.plan, self.plan.call["padding"]
-        reduced = torch.cat([plan.state["reduced"], padding[:, plan.state["prompt"]:]], dim=1)
-        plan.overrides, plan.masks = {}, self.masks(hidden, reduced, kwargs.get("position_ids"))
+        plan, padding = self.plan, self.plan.call.padding
+        reduced = torch.cat([plan.reduced, padding[:, plan.prompt_length:]], dim=1)
+        plan.position_ids = plan.position_embeddings = None
+        plan.masks = self.masks(hidden, reduced, kwargs.get("position_ids"))
         return hidden
 
     def masks(self, hidden, padding, position_ids) -> dict:
-        return reduced_masks(self.language_model.config, hidden, padding, self.plan.call["cache"], position_ids,
+        return reduced_masks(self.language_model.config, hidden, padding, self.plan.call.cache, position_ids,
                              self.plan.prune.lm_layer)
 
 

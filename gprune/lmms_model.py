@@ -22,7 +22,7 @@ from .answers import AnswerRules
 from .config import PruneConfig
 from .generation import prepare_batch, run_batch
 from .loading import load_model
-from .lookahead import one_ahead, pays_on
+from .lookahead import one_ahead, pays_on, thread_processor
 
 
 class GPruneModel(lmms):
@@ -47,12 +47,13 @@ class GPruneModel(lmms):
         # lmms-eval's Collator: batches share generation kwargs; longest prompts first.
         order = Collator([r.args for r in requests], lambda args: (-len(args[0]), args[0]), grouping=True)
         ahead = pays_on(self.model.device)  # on a GPU the next batch's images and processor run on a thread
+        preparing = thread_processor(self.processor) if ahead else self.processor
 
         def prepare(chunk):
             contexts, gen_kwargs, doc_to_visual, doc_ids, tasks, splits = zip(*chunk)
             docs = [self.task_dict[task][split][doc_id] for task, split, doc_id in zip(tasks, splits, doc_ids)]
             visuals = [to_visual(doc) for to_visual, doc in zip(doc_to_visual, docs)]
-            return prepare_batch(self.processor, visuals, list(contexts), dict(gen_kwargs[0]), self.max_new_tokens,
+            return prepare_batch(preparing, visuals, list(contexts), dict(gen_kwargs[0]), self.max_new_tokens,
                                  self.answers, device=None if ahead else self.model.device)
 
         answers, records = [], []

@@ -5,9 +5,12 @@ batches; torch, PIL and the tokenizers release the GIL for most of it. Only host
 device's work stays on the caller's (CUDA graphs are captured there). On a CPU the host is the device, so there
 is nothing to overlap and the thread only competes for its cores: there each batch is prepared when asked for
 (measured: the tiny model's runner 1-8% slower in wall time with the thread on this 2-core machine). The
-evaluation runner, the lmms-eval model (`gprune_llava_next`) and bench/gpu_grid.py go through here.
+evaluation runner, the lmms-eval model (`gprune`) and bench/gpu_grid.py go through here; each gives the thread a
+processor of its own (`thread_processor`): a fast tokenizer is not safe to use from two threads at once, and the
+caller's thread decodes answers with the caller's.
 """
 
+import copy
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +21,13 @@ import torch
 def pays_on(device) -> bool:
     """Whether preparing ahead pays where the model runs: on an accelerator, not on the host's own cores."""
     return torch.device(device).type != "cpu"
+
+
+def thread_processor(processor):
+    """A copy of `processor` for the thread (its tokenizer its own), sharing the model's pruning state (one object:
+    the copy counts the kept tokens the model keeps)."""
+    state = getattr(processor, "pruning", None)
+    return copy.deepcopy(processor, {id(state): state} if state is not None else None)
 
 
 def one_ahead(items: Sequence, prepare: Callable, ahead: bool = True) -> Iterator[tuple[object, float]]:

@@ -44,6 +44,8 @@ class Measure(StrEnum):
                           "visual tokens the language model sees per sample")
     ERRORS = ("errors", "errors", "samples", False, Combine.SUM, "{:d}", "failed samples, each scored as wrong")
     ERROR_RATE = ("error_rate", "errors", "", False, Combine.SHARE, "{:.0%}", "failed samples over all")
+    BATCH_FALLBACKS = ("batch_fallbacks", "fallbacks", "batches", False, Combine.SUM, "{:d}",
+                       "batches that failed and ran again sample by sample")
     TRUNCATED_IMAGES = ("truncated_images", "truncated", "samples", False, Combine.SUM, "{:d}",
                         "samples scored on a truncated image")
     PREFILL_LATENCY_MS = ("prefill_latency_ms", "prefill ms", "ms", False, Combine.TIMING, "{:.1f}",
@@ -68,6 +70,7 @@ class Measure(StrEnum):
 # logged per benchmark as <benchmark>.<name>, from its BenchmarkResult's field of that name
 PER_BENCHMARK = (Measure.TFLOPS_EXACT, Measure.TFLOPS_FASTV, Measure.SAMPLES_PER_S, Measure.SAMPLES_PER_S_SPREAD,
                  Measure.VISUAL_TOKENS_KEPT, Measure.ERRORS, Measure.ERROR_RATE, Measure.TRUNCATED_IMAGES,
+                 Measure.BATCH_FALLBACKS,
                  Measure.PREFILL_LATENCY_MS, Measure.DECODE_MS_PER_TOKEN)
 # a trial's cost columns, as the report's Table 1 and the sweep's table show them
 COST = (Measure.MEAN_RETENTION, Measure.TFLOPS_EXACT, Measure.SAMPLES_PER_S, Measure.SPEEDUP)

@@ -16,12 +16,11 @@ import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .budget import prunes_at, reduce_image
-from .config import PruneConfig
-from .feature_cache import FeatureCache
 from .layout import ImageLayout
 from .lm_pruning import LayerPlan, set_lm_plan
 from .methods import METHODS
 from .methods.base import Needs, Stage
+from .pruning_state import PruningState
 from .selection import check_finite
 from .transformers_api import PlaceholderCount, PromptPositions, warn_if_untested
 from .vision_attention import capture_cls_attention
@@ -79,13 +78,9 @@ class PruningModel:
     tower's features pruned between the projector and the language model, their original positions, the feature
     cache, a language-model method's plan. A family says where its visual tokens sit (`layouts_of`, from the
     pixels and the processor's per-image geometry, `IMAGE_INFO`), how the vision tower's [CLS] attention lines up
-    with its packed features (`_pack_attention`) and what position ids kept tokens get (`kept_positions`)."""
-    prune = PruneConfig()
-    feature_cache: FeatureCache | None = None  # see gprune.feature_cache; None: no caching
-    images_encoded = 0  # images that went through the vision tower (cache misses included, hits not)
-    # a list: each image's (features, or a language-model method's scores; kept indices; layout) is appended
-    # as it is pruned, references only (no copy, no host sync), for gprune.figure_samples; None: nothing kept
-    trace: list | None = None
+    with its packed features (`_pack_attention`) and what position ids kept tokens get (`kept_positions`).
+    What it reads as it runs is its `pruning` (gprune.pruning_state.PruningState), set by gprune.set_prune."""
+    pruning: PruningState
 
     IMAGE_INFO = "image_sizes"  # the processor output (and forward argument) giving each image's geometry
     PIXEL_DIMS: int | None = 4  # pixel_values.dim() when each row is one image (the cache needs it); None: never
@@ -118,7 +113,7 @@ class PruningModel:
         return None
 
     def _encode(self, pixel_values, image_info, kwargs):
-        self.images_encoded += len(self.layouts_of(pixel_values, image_info))
+        self.pruning.images_encoded += len(self.layouts_of(pixel_values, image_info))
         return super().get_image_features(pixel_values, **{self.IMAGE_INFO: image_info}, **kwargs)
 
     def _encode_with_attention(self, pixel_values, image_info, kwargs):
@@ -138,9 +133,10 @@ class PruningModel:
 
     def _encode_cached(self, pixel_values, image_info, kwargs):
         """Packed features per image, running the vision tower only for images not in the cache."""
-        cache = self.feature_cache
-        sizes = image_info if image_info is not None else [pixels.shape[-2:] for pixels in pixel_values]
-        keys = [cache.key(pixels, size) for pixels, size in zip(pixel_values, sizes)]
+        cache, keys = self.pruning.feature_cache, self.pruning.cache_keys
+        if keys is None or len(keys) != len(pixel_values):  # no keys from the host: hash the pixels
+            sizes = image_info if image_info is not None else [pixels.shape[-2:] for pixels in pixel_values]
+            keys = [cache.key(pixels, size) for pixels, size in zip(pixel_values, sizes)]
         found = [cache.get(key) for key in keys]
         missing = [i for i, features in enumerate(found) if features is None]
         if missing:
@@ -156,24 +152,24 @@ class PruningModel:
         # Qwen2.5-VL's image_grid_thw), or second by position, as each family's forward passes it.
         image_info = image_sizes if image_sizes is not None else image_grid_thw
         kwargs["return_dict"] = True
-        needs = METHODS[self.prune.method].needs if prunes_at(self.prune, Stage.PROJECTOR) else None
+        needs = METHODS[self.pruning.prune.method].needs if prunes_at(self.pruning.prune, Stage.PROJECTOR) else None
         if needs == Needs.VISION_ATTENTION:  # not cached: the cache holds features only
             outputs = self._encode_with_attention(pixel_values, image_info, kwargs)
-        elif self.feature_cache is not None and pixel_values.dim() == self.PIXEL_DIMS:  # a row per image
+        elif self.pruning.feature_cache is not None and pixel_values.dim() == self.PIXEL_DIMS:  # a row per image
             outputs = self._encode_cached(pixel_values, image_info, kwargs)
         else:
             outputs = self._encode(pixel_values, image_info, kwargs)
         layouts = self.layouts_of(pixel_values, image_info)
         outputs["layouts"] = layouts
-        if not prunes_at(self.prune, Stage.PROJECTOR):
+        if not prunes_at(self.pruning.prune, Stage.PROJECTOR):
             return outputs
         guides = [g[:, 0] for g in outputs["vision_attention"]] if needs else [None] * len(layouts)
         check_finite(*outputs.pooler_output)  # once for the batch, not twice an image: each check waits for the device
-        reduced = [reduce_image(f, lay, self.prune, g, finite_checked=True)
+        reduced = [reduce_image(f, lay, self.pruning.prune, g, finite_checked=True)
                    for f, lay, g in zip(outputs.pooler_output, layouts, guides)]
         kept = [indices for indices, _ in reduced]
-        if self.trace is not None:
-            self.trace.extend(zip(outputs.pooler_output, kept, layouts))
+        if self.pruning.trace is not None:
+            self.pruning.trace.extend(zip(outputs.pooler_output, kept, layouts))
         outputs.pooler_output = [tokens for _, tokens in reduced]
         # Travel with the features (generate() encodes images before prefill) to set positions.
         outputs["kept_indices"] = kept
@@ -197,7 +193,7 @@ class PruningModel:
                 count, start = count + layouts[start].full, start + 1
             columns.append(positions)
             per_sample.append(taken)
-        set_lm_plan(self.language_model, LayerPlan(self.prune, columns, per_sample, trace=self.trace))
+        set_lm_plan(self.language_model, LayerPlan(self.pruning.prune, columns, per_sample, trace=self.pruning.trace))
 
     def _features(self, pixel_values, kwargs):
         tower = {name: kwargs.get(name) for name in self.VISION_ARGUMENTS}
@@ -207,17 +203,17 @@ class PruningModel:
                 mm_encoder_outputs=None, **kwargs):
         has_pixels = pixel_values is not None and pixel_values.size(0) > 0
         if not has_pixels and not mm_encoder_outputs and not hasattr(self.language_model, "layer_pruning"):
-            # a decode step of a projector method (or none): nothing to prune, and `self.prune` left unread, so a
+            # a decode step of a projector method (or none): nothing to prune, and the config left unread, so a
             # compiled decode step does not guard on it (one compile serves every method and ratio of a shape)
             return super().forward(input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
                                    position_ids=position_ids, **kwargs)
-        if prunes_at(self.prune, Stage.LANGUAGE_MODEL):
+        if prunes_at(self.pruning.prune, Stage.LANGUAGE_MODEL):
             if has_pixels and not mm_encoder_outputs:
                 mm_encoder_outputs, pixel_values = self._features(pixel_values, kwargs), None
             self._plan_layer_pruning(input_ids, (mm_encoder_outputs or {}).get("image"), kwargs)
         else:
             set_lm_plan(self.language_model, None)
-        if prunes_at(self.prune, Stage.PROJECTOR) and self.prune.positions == "original":
+        if prunes_at(self.pruning.prune, Stage.PROJECTOR) and self.pruning.prune.positions == "original":
             if has_pixels and not mm_encoder_outputs:
                 mm_encoder_outputs, pixel_values = self._features(pixel_values, kwargs), None
             image = (mm_encoder_outputs or {}).get("image")
@@ -225,7 +221,7 @@ class PruningModel:
                 if input_ids is None:
                     raise ValueError("positions='original' needs input_ids to locate image tokens; pass input_ids")
                 position_ids = self.kept_positions(input_ids, attention_mask, image, kwargs)
-        elif prunes_at(self.prune, Stage.PROJECTOR) and position_ids is None and input_ids is not None:
+        elif prunes_at(self.pruning.prune, Stage.PROJECTOR) and position_ids is None and input_ids is not None:
             position_ids = self.compact_positions(input_ids, attention_mask)
         return super().forward(input_ids, pixel_values=pixel_values, attention_mask=attention_mask,
                                position_ids=position_ids, mm_encoder_outputs=mm_encoder_outputs, **kwargs)
@@ -237,7 +233,7 @@ class PruningGeneration(PromptPositions):
     def prompt_position_ids(self, inputs_tensor, model_kwargs):
         """generate() fixes prompt positions before images are encoded and extends them by one per
         new token: give the text its original positions now (visual tokens get theirs at prefill)."""
-        prune, pixel_values = self.model.prune, model_kwargs.get("pixel_values")
+        prune, pixel_values = self.model.pruning.prune, model_kwargs.get("pixel_values")
         if not (prunes_at(prune, Stage.PROJECTOR) and prune.positions == "original") or pixel_values is None:
             return None
         input_ids = model_kwargs.get("input_ids", inputs_tensor)
@@ -254,7 +250,7 @@ class KeptPlaceholders(PlaceholderCount):
     visual token the model will keep. The class names its family's layout function as `image_layout`."""
 
     def placeholders(self, image_size, full: int) -> int:
-        if not prunes_at(self.prune, Stage.PROJECTOR):
+        if not prunes_at(self.pruning.prune, Stage.PROJECTOR):
             return full  # a language-model method sees every visual token in the prompt
-        layout = self.image_layout(self.layout_config, image_size)
-        return full - (layout.full - layout.kept(self.prune.ratio))
+        layout = self.image_layout(self.pruning.layout_config, image_size)
+        return full - (layout.full - layout.kept(self.pruning.prune.ratio))

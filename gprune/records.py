@@ -63,6 +63,8 @@ class BenchmarkResult:
     aggregation_errors: dict = field(default_factory=dict)
     records: list[SampleRecord] = field(default_factory=list)  # empty where only the numbers are kept
     nodes: str = ""  # the Ray nodes (addresses, comma-separated) whose workers evaluated it; "" outside Ray
+    batch_fallbacks: int = 0  # batches that failed and ran again sample by sample (the others' results kept)
+    fallback_errors: list[str] = field(default_factory=list)  # each such batch's error
 
     def to_dict(self, records: bool = True) -> dict:
         """For JSON (MLflow, files); results themselves travel as they are."""

@@ -19,7 +19,9 @@ def merge_slices(parts: list[BenchmarkResult]) -> BenchmarkResult:
     summary = summarize_records(records, sum(p.model_seconds for p in parts), rates)
     timing = batch_timing(*(sum(getattr(p, key) for p in parts)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
-    return replace(parts[-1], records=records, **summary, **timing, nodes=nodes_of(parts))
+    return replace(parts[-1], records=records, **summary, **timing, nodes=nodes_of(parts),
+                   batch_fallbacks=sum(p.batch_fallbacks for p in parts),
+                   fallback_errors=[e for p in parts for e in p.fallback_errors])
 
 
 def nodes_of(results) -> str:

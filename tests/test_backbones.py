@@ -89,11 +89,11 @@ def test_fastv_keeps_what_layer_k_minus_1_s_attention_weights_choose(backbones, 
         reference.append(reduce_image(row[sample, columns][:, None], layout, prune)[0])
 
     set_prune(model, processor, prune)
-    model.model.trace = []
+    model.model.pruning.trace = []
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False,
                              return_dict_in_generate=True)
-    traced, model.model.trace = model.model.trace, None
+    traced, model.model.pruning.trace = model.model.pruning.trace, None
     set_prune(model, processor, PruneConfig())
     assert [torch.equal(indices, expected) for (_, indices, _), expected in zip(traced, reference)] == [True] * 3
     for (scores, _, _), sample in zip(traced, range(3)):

@@ -31,20 +31,20 @@ def test_bfloat16_evaluation_with_the_feature_cache(tiny_bf16):
                      max_new_tokens=4)["easyvqa"]
     assert plain.errors == 0 and plain.throughput["dtype"] == "bfloat16"
     assert plain.metrics["exact_match"] >= 0.5  # the trained model still answers in bfloat16
-    model.model.feature_cache = FeatureCache(64 << 20)
+    model.model.pruning.feature_cache = FeatureCache(64 << 20)
     try:
         encoded = []
         for ratio in (0.7, 0.9):
             cached = evaluate(model, processor, ["easyvqa"], prune=PruneConfig(ratio=ratio), limit=8, batch_size=4,
                               max_new_tokens=4)["easyvqa"]
             assert cached.errors == 0
-            encoded.append(model.model.images_encoded)
+            encoded.append(model.model.pruning.images_encoded)
             if ratio == 0.7:
                 assert [r.prediction for r in cached.records] == [r.prediction for r in plain.records]
         assert encoded[1] == encoded[0]  # the second config reads every image's features from the cache
-        assert model.model.feature_cache.hits >= 8
+        assert model.model.pruning.feature_cache.hits >= 8
     finally:
-        model.model.feature_cache = None
+        model.model.pruning.feature_cache = None
         set_prune(model, processor, PruneConfig())
 
 

@@ -87,18 +87,18 @@ def test_feature_cache_hits_on_the_card(tiny_bf16, mixed_images):
     model, processor = tiny_bf16
     set_prune(model, processor, PruneConfig(ratio=0.5))
     uncached = answers(model, processor, mixed_images, FAST).texts
-    model.model.feature_cache = FeatureCache(max_bytes=64 << 20)
+    model.model.pruning.feature_cache = FeatureCache(max_bytes=64 << 20)
     try:
-        before = model.model.images_encoded
+        before = model.model.pruning.images_encoded
         for ratio in (0.5, 0.9):
             set_prune(model, processor, PruneConfig(ratio=ratio))
             cached = answers(model, processor, mixed_images, FAST).texts
             if ratio == 0.5:
                 assert cached == uncached
-        assert model.model.images_encoded - before == len(mixed_images)
-        assert model.model.feature_cache.hits == len(mixed_images)
+        assert model.model.pruning.images_encoded - before == len(mixed_images)
+        assert model.model.pruning.feature_cache.hits == len(mixed_images)
     finally:
-        model.model.feature_cache = None
+        model.model.pruning.feature_cache = None
 
 
 def test_the_8b_token_geometry_answers_alike_on_both_paths():

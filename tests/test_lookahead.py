@@ -67,12 +67,12 @@ def test_the_feature_cache_keys_come_from_the_host_not_from_device_pixels(tiny, 
         raise AssertionError("the cache key was made from the pixel tensor")
 
     monkeypatch.setattr(FeatureCache, "key", staticmethod(no_pixel_hashing))
-    cache = model.model.feature_cache = FeatureCache(64 << 20)
+    cache = model.model.pruning.feature_cache = FeatureCache(64 << 20)
     try:
         task = load_task("textvqa", fixtures_dir)
         first = evaluate_task(model, processor, task, limit=4, batch_size=2, max_new_tokens=2)
         second = evaluate_task(model, processor, task, limit=4, batch_size=2, max_new_tokens=2)
     finally:
-        model.model.feature_cache = None
+        model.model.pruning.feature_cache = None
     assert (cache.misses, cache.hits) == (4, 4)
     assert [r.prediction for r in first.records] == [r.prediction for r in second.records]

@@ -155,11 +155,11 @@ def test_fastv_at_or_past_the_language_model_s_depth_is_refused_before_any_token
     the depth, by set_prune (so `gprune eval`, sweeps and the lmms-eval model all refuse it)."""
     model, processor = tiny
     layers = model.config.text_config.num_hidden_layers
-    before = model.model.prune
+    before = model.model.pruning.prune
     with pytest.raises(ValueError, match=f"lm_layer={layers + past} must be below the language model's depth "
                                          f"\\({layers} layers\\)"):
         set_prune(model, processor, PruneConfig(method="fastv", ratio=0.9, lm_layer=layers + past))
-    assert model.model.prune == before  # nothing was changed
+    assert model.model.pruning.prune == before  # nothing was changed
     assert PruneConfig(method="fastv", lm_layer=layers - 1).misfits(model.config) == []
 
 

@@ -183,7 +183,7 @@ def test_mismatched_processor_gives_a_clear_error(tiny, images):
     model, processor = tiny
     set_prune(model, processor, PruneConfig(ratio=0.0))
     inputs = processor(images=images[0], text=prompt(processor, "What?"), return_tensors="pt")
-    model.model.prune = PruneConfig(ratio=0.5)  # changed behind the processor's back
+    model.model.pruning.prune = PruneConfig(ratio=0.5)  # changed behind the processor's back
     try:
         with pytest.raises(ValueError, match="gprune.set_prune"):
             model.generate(**inputs, max_new_tokens=1)
@@ -228,18 +228,18 @@ def test_feature_cache_runs_the_vision_tower_once_per_image(tiny, images):
     prompts = [prompt(processor, q) for q in QUESTIONS]
     set_prune(model, processor, PruneConfig(ratio=0.5))
     uncached = greedy(model, processor, images, prompts)
-    model.model.feature_cache = FeatureCache(max_bytes=64 << 20)
+    model.model.pruning.feature_cache = FeatureCache(max_bytes=64 << 20)
     try:
-        before = model.model.images_encoded
+        before = model.model.pruning.images_encoded
         for ratio in (0.5, 0.7, 0.9):  # three "trials" over the same four images
             set_prune(model, processor, PruneConfig(ratio=ratio))
             answers = greedy(model, processor, images, prompts)
             if ratio == 0.5:
                 assert answers == uncached  # cached features give the same answers
-        assert model.model.images_encoded - before == len(images)
-        assert model.model.feature_cache.hits == 2 * len(images)
+        assert model.model.pruning.images_encoded - before == len(images)
+        assert model.model.pruning.feature_cache.hits == 2 * len(images)
     finally:
-        model.model.feature_cache = None
+        model.model.pruning.feature_cache = None
 
 
 def test_feature_cache_evicts_least_recently_used_within_its_byte_budget():

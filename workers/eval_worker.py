@@ -35,8 +35,8 @@ class EvalWorker:
         self.model, self.processor = load_model(model, device=device, dtype=dtype)
         self.weight_loads = 1  # in this process; `restarted` says whether Ray brought the worker back
         self.warmup_seconds = warm_up(self.model, self.processor, self.decoding)
-        self.model.model.images_encoded = 0  # count the benchmarks' images, not the warm-up's blank one
-        self.model.model.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
+        self.model.model.pruning.images_encoded = 0  # count the benchmarks' images, not the warm-up's blank one
+        self.model.model.pruning.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
         self.tasks = {}  # benchmark -> lmms-eval task, loaded once
         self.calls = 0
         self.node = node_address() if ray.is_initialized() else ""  # where its results say they were evaluated
@@ -71,13 +71,13 @@ class EvalWorker:
             import psutil
 
             memory = psutil.Process(os.getpid()).memory_info().rss
-        cache = self.model.model.feature_cache
+        cache = self.model.model.pruning.feature_cache
         return {
             "model": self.model_name, "device": str(device), "dtype": str(self.model.dtype).removeprefix("torch."),
             "decoding": self.decoding.describe(device), "warmup_seconds": self.warmup_seconds,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "memory_bytes": memory, "weight_loads": self.weight_loads, "calls": self.calls,
             "restarted": bool(ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed),
-            "images_encoded": self.model.model.images_encoded, "cache": cache.stats() if cache else None,
+            "images_encoded": self.model.model.pruning.images_encoded, "cache": cache.stats() if cache else None,
             "node_id": node, "pid": os.getpid(),
         }

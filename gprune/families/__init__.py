@@ -9,6 +9,7 @@ from ..layout import ImageLayout
 from ..lm_pruning import set_lm_plan
 from ..methods import METHODS
 from ..methods.base import Needs
+from ..pruning_state import PruningState
 from .family import Family
 
 MODULES = ("llava_next", "llava15", "qwen25vl", "onevision")  # a new family: its module, and its name here
@@ -70,7 +71,7 @@ def set_prune(model, processor, prune: PruneConfig) -> None:
     model.__class__ = family.pruned_model
     model.model.__class__ = family.pruned_inner
     processor.__class__ = family.pruned_processor
-    processor.layout_config = model.config
-    model.model.prune = prune
-    processor.prune = prune
+    state = getattr(model.model, "pruning", None) or PruningState()
+    state.prune, state.layout_config = prune, model.config
+    model.model.pruning = processor.pruning = state  # one object: the processor counts what the model keeps
     set_lm_plan(model.model.language_model, None)  # a language-model method plans at its next prefill

@@ -49,9 +49,9 @@ class PrunedLlavaForConditionalGeneration(PruningGeneration, LlavaForConditional
 class PrunedLlavaProcessor(LlavaProcessor):
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
         """One image placeholder per visual token the model will keep."""
-        if not prunes_at(self.prune, Stage.PROJECTOR):
+        if not prunes_at(self.pruning.prune, Stage.PROJECTOR):
             return super().replace_image_token(image_inputs, image_idx, **kwargs)
-        return self.image_token * image_layout(self.layout_config).kept(self.prune.ratio)
+        return self.image_token * image_layout(self.pruning.layout_config).kept(self.pruning.prune.ratio)
 
 
 FAMILY = Family("LLaVA-1.5", "llava", "llava-hf/llava-1.5-7b-hf", "gprune_llava", LlavaForConditionalGeneration,

@@ -145,7 +145,7 @@ class PrunedQwen2_5_VLForConditionalGeneration(PromptPositions, Qwen2_5_VLForCon
         """generate() fixes prompt positions before images are encoded: the unpruned layout's, sliced to the first
         kept-count tokens of each image (the text's are final; the images' are set at prefill, when the kept
         tokens are known)."""
-        prune, grid_thw = self.model.prune, model_kwargs.get("image_grid_thw")
+        prune, grid_thw = self.model.pruning.prune, model_kwargs.get("image_grid_thw")
         if not prunes_at(prune, Stage.PROJECTOR) or grid_thw is None:
             return None
         input_ids, attention_mask = model_kwargs.get("input_ids", inputs_tensor), model_kwargs.get("attention_mask")
@@ -159,10 +159,10 @@ class PrunedQwen2_5_VLForConditionalGeneration(PromptPositions, Qwen2_5_VLForCon
 class PrunedQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
         """One image placeholder per visual token the model will keep."""
-        if not prunes_at(self.prune, Stage.PROJECTOR):
+        if not prunes_at(self.pruning.prune, Stage.PROJECTOR):
             return super().replace_image_token(image_inputs, image_idx, **kwargs)
         layout = merged_layout(image_inputs["image_grid_thw"][image_idx], self.image_processor.merge_size)
-        return self.image_token * layout.kept(self.prune.ratio)
+        return self.image_token * layout.kept(self.pruning.prune.ratio)
 
 
 FAMILY = Family("Qwen2.5-VL", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", "gprune_qwen2_5_vl",
