@@ -19,7 +19,6 @@ length: a sample that drops fewer tokens than the batch's most-dropping one keep
 tokens as masked padding, so its answer equals batch 1's.
 """
 
-import importlib
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +27,7 @@ from transformers.masking_utils import create_causal_mask, create_sliding_window
 from .budget import reduce_image
 from .config import PruneConfig
 from .layout import ImageLayout
+from .transformers_api import attention_functions
 
 
 @dataclass
@@ -63,16 +63,16 @@ class LayerPlan:
 def last_token_attention(attention, hidden, position_embeddings, keep) -> torch.Tensor:
     """[B, L]: the attention weights the last token gives every token in this attention module (its input
     `hidden`, already normalized), averaged over heads; `keep` [B, L] masks padding."""
-    modeling = importlib.import_module(type(attention).__module__)  # the backbone's own rotary and eager attention
+    apply_rotary_pos_emb, eager_attention_forward = attention_functions(attention)  # the backbone's own
     batch, length, _ = hidden.shape
     query = attention.q_proj(hidden[:, -1:]).view(batch, 1, -1, attention.head_dim).transpose(1, 2)
     key = attention.k_proj(hidden).view(batch, length, -1, attention.head_dim).transpose(1, 2)
     cos, sin = position_embeddings
-    query, _ = modeling.apply_rotary_pos_emb(query, query, cos[:, -1:], sin[:, -1:])
-    key, _ = modeling.apply_rotary_pos_emb(key, key, cos, sin)
+    query, _ = apply_rotary_pos_emb(query, query, cos[:, -1:], sin[:, -1:])
+    key, _ = apply_rotary_pos_emb(key, key, cos, sin)
     mask = torch.zeros(batch, 1, 1, length, dtype=query.dtype, device=query.device)
     mask = mask.masked_fill(~keep[:, None, None, :].bool(), torch.finfo(query.dtype).min)
-    _, weights = modeling.eager_attention_forward(attention, query, key, key, mask, scaling=attention.scaling)
+    _, weights = eager_attention_forward(attention, query, key, key, mask, scaling=attention.scaling)
     return weights.mean(dim=1)[:, 0]
 
 

@@ -88,6 +88,20 @@ def allow_compiled_shapes(count: int) -> None:
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, count)
 
 
+def attention_functions(attention) -> tuple:
+    """(apply_rotary_pos_emb, eager_attention_forward) of the modeling file that defines `attention`, a decoder
+    layer's self-attention: FastV scores one query row with them, as that layer computes its own (RELIED_ON lists
+    them for every language model it runs on)."""
+    modeling = importlib.import_module(type(attention).__module__)
+    return modeling.apply_rotary_pos_emb, modeling.eager_attention_forward
+
+
+def set_decode_offsets(model, offsets) -> None:
+    """Per row, how far decode-step positions sit from text positions ([B, 1]): an M-RoPE model keeps them on
+    itself as `rope_deltas` and adds them at every decode step (its `compute_3d_position_ids`)."""
+    model.rope_deltas = offsets
+
+
 class PromptPositions:
     """Mixed in before a ...ForConditionalGeneration whose prompt positions depend on pruning: generate() fixes them
     before images are encoded and extends them by one per new token. The class defines

@@ -17,7 +17,7 @@ from ..budget import prunes_at
 from ..layout import ImageLayout
 from ..methods.base import Stage
 from ..model import PruningModel, padding_mask
-from ..transformers_api import PromptPositions
+from ..transformers_api import PromptPositions, set_decode_offsets
 from .family import Family
 
 MODULE = "transformers.models.qwen2_5_vl"
@@ -27,6 +27,17 @@ RELIED_ON = {  # its placeholders, vision tower + merger, its M-RoPE positions a
     f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLModel.get_rope_index":
         ("input_ids", "mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts", "attention_mask"),
     f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLModel.forward": ("input_ids", "attention_mask", "position_ids"),
+    # the decode offsets it sets (transformers_api.set_decode_offsets) are read here at each decode step
+    f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLModel.compute_3d_position_ids":
+        ("input_ids", "image_grid_thw", "video_grid_thw", "inputs_embeds", "attention_mask", "cache"),
+    # FastV's hooks on its language model: the arguments they replace and read, the functions it scores with
+    f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLDecoderLayer.forward":
+        ("hidden_states", "attention_mask", "position_ids", "cache", "use_cache", "position_embeddings"),
+    f"{MODULE}.modeling_qwen2_5_vl:Qwen2_5_VLAttention.forward":
+        ("hidden_states", "attention_mask", "position_ids", "cache", "position_embeddings"),
+    f"{MODULE}.modeling_qwen2_5_vl:apply_rotary_pos_emb": ("q", "k", "cos", "sin"),
+    f"{MODULE}.modeling_qwen2_5_vl:eager_attention_forward":
+        ("module", "query", "key", "value", "attention_mask", "scaling"),
 }
 
 
@@ -128,7 +139,7 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
         """[4, B, L]: the text-only positions transformers prepends, then the kept tokens' unpruned M-RoPE ones."""
         positions = unpruned_positions(self, input_ids, attention_mask, image["layouts"], image["kept_indices"])
         real = padding_mask(attention_mask, input_ids)
-        self.rope_deltas = (positions.amax(dim=(0, 2)) + 1 - real.sum(-1))[:, None]  # for decode steps
+        set_decode_offsets(self, (positions.amax(dim=(0, 2)) + 1 - real.sum(-1))[:, None])
         text = (real.cumsum(-1) - 1).masked_fill(real == 0, 0)
         return torch.cat([text[None], positions])
 
@@ -136,7 +147,7 @@ class PrunedQwen2_5_VLModel(PruningModel, Qwen2_5_VLModel):
         """[4, B, L]: every token of the pruned prompt numbered one after another, the same on all three axes (kept
         visual tokens as text is: transformers' 3-D layout needs the whole grid)."""
         real = padding_mask(attention_mask, input_ids)
-        self.rope_deltas = torch.zeros(len(input_ids), 1, dtype=torch.long, device=input_ids.device)
+        set_decode_offsets(self, torch.zeros(len(input_ids), 1, dtype=torch.long, device=input_ids.device))
         return ((real.cumsum(-1) - 1).masked_fill(real == 0, 0))[None].expand(4, -1, -1)
 
 
