@@ -2,7 +2,8 @@
 of each benchmark: per image, its token layout, the packed indices of the visual tokens the model kept (the
 very tensor it pruned with) and, for G-Prune, every token's score after each propagation step. An
 unpruned run records the picture itself (a small JPEG), so the report draws from MLflow alone and pruned runs
-do not repeat it. Built after the timed generation, from the references gprune.model's `trace` collected."""
+do not repeat it. Built after the timed generation, from the references the pruning state's `trace` collected
+(gprune.pruning_state)."""
 
 import base64
 import io
