@@ -27,13 +27,15 @@ def cmd_report(args) -> int:
 
 
 def cmd_samples(args) -> int:
-    from dashboards.runs import run_records
+    from dashboards.runs import records_path
     from gprune.lmms_samples import samples_file, write_samples
+    from gprune.record_files import iter_records, read_records
     from sweep.reachability import check_tracking_store
 
     check_tracking_store(args.tracking_uri, must_exist=True)  # a reader would create an empty SQLite file
-    records = run_records(args.tracking_uri, args.run)
-    for benchmark, rows in records.items():
+    path = records_path(args.tracking_uri, args.run)
+    for benchmark in dict.fromkeys(name for name, _ in iter_records(path, columns=[])):  # one at a time
+        rows = read_records(path, [benchmark])[benchmark]
         print(f"wrote {write_samples(samples_file(args.out, benchmark), rows)}")
     return 0
 

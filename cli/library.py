@@ -74,6 +74,19 @@ def print_results(results) -> None:
                   f"(flagged truncated_image in the records)")
 
 
+def progress_bar(benchmark: str, total: int):
+    """A bar on stderr for one benchmark's samples (samples/s and ETA as tqdm shows them); closed when full."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=benchmark, unit="sample", file=sys.stderr, dynamic_ncols=True, mininterval=1)
+
+    def advance(samples: int) -> None:
+        bar.update(samples)
+        if bar.n >= total:
+            bar.close()
+    return advance
+
+
 def cmd_eval(args) -> int:
     from gprune.benchmarks import check_data, resolve_benchmarks
     from gprune.evaluation import evaluate
@@ -94,7 +107,7 @@ def cmd_eval(args) -> int:
     model, processor = load_model(args.model, prune=prune, device=args.device, dtype=args.dtype)
     results = evaluate(model, processor, benchmarks, limit=args.limit, batch_size=args.batch_size,
                        data_dir=args.data_dir, max_new_tokens=args.max_new_tokens, decoding=decoding,
-                       answers=answers)
+                       answers=answers, progress=progress_bar)
     print_results(results)
     if args.json:
         with open(args.json, "w") as out:

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from gprune.figure_samples import FIGURE_SAMPLES
 from gprune.measures import Measure
 from sweep.tags import RUN_NAME, tag_column
 
@@ -75,8 +76,13 @@ def _overlay(axes, image: np.ndarray, mask: np.ndarray | None, title: str) -> No
     axes.axis("off")
 
 
-def _entry(records: dict, benchmark: str, index: int) -> dict | None:
-    record = next((r for r in records.get(benchmark, []) if r["index"] == index), None)
+def figure_records(sweep, run_id: str, benchmark: str) -> list[dict]:
+    """The run's records of `benchmark` that can carry a figure sample (gprune.figure_samples): a few rows read."""
+    return sweep.records(run_id, [benchmark], ["images"], below_index=FIGURE_SAMPLES).get(benchmark, [])
+
+
+def _entry(sweep, run_id: str, benchmark: str, index: int) -> dict | None:
+    record = next((r for r in figure_records(sweep, run_id, benchmark) if r["index"] == index), None)
     return record["images"][0] if record and record.get("images") else None
 
 
@@ -90,11 +96,11 @@ def picks(sweep) -> list:
 
 
 def figure5(sweep, benchmark: str, index: int, path: Path) -> Path | None:
-    base_record = _entry(sweep.records(sweep.baseline["run_id"]), benchmark, index)
+    base_record = _entry(sweep, sweep.baseline["run_id"], benchmark, index)
     if not base_record or "picture" not in base_record:
         return None
     base_image, grid_image = views(base_record["picture"], base_record.get("fit", "squash"))
-    rows = [(trial, _entry(sweep.records(trial["run_id"]), benchmark, index)) for trial in picks(sweep)]
+    rows = [(trial, _entry(sweep, trial["run_id"], benchmark, index)) for trial in picks(sweep)]
     rows = [(trial, entry) for trial, entry in rows if entry and "kept" in entry]
     has_grid = base_record["rows"] > 0  # LLaVA-1.5: one view, no grid
     figure, axes = plt.subplots(len(rows) + 1, 1 + has_grid, figsize=(5.5 if has_grid else 4, 2.4 * (len(rows) + 1)),
@@ -121,7 +127,7 @@ def figure6(sweep, benchmark: str, index: int, path: Path) -> Path | None:
     """G-Prune's degree-normalised score after each propagation step, for its best trial."""
     gprune = [t for t in picks(sweep) if t.get("params.method", "gprune") == "gprune"]
     best = max(gprune, key=lambda t: t[f"metrics.{Measure.OBJECTIVE}"], default=None)
-    entry = best is not None and _entry(sweep.records(best["run_id"]), benchmark, index)
+    entry = best is not None and _entry(sweep, best["run_id"], benchmark, index)
     if not entry or "score_steps" not in entry:
         return None
     steps = entry["score_steps"]
@@ -148,7 +154,7 @@ def kept_token_figures(sweep, out: Path) -> list[Path]:
     """Figures 5 and 6 for every benchmark's figure samples the baseline recorded a picture of."""
     paths = []
     for benchmark in sweep.benchmarks:
-        for record in sweep.records(sweep.baseline["run_id"]).get(benchmark, []):
+        for record in figure_records(sweep, sweep.baseline["run_id"], benchmark):
             if record.get("images"):
                 index = record["index"]
                 paths += [figure5(sweep, benchmark, index, out / f"figure5-{benchmark}-{index}.png"),

@@ -91,28 +91,34 @@ def table3(sweep: Sweep, out: Path) -> tuple[list[pd.DataFrame], list[Path]]:
 def significance(sweep: Sweep) -> tuple[pd.DataFrame, list[str]]:
     """Every trial against the baseline, and against random selection at its ratio when the sweep has it; and
     a line for each run left out because it holds no records (a trial that failed before its first result)."""
-    trials, rows = sweep.trials, []
+    trials = sweep.trials
     runs = {sweep.baseline["run_id"]: "the baseline", **{t["run_id"]: f"trial {label(t, sweep.swept)} "
                                                           f"({t.get(tag_column(TRIAL_STATUS), '')})"
                                                           for _, t in trials.iterrows()}}
     without = [run_id for run_id in runs if sweep.logged_records(run_id) is None]
-    left_out = [f"{runs[run_id]}, run {run_id}: no records.json, left out of the bootstrap" for run_id in without]
+    left_out = [f"{runs[run_id]}, run {run_id}: no records, left out of the bootstrap" for run_id in without]
+    pairs = []  # (trial, reference name, reference run id)
     for _, trial in trials.iterrows():
         references = [("unpruned", sweep.baseline["run_id"])]
         if "method" in sweep.swept and trial.get("params.method") != "random":
             same = trials[(trials["params.method"] == "random") & (trials["params.ratio"] == trial["params.ratio"])]
             references += [(f"random {trial['params.ratio']}", same.iloc[0]["run_id"])] if len(same) else []
-        for reference, run_id in references:
-            if trial["run_id"] in without or run_id in without:
-                continue
-            for benchmark in sweep.benchmarks:
-                d = paired_difference(benchmark, sweep.records(trial["run_id"]).get(benchmark, []),
-                                      sweep.records(run_id).get(benchmark, []))
-                rows.append({"trial": label(trial, sweep.swept), "versus": reference, "benchmark": benchmark,
-                             "metric": PRIMARY[benchmark], "units": f"{d.units} ({d.unit})",
-                             "difference": round(d.difference, 4),
-                             "95% CI": f"[{d.low:+.3f}, {d.high:+.3f}]", "real": "yes" if d.real else "no",
-                             "flipped samples": ", ".join(map(str, d.flips[:20])) + (" ..." * (len(d.flips) > 20))})
+        pairs += [(trial, reference, run_id) for reference, run_id in references
+                  if trial["run_id"] not in without and run_id not in without]
+
+    def scores(run_id: str, benchmark: str) -> list[dict]:  # what the bootstrap reads of a run's records
+        return sweep.records(run_id, [benchmark], ["score", "results"]).get(benchmark, [])
+
+    found = {}
+    for b, benchmark in enumerate(sweep.benchmarks):  # a benchmark at a time: its references are read once for it
+        for p, (trial, reference, run_id) in enumerate(pairs):
+            d = paired_difference(benchmark, scores(trial["run_id"], benchmark), scores(run_id, benchmark))
+            found[p, b] = ({"trial": label(trial, sweep.swept), "versus": reference, "benchmark": benchmark,
+                         "metric": PRIMARY[benchmark], "units": f"{d.units} ({d.unit})",
+                         "difference": round(d.difference, 4),
+                         "95% CI": f"[{d.low:+.3f}, {d.high:+.3f}]", "real": "yes" if d.real else "no",
+                         "flipped samples": ", ".join(map(str, d.flips[:20])) + (" ..." * (len(d.flips) > 20))})
+    rows = [found[key] for key in sorted(found)]  # by trial, then benchmark
     return pd.DataFrame(rows), left_out
 
 

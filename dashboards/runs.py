@@ -1,8 +1,8 @@
 """A sweep's runs as MLflow holds them: the parent, the baseline and the trials, as one pandas table
 (the columns mlflow.search_runs gives, read with an explicit client: no global tracking URI is set), and each run's
-per-sample records (its records.json artifact)."""
+per-sample records (its `records/` artifacts, Parquet; a records.json before them), read by column and benchmark."""
 
-import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,10 +11,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from gprune.benchmarks import PRIMARY
+from gprune.record_files import read_records
 from sweep.reachability import shown
+from sweep.run_logger import RECORDS
 from sweep.tags import LOGGED, PARENT_RUN, ROLE, Role, tag_column
 
 SEARCH_PAGE = 5000  # runs a search returns at once
+RECENT_READS = 3  # a trial, its two references: at VQAv2's full size about 150 MB each
 
 
 @dataclass
@@ -26,7 +29,9 @@ class Sweep:
     runs: pd.DataFrame  # baseline and trials: params.*, metrics.*, tags.*, run_id
     benchmarks: list[str]  # those the sweep ran, in PRIMARY's order
     swept: list[str]  # parameters that vary across the trials
-    downloaded: dict = field(default_factory=dict, repr=False)  # run id -> its records, each fetched once
+    downloaded: dict = field(default_factory=dict, repr=False)  # run id -> its records' local path, fetched once
+    recent: dict = field(default_factory=dict, repr=False)  # the last RECENT_READS reads of records
+    folder: tempfile.TemporaryDirectory | None = field(default=None, repr=False)  # where the records are downloaded
 
     def primary(self, benchmark: str) -> str:
         return f"metrics.{benchmark}.{PRIMARY[benchmark]}"
@@ -39,26 +44,44 @@ class Sweep:
     def trials(self) -> pd.DataFrame:
         return self.runs[self.runs[tag_column(ROLE)] == Role.TRIAL]
 
-    def records(self, run_id: str) -> dict:
-        """benchmark -> [record dicts] as logged with the run ({} for a run logged without records)."""
-        return self.logged_records(run_id) or {}
+    def records(self, run_id: str, benchmarks=None, columns=None, below_index: int | None = None) -> dict:
+        """benchmark -> [record dicts] as logged with the run, only what is asked (gprune.record_files.iter_records);
+        {} for a run logged without records. The last few reads are kept: the report pairs each trial with the
+        same references, a benchmark at a time."""
+        path = self.logged_records(run_id)
+        if path is None:
+            return {}
+        key = (run_id, tuple(benchmarks or ()), tuple(columns or ()), below_index)
+        if key not in self.recent:
+            if len(self.recent) >= RECENT_READS:
+                self.recent.pop(next(iter(self.recent)))
+            self.recent[key] = read_records(path, benchmarks, columns, below_index)
+        return self.recent[key]
 
-    def logged_records(self, run_id: str) -> dict | None:
-        """The run's records, or None when it holds none (a trial that failed before its first result)."""
+    def logged_records(self, run_id: str) -> Path | None:
+        """Where the run's records were downloaded, or None when it holds none (a trial that failed before its
+        first result)."""
         if run_id not in self.downloaded:
             try:
-                self.downloaded[run_id] = run_records(self.tracking_uri, run_id)
+                self.downloaded[run_id] = records_path(self.tracking_uri, run_id, self.scratch())
             except NoRecords:
                 self.downloaded[run_id] = None
         return self.downloaded[run_id]
 
+    def scratch(self) -> str:
+        """A folder for the runs' records, removed with this object."""
+        if self.folder is None:
+            self.folder = tempfile.TemporaryDirectory(prefix="gprune-records-")
+        return self.folder.name
+
 
 class NoRecords(ValueError):
-    """A run that exists but holds no records.json (a trial that failed before its first result)."""
+    """A run that exists but holds no records (a trial that failed before its first result)."""
 
 
-def run_records(tracking_uri: str, run_id: str) -> dict:
-    """benchmark -> [record dicts] of one run (its records.json artifact)."""
+def records_path(tracking_uri: str, run_id: str, into: str | None = None) -> Path:
+    """The run's records, downloaded: its `records/` folder of Parquet files, or the records.json of a sweep
+    logged before them."""
     client = MlflowClient(tracking_uri)
     try:
         client.get_run(run_id)
@@ -67,27 +90,20 @@ def run_records(tracking_uri: str, run_id: str) -> dict:
             raise ValueError(f"no such run {run_id!r} in {shown(tracking_uri)}; the MLflow UI (`gprune ui`) lists a "
                              "sweep's runs and their ids") from None
         raise
-    try:
-        path = client.download_artifacts(run_id, "records.json")
-    except Exception as error:  # a run without records (a parent, a regression run, a trial that failed early)
-        raise NoRecords(f"run {run_id} in {shown(tracking_uri)} has no records.json ({type(error).__name__}); give a "
-                        "sweep's trial or baseline run id (the MLflow UI lists them under the sweep)") from None
-    return read_records(Path(path))
+    logged = {artifact.path for artifact in client.list_artifacts(run_id)}
+    name = next((n for n in (RECORDS, "records.json") if n in logged), None)
+    if name is None:  # a run without records (a parent, a trial that failed early)
+        raise NoRecords(f"run {run_id} in {shown(tracking_uri)} has no records; give a sweep's trial or baseline "
+                        "run id (the MLflow UI lists them under the sweep)")
+    into = into and str(Path(into) / run_id)
+    if into:
+        Path(into).mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, name, into))
 
 
-def read_records(path: Path) -> dict:
-    """A records.json as benchmark -> [record dicts], or one line naming the file and what is wrong with it."""
-    try:
-        records = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is damaged ({error}); it is not the JSON a sweep writes: log the run again "
-                         "(`gprune sweep --resume`), or leave the run out") from None
-    shaped = isinstance(records, dict) and all(
-        isinstance(rows, list) and all(isinstance(r, dict) for r in rows) for rows in records.values())
-    if not shaped:
-        raise ValueError(f"{path} is not a sweep's records (expected {{benchmark: [record, ...]}}, got "
-                         f"{type(records).__name__}); log the run again (`gprune sweep --resume`), or leave it out")
-    return records
+def run_records(tracking_uri: str, run_id: str, benchmarks=None, columns=None) -> dict:
+    """benchmark -> [record dicts] of one run, only `benchmarks` and `columns` when given."""
+    return read_records(records_path(tracking_uri, run_id), benchmarks, columns)
 
 
 def runs_frame(client: MlflowClient, experiment_id: str) -> pd.DataFrame:

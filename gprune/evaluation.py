@@ -3,6 +3,7 @@ driven by our own batched loop, so that every sample gets a record, a bad sample
 error instead of a failed benchmark, and FLOPs and throughput are measured per sample."""
 
 import contextlib
+import functools
 import inspect
 import io
 import tempfile
@@ -103,10 +104,11 @@ def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
 
 def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_tokens=None, name=None,
                   offset=0, decoding: Decoding | None = None, answers: AnswerRules | None = None,
-                  lookahead: bool | None = None) -> BenchmarkResult:
+                  lookahead: bool | None = None, progress=None) -> BenchmarkResult:
     """Run samples [offset, offset + limit) of one lmms-eval task's test split through the model
     (with its current pruning config). `lookahead`: read and process each batch on a thread while the one before
-    runs (gprune.lookahead); None: where the model is not on the CPU."""
+    runs (gprune.lookahead); None: where the model is not on the CPU. `progress(total)` is called once with the
+    samples to run and returns a callable given each batch's samples as it ends (a progress bar), or is None."""
     prune = model.model.pruning.prune
     docs = task.test_docs()
     end = len(docs) if limit is None else min(offset + limit, len(docs))
@@ -149,7 +151,9 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
 
     chunks = [records[start : start + batch_size] for start in range(0, count, batch_size)]
     fallbacks = []  # each batch that failed and ran again sample by sample: its error
-    for (batch, prepared), _ in one_ahead(chunks, prepare, ahead):  # on a GPU the next batch is read as this runs
+    advance = progress(count) if progress is not None else None
+    batches = one_ahead(chunks, prepare, ahead)  # on a GPU the next batch is read as this runs
+    for chunk, ((batch, prepared), _) in zip(chunks, batches):
         try:
             if isinstance(prepared, Exception):
                 raise prepared
@@ -162,6 +166,8 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
                     run([item], prepare_batch(processor, [item[2]], [item[3]], gen_kwargs, max_new_tokens, answers))
                 except Exception as error:
                     item[0].error = f"model: {type(error).__name__}: {error}"
+        if advance is not None:
+            advance(len(chunk))
 
     for record in records:
         if record.error is not None:
@@ -197,16 +203,17 @@ def read_rows(task, docs, records: list[SampleRecord], folder) -> list[tuple]:
 
 def evaluate(model, processor, benchmarks=("easyvqa",), prune: PruneConfig | None = None, limit=None,
              batch_size=1, data_dir=None, max_new_tokens=None, decoding: Decoding | None = None,
-             answers: AnswerRules | None = None) -> dict[str, BenchmarkResult]:
+             answers: AnswerRules | None = None, progress=None) -> dict[str, BenchmarkResult]:
     """Evaluate on each benchmark (names, or "all"); `prune`, if given, is set on the model first.
-    Missing or misplaced data fails here, before any model work."""
+    Missing or misplaced data fails here, before any model work. `progress(name, total)`: see evaluate_task."""
     names = resolve_benchmarks(benchmarks)
     check_data(names, data_dir)
     if prune is not None:
         set_prune(model, processor, prune)
     return {
         name: evaluate_task(model, processor, load_task(name, data_dir), limit, batch_size, max_new_tokens, name,
-                            decoding=decoding, answers=answers)
+                            decoding=decoding, answers=answers,
+                            progress=None if progress is None else functools.partial(progress, name))
         for name in names
     }
 

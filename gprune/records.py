@@ -4,7 +4,6 @@ Kept free of torch and transformers: results cross Ray as these dataclasses (the
 merge and summarise them without importing the model.
 """
 
-import json
 import statistics
 from dataclasses import asdict, dataclass, field
 
@@ -76,13 +75,6 @@ class BenchmarkResult:
     @classmethod
     def from_dict(cls, data: dict) -> "BenchmarkResult":
         return cls(**{**data, "records": [SampleRecord(**r) for r in data.get("records", [])]})
-
-
-def records_json(records: dict[str, list]) -> str:
-    """Per-sample records by benchmark ({benchmark: [SampleRecord or its dict]}) as the JSON every store of them
-    holds: a sweep trial's file, its MLflow records.json, a regression suite's runs."""
-    return json.dumps({name: [r if isinstance(r, dict) else asdict(r) for r in rows] for name, rows in records.items()},
-                      default=str)
 
 
 ID_COLUMNS = ("question_id", "questionId", "imageId", "index")  # the benchmarks' row ids (ChartQA has none)

@@ -6,21 +6,36 @@ from dataclasses import replace
 
 from gprune.benchmarks import PRIMARY
 from gprune.measures import PER_BENCHMARK, Combine, Measure
-from gprune.records import BenchmarkResult, batch_timing, summarize_records
+from gprune.records import BenchmarkResult, batch_timing, throughput
 
 
 def merge_slices(parts: list[BenchmarkResult]) -> BenchmarkResult:
-    """One result from consecutive sample slices of a benchmark; the metrics are re-aggregated apart (lmms-eval's
-    aggregation runs on a worker), here they stay the first slice's."""
+    """One result from consecutive sample slices of a benchmark, from their numbers alone (no records): counts
+    summed, means weighted by the samples each is over, throughput over every batch. lmms-eval's metrics stay the
+    last slice's: the trial aggregates them over all records apart (sweep/trial.py)."""
     if len(parts) == 1:
         return parts[0]
-    records = [r for part in parts for r in part.records]
+
+    def scored(part: BenchmarkResult) -> int:  # the error-free samples its means are over
+        return part.samples - part.errors
+
+    def weighted(key: str) -> float:
+        pairs = [(getattr(p, key), scored(p)) for p in parts if scored(p) and not math.isnan(getattr(p, key))]
+        total = sum(n for _, n in pairs)
+        return sum(v * n for v, n in pairs) / total if total else float("nan")
+
+    samples = sum(p.samples for p in parts)
+    errors = sum(p.errors for p in parts)
     rates = [rate for part in parts for rate in part.batch_rates]
-    summary = summarize_records(records, sum(p.model_seconds for p in parts), rates)
+    counts = {key: sum(getattr(p, key) for p in parts) for key in ("unscored", Measure.TRUNCATED_IMAGES)}
+    means = {key: weighted(key) for key in (Measure.VISUAL_TOKENS_KEPT, "visual_tokens_full", Measure.TFLOPS_EXACT,
+                                            Measure.TFLOPS_FASTV)}
     timing = batch_timing(*(sum(getattr(p, key) for p in parts)
                             for key in ("batches", "prefill_seconds", "decode_seconds", "decode_steps")))
-    return replace(parts[-1], records=records, **summary, **timing, nodes=nodes_of(parts),
-                   batch_fallbacks=sum(p.batch_fallbacks for p in parts),
+    return replace(parts[-1], records=[], samples=samples, errors=errors,
+                   error_rate=errors / samples if samples else float("nan"), **counts, **means,
+                   **throughput(rates), model_seconds=sum(p.model_seconds for p in parts), batch_rates=rates,
+                   **timing, nodes=nodes_of(parts), batch_fallbacks=sum(p.batch_fallbacks for p in parts),
                    fallback_errors=[e for p in parts for e in p.fallback_errors])
 
 

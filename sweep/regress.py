@@ -318,7 +318,7 @@ def _log(suite, verdict, reason, comparisons, context, reference, results, print
     logger.log_json(run_id, {"verdict": reason, "context": context, "reference_context": then,
                              "comparisons": [c.__dict__ for c in comparisons], "results": results}, "regress.json")
     for config, per_benchmark in (records or {}).items():  # every sample, as a sweep's runs hold them
-        logger.log_records(run_id, per_benchmark, f"records/{slug(config)}.json")
+        logger.log_records(run_id, per_benchmark, f"{slug(config)}.parquet")
     logger.close(run_id, "FAILED" if verdict == Verdict.RUN_FAILED else "FINISHED")
 
     rows = [[c.config, c.benchmark, c.metric, f"{c.reference:.4f}", f"{c.value:.4f}", f"{c.difference:+.4f}",

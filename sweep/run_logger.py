@@ -1,24 +1,26 @@
 """The one MLflow writer of sweeps, regression suites and the scheduler: runs of one experiment, created with this
 process's context (mlflow.user, mlflow.source.*) and its driver's identity (so the next writer can close a run a
-dead one left RUNNING), metrics rounded to DIGITS significant digits, per-sample records as one JSON artifact
-(gprune.records.records_json), every call waiting out an unreachable store (sweep/outages.py)."""
+dead one left RUNNING), metrics rounded to DIGITS significant digits, per-sample records as Parquet under
+the run's `records/` (gprune.record_files), every call waiting out an unreachable store (sweep/outages.py)."""
 
 import json
 import math
 import os
+import tempfile
 import time
+from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from gprune.records import records_json
+from gprune.record_files import write_records
 
 from . import driver
 from .outages import PatientClient
 from .tags import DRIVER
 
 DIGITS = 5  # significant digits of a logged metric: readable in the runs table, finer than one sample in 10^4
-RECORDS = "records.json"  # a run's per-sample records
+RECORDS = "records"  # the artifact folder of a run's per-sample records (Parquet files)
 
 
 def tracking_client(uri: str) -> MlflowClient:
@@ -84,11 +86,11 @@ class RunLogger:
         return run.info.run_id
 
     def log(self, run_id: str, params: dict | None = None, metrics: dict | None = None, tags: dict | None = None,
-            at: float | None = None) -> None:
+            at: float | None = None, step: int = 0) -> None:
         at_ms = int(1000 * (at or time.time()))
         self.client.log_batch(
             run_id,
-            metrics=[Metric(k, float(f"{v:.{DIGITS}g}"), at_ms, 0) for k, v in (metrics or {}).items()
+            metrics=[Metric(k, float(f"{v:.{DIGITS}g}"), at_ms, step) for k, v in (metrics or {}).items()
                      if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v)],
             params=[Param(k, str(v)) for k, v in (params or {}).items()],
             tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
@@ -112,8 +114,10 @@ class RunLogger:
     def reopen(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")
 
-    def log_records(self, run_id: str, records: dict[str, list], name: str = RECORDS) -> None:
-        self.client.log_text(run_id, records_json(records), name)
+    def log_records(self, run_id: str, records: dict[str, list], name: str = "records.parquet") -> None:
+        """{benchmark: [records]} as one Parquet file, `records/<name>` among the run's artifacts."""
+        with tempfile.TemporaryDirectory() as folder:
+            self.client.log_artifact(run_id, str(write_records(Path(folder) / name, records)), RECORDS)
 
     def log_json(self, run_id: str, data: dict, name: str) -> None:
         self.client.log_dict(run_id, data, name)

@@ -4,10 +4,12 @@ driver (the one writer), and return a summary. `resume=True` continues a sweep f
 experiment folder: finished trials are neither rerun nor logged twice."""
 
 import json
+import math
 import re
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ray
@@ -28,6 +30,7 @@ from .metrics import nodes_of
 from .outages import TrackingUnavailable
 from .progress import ProgressLine
 from .reachability import check_ray_address, check_tracking_store
+from .slices import SliceFolder
 from .spec import SweepSpec, grid_size, parse_spec
 from .stopping import StopRequests
 from .storage import check_storage, lay_ballast, storage_problem
@@ -87,14 +90,28 @@ def tune_config(spec: SweepSpec) -> tune.TuneConfig:
                            max_concurrent_trials=spec.concurrency, reuse_actors=True)
 
 
-def evaluate_baseline(spec: SweepSpec, pool, fixed: dict, printer) -> dict:
-    """The unpruned model on every benchmark, once per sweep: what retention and speedup compare to."""
-    printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
+def sample_sizes(spec: SweepSpec, pool) -> dict[str, int]:
+    """Samples each trial evaluates per benchmark: its limit, or its whole split (asked of a worker)."""
+    limits = spec.limits()
+    splits = dict(zip(limits, ray.get([pool.dispatcher.size.remote(name) for name in limits])))
+    return {name: splits[name] if limit is None else min(limit, splits[name]) for name, limit in limits.items()}
+
+
+def evaluate_baseline(run: "SweepRun", fixed: dict) -> dict:
+    """The unpruned model on every benchmark, once per sweep: what retention and speedup compare to. Its slices are
+    kept as a trial's are (a driver killed during the baseline resumes it), all at the workers at once."""
+    spec, pool = run.spec, run.pool
+    run.printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
     prune = PruneConfig(**{**fixed, "ratio": 0.0})
+    slice_samples = spec.workers.slice_samples
     if spec.workers.cache_mb:  # a first, discarded pass fills the vision-feature caches, so the baseline is
         # timed as the trials after it are (their images cached), not charged the vision tower alone
-        list(evaluate_slices(pool.dispatcher, prune, spec.limits(), 1, None))
-    merged, flat = list(evaluate_slices(pool.dispatcher, prune, spec.limits(), 1, None))[-1]
+        warm = run.path / "warm-up"
+        shutil.rmtree(warm, ignore_errors=True)  # a pass cut short before: run whole, or it fills nothing
+        list(evaluate_slices(pool.dispatcher, prune, run.sizes, 1, slice_samples, None, SliceFolder(warm), pool.count))
+        shutil.rmtree(warm)
+    merged, flat = list(evaluate_slices(pool.dispatcher, prune, run.sizes, 1, slice_samples, None,
+                                        run.baseline_folder, pool.count))[-1]
     return {"prune": prune.to_dict(), "metrics": flat, "results": merged}
 
 
@@ -176,6 +193,7 @@ class SweepRun:
     stops: StopRequests = field(default_factory=StopRequests)
     pool: WorkerPool | None = None
     node: DriverNode | PrivateCluster | None = None  # the sweep's own cluster, or this host joined to one
+    sizes: dict = field(default_factory=dict)  # benchmark -> samples each trial evaluates (sample_sizes)
 
     @property
     def fixed(self) -> dict:
@@ -184,10 +202,20 @@ class SweepRun:
 
     @property
     def records_dir(self) -> str:
-        return str(self.path / "records")  # one file per trial, on this machine: trials run here
+        return str(self.path / "records")  # a slice folder per trial, on this machine: trials run here
+
+    @property
+    def baseline_folder(self) -> SliceFolder:
+        return SliceFolder(self.path / "records" / Role.BASELINE)
+
+    @property
+    def in_flight(self) -> int:
+        """Slices each trial keeps at the workers: enough that the running trials keep every worker busy."""
+        return max(1, math.ceil(self.pool.count / self.spec.concurrency))
 
     def callback(self) -> MLflowCallback:
-        return MLflowCallback(self.tracker, self.params, self.tags, self.slices, self.records_dir, self.fixed)
+        return MLflowCallback(self.tracker, self.params, self.tags, self.slices, self.records_dir, self.fixed,
+                              self.spec.progress_seconds)
 
 
 def preflight(spec: SweepSpec, address: str | None, resume: bool, printer) -> SweepRun:
@@ -229,6 +257,7 @@ def start(run: SweepRun, address: str | None) -> None:
                           decoding=spec.generation.decoding(), answers=spec.answer_rules())
     run.printer(f"starting {run.pool.count} evaluation worker(s) ...", flush=True)
     run.pool.info()  # every worker has loaded its model, or the reason one cannot is said in one line
+    run.sizes = sample_sizes(spec, run.pool)
     run.stops.check()
     run.tracker.start({**run.params, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, run.tags,
                       parent)
@@ -246,7 +275,7 @@ def baseline_of(run: SweepRun) -> dict:
     if not saved.exists():
         began = time.time()
         try:
-            baseline = evaluate_baseline(run.spec, run.pool, run.fixed, run.printer)
+            baseline = evaluate_baseline(run, run.fixed)
         except ray.exceptions.RayError as error:  # a worker died for good: its reason, not Ray's chain
             if isinstance(error, ray.exceptions.RayActorError) or "ActorDiedError" in str(error):
                 raise start_error(error) from None
@@ -256,7 +285,7 @@ def baseline_of(run: SweepRun) -> dict:
                               baseline["metrics"], {**run.tags, TRIAL_STATUS: Role.BASELINE,
                                                     "device": next(iter(results.values())).throughput["device"],
                                                     WORKER_NODES: nodes_of(results.values())},
-                              {n: [asdict(r) for r in result.records] for n, result in results.items()},
+                              run.baseline_folder.path,
                               role=Role.BASELINE, seconds=(began, time.time()))
         saved.write_text(json.dumps({**baseline, "results": {n: r.to_dict(records=False) for n, r in results.items()}},
                                     default=str))
@@ -268,11 +297,13 @@ def run_trials(run: SweepRun, baseline: dict, total: int) -> dict:
     """Ray Tune runs the trials (each logged by the callback as it ends); returns the seconds of fit and logging."""
     spec = run.spec
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, dispatcher=run.pool.dispatcher, limits=spec.limits(), slices=run.slices,
-                             fixed=run.fixed, baseline=baseline["results"], max_error_rate=spec.max_error_rate,
+        tune.with_parameters(run_trial, dispatcher=run.pool.dispatcher, sizes=run.sizes, steps=run.slices,
+                             slice_samples=spec.workers.slice_samples, in_flight=run.in_flight, fixed=run.fixed,
+                             baseline=baseline["results"], max_error_rate=spec.max_error_rate,
                              records_dir=run.records_dir),
         {**TRIAL_RESOURCES, f"node:{node_address()}": 0.001})
-    callbacks = [run.callback(), ProgressLine(total)]
+    callbacks = [run.callback(), ProgressLine(total, run.records_dir, sum(run.sizes.values()), spec.progress_seconds,
+                                              printer=run.printer)]
     restore = run.resume and has_tune_state(run.path)
     if restore:  # Tune restores its own copy of the callbacks, with the same tracker settings
         tuner = tune.Tuner.restore(str(run.path), trainable, resume_unfinished=True, resume_errored=True)

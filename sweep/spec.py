@@ -78,6 +78,7 @@ class Workers(Section):
     count: PositiveInt | None = None  # default: one per GPU, else one CPU worker
     cpus_per_worker: Annotated[Finite, Field(gt=0)] = 1
     cache_mb: NonNegativeInt = 512  # vision-feature cache per worker; 0 disables it
+    slice_samples: PositiveInt = 1000  # samples per call to a worker: the unit kept on disk, resumed, shown as done
 
 
 class Tracking(Section):
@@ -149,6 +150,7 @@ class SweepSpec(Evaluation):
     generation: Generation = Generation()
     answers: dict[str, Any] = {}  # gprune.answers.AnswerRules' fields; {} is lmms-eval's llava_hf behaviour
     storage: Text = ".sweeps"  # Ray Tune's experiment folder (for --resume)
+    progress_seconds: Annotated[Finite, Field(gt=0)] = 30  # how often running trials' progress is printed and logged
 
     def limits(self) -> dict:
         """Each benchmark's sample budget (None: the whole split)."""

@@ -8,7 +8,6 @@ A trial id already logged (a resumed sweep) is never logged twice.
 """
 
 import copy
-import json
 import subprocess
 import sys
 import time
@@ -23,18 +22,19 @@ from gprune.measures import described
 from gprune.methods import declared_params
 
 from .outages import TrackingUnavailable
+from .progress import TrialRates
 from .ray_api import interrupt_tune
-from .run_logger import RunLogger
+from .run_logger import RECORDS, RunLogger
 from .storage import drop_ballast, storage_problem
 from .tags import ABANDONED, LOGGED, NOTE, PARENT_RUN, ROLE, SUPERSEDED, TRIAL_ID, TRIAL_STATUS, WORKER_NODES, Role
-from .trial import records_file
+from .trial import trial_folder
 
 DESCRIPTION = (
     "A G-Prune sweep. Child runs: one per trial (named method, ratio removed, its parameters) and one "
     "`baseline` (the unpruned model on the same samples). Metrics: `<benchmark>.<lmms-eval metric>`, and per "
-    f"benchmark and over them (rounded to 5 significant digits): {described()}. Each child holds `records.json` "
-    "(every sample, unrounded). The report (Table 1, accuracy against TFLOPs with the Pareto front, kept-token "
-    "figures, bootstrap intervals) is under this run's artifacts, report/.")
+    f"benchmark and over them (rounded to 5 significant digits): {described()}. Each child holds `records/` "
+    "(every sample, unrounded: Parquet, a file per slice). The report (Table 1, accuracy against TFLOPs with the "
+    "Pareto front, kept-token figures, bootstrap intervals) is under this run's artifacts, report/.")
 FINISHED = ("finished", "stopped early")  # trial statuses whose numbers stand
 
 
@@ -92,13 +92,14 @@ class SweepTracker(RunLogger):
         return {r.data.tags[TRIAL_ID]: r.info.run_id for r in self._child_runs()
                 if TRIAL_ID in r.data.tags and r.data.tags.get(LOGGED) == "true"}
 
-    def close_incomplete(self, trial_id: str | None = None) -> list[str]:
-        """Close children cut off mid-write (of `trial_id`, or all) as FAILED, marked superseded; a child whose
-        driver died after it was whole but before it was closed is closed as what it logged."""
+    def close_incomplete(self, trial_id: str | None = None, keep: str | None = None) -> list[str]:
+        """Close children cut off mid-write or mid-run (of `trial_id`, or all; not `keep`) as FAILED, marked
+        superseded; a child whose driver died after it was whole but before it was closed is closed as what it
+        logged."""
         closed = []
         for run in self._child_runs():
             tags = run.data.tags
-            if trial_id not in (None, tags.get(TRIAL_ID)):
+            if trial_id not in (None, tags.get(TRIAL_ID)) or run.info.run_id == keep:
                 continue
             if tags.get(LOGGED) == "true" and run.info.status == "RUNNING":
                 whole = tags.get(TRIAL_STATUS) in (*FINISHED, Role.BASELINE)
@@ -137,24 +138,32 @@ class SweepTracker(RunLogger):
         return [{"trial_id": r.data.tags[TRIAL_ID], "run_id": r.info.run_id, "params": r.data.params,
                  "metrics": r.data.metrics, "status": r.data.tags.get(TRIAL_STATUS)} for r in runs]
 
-    def log_child(self, trial_id: str, name: str, params: dict, metrics: dict, tags: dict, records=None,
-                  status: str = "FINISHED", role: str = Role.TRIAL, seconds: tuple[float, float] | None = None
-                  ) -> str | None:
-        """One child run; `seconds` (start, end, unix time) are the trial's own, so the UI's duration and
-        metric times are the evaluation's, not the logging's."""
+    def open_trial(self, trial_id: str, name: str, tags: dict, started: float) -> str:
+        """A running trial's run, which shows its progress (`log_progress`) until `log_child` makes it whole; an
+        earlier one of the trial's that a dead driver left is closed, superseded."""
+        self.close_incomplete(trial_id)
+        return self.open(name, {PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: Role.TRIAL, **tags}, started)
+
+    def log_child(self, trial_id: str, name: str, params: dict, metrics: dict, tags: dict, records: Path | None = None,
+                  status: str = "FINISHED", role: str = Role.TRIAL, seconds: tuple[float, float] | None = None,
+                  run_id: str | None = None) -> str | None:
+        """One child run, or the trial's running one (`run_id`, from open_trial) made whole; `seconds` (start, end,
+        unix time) are the trial's own, so the UI's duration and metric times are the evaluation's, not the
+        logging's."""
         earlier = self.children().get(trial_id)
         if earlier is not None:
             if tags.get(TRIAL_STATUS) == "error" or not self._errored(earlier):
                 return None  # logged once, whole
             self.untag(earlier, LOGGED)  # a rerun (--resume) of a trial that errored: it replaces it
             self.tag(earlier, SUPERSEDED)
-        self.close_incomplete(trial_id)
+        self.close_incomplete(trial_id, keep=run_id)
         started, ended = seconds or (None, None)
-        run_id = self.open(name, {PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: role, **tags}, started)
-        self.log(run_id, params, metrics, at=ended)
+        if run_id is None:
+            run_id = self.open(name, {PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: role, **tags}, started)
+        self.log(run_id, params, metrics, tags, at=ended)
         self.log_inputs(run_id, self.inputs)
-        if records is not None:
-            self.log_records(run_id, records)
+        if records is not None and any(records.glob("*.parquet")):  # the slice folder: every slice's records
+            self.log_folder(run_id, str(records), RECORDS)
         self.tag(run_id, LOGGED)  # last: the run is whole
         self.close(run_id, status, ended)
         return run_id
@@ -195,10 +204,14 @@ def trial_error(trial) -> str:
 class MLflowCallback(tune.Callback):
     """Logs each finished, stopped or failed trial as a child run, from the driver only."""
 
-    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int, records_dir: str, fixed: dict):
+    def __init__(self, tracker: SweepTracker, params: dict, tags: dict, slices: int, records_dir: str, fixed: dict,
+                 progress_seconds: float = 30):
         self.tracker, self.params, self.tags, self.slices = tracker, params, tags, slices
         self.fixed = fixed  # the pruning parameters every trial shares; Tune's config holds the searched ones
         self.records_dir = records_dir  # where each trial leaves its records (sweep/trial.py)
+        self.rates = TrialRates(records_dir, progress_seconds)
+        self.running: dict[str, tuple[str, int]] = {}  # trial id -> (its open run, progress steps logged)
+        self.started: dict[str, float] = {}  # trial id -> when it started (unix time)
         self.seconds = 0.0  # spent logging (it blocks Tune's driver loop)
         self.outage = None  # the full or read-only disk that stopped the sweep, once seen
         self.unavailable = None  # the TrackingUnavailable that stopped the sweep, once raised
@@ -209,8 +222,7 @@ class MLflowCallback(tune.Callback):
         start = time.perf_counter()
         try:
             result = {k: v for k, v in last.items() if k not in AUTO_RESULT_KEYS or k == "time_total_s"}
-            path = records_file(self.records_dir, trial_id)
-            records = json.loads(path.read_text()) if path.exists() else None
+            records = trial_folder(self.records_dir, trial_id).path
             prune = own_fields(PruneConfig(**{**self.fixed, **config}).to_dict())  # as the trial made it
             reason = result.pop("failure", "")
             status = f"failed: {reason}" if reason else status
@@ -219,7 +231,8 @@ class MLflowCallback(tune.Callback):
             end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
             seconds = (end - last.get("time_total_s", 0.0), end)
             self.tracker.log_child(trial_id, run_name(config) or trial_id, {**self.params, **prune}, result, tags,
-                                   records, "FINISHED" if status in FINISHED else "FAILED", seconds=seconds)
+                                   records, "FINISHED" if status in FINISHED else "FAILED", seconds=seconds,
+                                   run_id=self.running.pop(trial_id, (None, 0))[0])
         finally:
             self.seconds += time.perf_counter() - start
 
@@ -243,6 +256,30 @@ class MLflowCallback(tune.Callback):
             print(f"trial {trial.trial_id} ran but could not be logged ({type(error).__name__}: {str(error)[:300]}); "
                   "it is logged from Tune's result after the trials", file=sys.stderr, flush=True)
 
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.started[trial.trial_id] = time.time()
+
+    def on_step_end(self, iteration, trials, **info):
+        """Every `progress_seconds`: each running trial's samples done on its run, a step each time, so the UI
+        shows it while the trial runs (its run is opened at its first finished slice)."""
+        if not self.rates.due():
+            return
+        try:
+            for trial_id, rate in self.rates.update(trials).items():
+                if rate.done == 0:
+                    continue
+                if trial_id not in self.running:
+                    trial = next(t for t in trials if t.trial_id == trial_id)
+                    run_id = self.tracker.open_trial(trial_id, run_name(trial.config) or trial_id,
+                                                     {**self.tags, TRIAL_STATUS: "running"},
+                                                     self.started.get(trial_id, time.time()))
+                    self.running[trial_id] = (run_id, 0)
+                run_id, step = self.running[trial_id]
+                self.tracker.log(run_id, metrics=rate.metrics(), step=step)
+                self.running[trial_id] = (run_id, step + 1)
+        except Exception as error:  # progress is a view: a store away now is said once the trial ends
+            print(f"progress not logged ({type(error).__name__}: {str(error)[:200]})", file=sys.stderr, flush=True)
+
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.log_trial(trial, self.status(trial.last_result or {}))
 
@@ -259,5 +296,7 @@ class MLflowCallback(tune.Callback):
         print(f"trial {trial.trial_id} failed: {trial_error(trial)}", file=sys.stderr, flush=True)
         self.log_trial(trial, "error")
 
-    def __getstate__(self):  # Tune saves callbacks with its state: a resumed sweep starts without an outage
-        return {**self.__dict__, "outage": None, "unavailable": None}
+    def __getstate__(self):  # Tune saves callbacks with its state: a resumed sweep starts without an outage, and
+        # opens its trials' runs anew (those a dead driver left running are closed, superseded)
+        return {**self.__dict__, "outage": None, "unavailable": None, "running": {},
+                "rates": TrialRates(self.records_dir, self.rates.every)}

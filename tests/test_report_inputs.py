@@ -14,6 +14,7 @@ from dashboards.report import build_report
 from dashboards.runs import load_sweep
 from gprune import PruneConfig, evaluate
 from gprune.lmms_samples import read_samples
+from gprune.record_files import write_records
 from sweep.tracking import SweepTracker
 
 
@@ -39,13 +40,19 @@ def sweep_store(tmp_path, records):
     tracker = SweepTracker(uri, "grid", (tmp_path / "artifacts").as_uri())
     tracker.start({"model": "tiny"}, {})
     tags = {"gprune.trial_status": "finished"}
+
+    def folder(name, rows):  # as a trial leaves its records: a slice folder
+        write_records(tmp_path / name / "pope.00000000-00000006.parquet", {"pope": rows})
+        return tmp_path / name
+
     tracker.log_child("baseline", "baseline", {"method": "gprune", "ratio": 0.0},
                       metrics(records[0.0], 3.0, None), {**tags, "gprune.trial_status": "baseline"},
-                      {"pope": records[0.0]}, role="baseline")
+                      folder("baseline", records[0.0]), role="baseline")
     runs = {}
     for trial, ratio, tflops in (("t1", 0.5, 2.0), ("t2", 0.9, 1.0)):
         runs[trial] = tracker.log_child(trial, f"gprune {ratio:.0%}", {"method": "gprune", "ratio": ratio},
-                                        metrics(records[ratio], tflops, 0.9), tags, {"pope": records[ratio]})
+                                        metrics(records[ratio], tflops, 0.9), tags,
+                                        folder(trial, records[ratio]))
     runs["t3"] = tracker.log_child("t3", "gprune 70%", {"method": "gprune", "ratio": 0.7}, {},
                                    {"gprune.trial_status": "error"}, None, "FAILED")
     tracker.finish()
@@ -57,8 +64,8 @@ def test_a_trial_without_records_is_left_out_of_the_report_and_said(sweep_store,
     said = []
     files = build_report("grid", uri, tmp_path / "report", printer=said.append)
     assert {"report.md", "significance.csv"} <= {f.name for f in files}
-    assert len(said) == 1 and f"run {runs['t3']}: no records.json, left out of the bootstrap" in said[0]
-    assert f"run {runs['t3']}: no records.json" in (tmp_path / "report" / "report.md").read_text()
+    assert len(said) == 1 and f"run {runs['t3']}: no records, left out of the bootstrap" in said[0]
+    assert f"run {runs['t3']}: no records" in (tmp_path / "report" / "report.md").read_text()
     assert main(["report", "--experiment", "grid", "--tracking-uri", uri, "--out", str(tmp_path / "cli")]) == 0
 
 
@@ -75,18 +82,21 @@ def test_figure3_draws_the_unpruned_star_on_the_retention_plot_and_the_front_as_
     assert 3.0 in list(front.get_xdata())  # the unpruned model is on the front: nothing beats its retention
 
 
-@pytest.mark.parametrize("content,message", [
-    ('{"pope": [{"index": 0', "is damaged (Expecting"),  # truncated
-    ("[1, 2, 3]", "is not a sweep's records (expected {benchmark: [record, ...]}, got list)"),
+@pytest.mark.parametrize("name,content,message", [
+    ("pope.00000000-00000006.parquet", "PAR1 cut short", "is damaged ("),  # over a trial's own slice
+    ("records.json", '{"pope": [{"index": 0', "is damaged (Expecting"),  # a run logged before Parquet, truncated
+    ("records.json", "[1, 2, 3]", "is not a sweep's records (expected {benchmark: [record, ...]}, got list)"),
 ])
-def test_damaged_records_are_one_line_naming_the_file(sweep_store, tmp_path, content, message, capsys):
+def test_damaged_records_are_one_line_naming_the_file(sweep_store, tmp_path, name, content, message, capsys):
     uri, runs = sweep_store
-    damaged = tmp_path / "records.json"
+    damaged = tmp_path / name
     damaged.write_text(content)
-    MlflowClient(uri).log_artifact(runs["t1"], str(damaged))  # over the run's own
-    assert main(["samples", runs["t1"], "--tracking-uri", uri, "--out", str(tmp_path / "out")]) == 2
+    parquet = name.endswith(".parquet")
+    run = runs["t1" if parquet else "t3"]  # t3 holds no records: as a run of an earlier sweep would
+    MlflowClient(uri).log_artifact(run, str(damaged), "records" if parquet else None)
+    assert main(["samples", run, "--tracking-uri", uri, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert message in err and "records.json" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert message in err and name in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_an_empty_lmms_eval_samples_file_is_named(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 from conftest import free_port
 from mlflow.tracking import MlflowClient
 
+from dashboards.runs import run_records
 from sweep.runner import run_sweep
 from sweep.spec import parse_spec
 from sweep.storage import BALLAST
@@ -74,7 +76,9 @@ def check_sweep_in_mlflow(uri, name, fixtures_dir):
         assert {"git_commit", "device", "dataset_fingerprint"} <= set(tags) and tags["device"] == "cpu"
         assert tags["gprune.trial_status"] == "finished" and tags["gprune.worker_nodes"]  # where it was evaluated
         artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
-        assert artifacts == ["records.json"]
+        assert artifacts == ["records"]  # Parquet, a file per slice
+        assert {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run.info.run_id, "records")} >= {
+            "pope.00000000-00000003.parquet", "textvqa.00000000-00000003.parquet"}
         # the trial's own times: it started before it ended, its metrics are stamped when it reported
         assert run.info.start_time < run.info.end_time
         assert client.get_metric_history(run.info.run_id, "tflops_exact")[0].timestamp == run.info.end_time
@@ -112,7 +116,7 @@ def check_a_trial_exports_as_lmms_eval_samples(uri, name, out):
     client, _, runs = children(uri, name)
     trial = next(r for r in runs if r.data.tags["gprune.role"] == "trial")
     assert main(["samples", trial.info.run_id, "--tracking-uri", uri, "--out", str(out)]) == 0
-    logged = json.loads(Path(client.download_artifacts(trial.info.run_id, "records.json")).read_text())
+    logged = run_records(uri, trial.info.run_id)
     for path in sorted(out.glob("*_samples_*.jsonl")):
         benchmark, records = read_samples(path)
         assert [(r["index"], r["prediction"], r["score"]) for r in records] == [
@@ -185,7 +189,7 @@ def check_kept_tokens_are_the_models_own(uri, name, fixtures_dir):
         params = run.data.params
         if run.data.tags["gprune.role"] != "trial":
             continue
-        records = json.loads(Path(client.download_artifacts(run.info.run_id, "records.json")).read_text())
+        records = run_records(uri, run.info.run_id)
         entry = next(r for r in records["pope"] if r["index"] == 0)["images"][0]
         set_prune(model, processor, PruneConfig(method=params["method"], ratio=float(params["ratio"]),
                                                 seed=int(params["seed"])))
@@ -458,7 +462,7 @@ def test_a_trial_whose_run_was_cut_off_mid_write_is_logged_again_on_resume(ray_c
     assert again.info.run_id != victim.info.run_id
     for key in ("objective", "tflops_exact", "pope.pope_f1_score"):
         assert again.data.metrics[key] == victim.data.metrics[key]
-    assert [a.path for a in client.list_artifacts(again.info.run_id)] == ["records.json"]
+    assert [a.path for a in client.list_artifacts(again.info.run_id)] == ["records"]
     old = client.get_run(victim.info.run_id)
     assert old.info.status == "FAILED" and old.data.tags["gprune.superseded"] == "true"
     assert client.get_run(whole_but_open.info.run_id).info.status == "FINISHED"  # no run is left RUNNING
@@ -545,12 +549,9 @@ def test_a_sweep_through_an_mlflow_server_keeps_records_and_report_on_the_server
     spec = parse_spec(sweep_dict("served", fixtures_dir, limit=2, search_space={"ratio": [0.5, 0.9]}))
     outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: None)
     check_report(uri, "served", tmp_path / "report")
-    client = MlflowClient(uri)
     for trial in outcome.trials:
-        records = json.loads(Path(client.download_artifacts(trial["run_id"], "records.json",
-                                                            str(tmp_path / trial["run_id"]))).read_text())
-        assert set(records) == {"pope", "textvqa"}
-    assert len(list(server_artifacts.rglob("records.json"))) == 3  # two trials and the baseline, on the server
+        assert set(run_records(uri, trial["run_id"])) == {"pope", "textvqa"}
+    assert len({p.parent for p in server_artifacts.rglob("pope.*.parquet")}) == 3  # two trials and the baseline
     assert not (tmp_path / "mlartifacts").exists()  # nothing on the driver's disk
 
 
@@ -599,8 +600,7 @@ def test_tunes_saved_state_stays_small_for_a_1000_sample_trial(ray_cluster, tmp_
                   and p.name not in ("baseline.json", "sweep.json", BALLAST)]  # the ballast: room for Tune's state
     assert any(p.name.startswith("experiment_state") for p in tune_state)
     assert sum(p.stat().st_size for p in tune_state) < 100_000, {str(p): p.stat().st_size for p in tune_state}
-    client = MlflowClient(uri)
-    records = json.loads(Path(client.download_artifacts(outcome.trials[0]["run_id"], "records.json")).read_text())
+    records = run_records(uri, outcome.trials[0]["run_id"])
     assert len(records["easyvqa"]) == 1000 and outcome.trials[0]["metrics"]["samples_evaluated"] == 1000
 
 
@@ -718,7 +718,7 @@ def test_another_family_sweeps_from_a_folder_through_ray_and_mlflow_with_its_own
     trials = [r for r in runs if r.data.tags["gprune.role"] == "trial"]
     assert len(outcome.trials) == 2 and len(trials) == 2
     for run in trials:
-        records = json.loads(Path(client.download_artifacts(run.info.run_id, "records.json")).read_text())["pope"]
+        records = run_records(uri, run.info.run_id)["pope"]
         if family == "onevision":  # its grid's newlines are kept beyond the ratio (tests/test_families.py)
             assert all(0 < r["visual_tokens_kept"] < r["visual_tokens_full"] for r in records)
         else:
@@ -808,3 +808,97 @@ def test_a_driver_killed_while_the_baseline_is_written_resumes(fixtures_dir, tmp
     closed = client.get_run(half.info.run_id)
     assert closed.info.status == "FAILED" and closed.data.tags["gprune.superseded"] == "true"
     assert parents[0].info.status == "FINISHED" and all(r.info.status != "RUNNING" for r in runs)
+
+
+def slice_files(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Every finished slice under a sweep's records folder: (inode, mtime) each, to tell a rewrite."""
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.rglob("*.parquet")}
+
+
+def test_a_long_trial_shows_its_progress_and_a_driver_killed_in_it_resumes_by_slice(fixtures_dir, tmp_path):
+    """Trials of 16 slices each (POPE's 16 fixture rows, one a slice). While they run, the driver prints each
+    running trial's samples done and MLflow holds them as a stepped metric on its run (opened while it runs),
+    rising before the trial ends. kill -9 of the driver in the middle of a trial, then `--resume`: no finished slice
+    is evaluated or written again, at most one slice per running trial was lost with the driver (the workers' logs
+    count what they evaluated), and the records are those of the same sweep run without a kill."""
+    from gprune.record_files import document, read_records
+    from workers.eval_worker import SLICE_LOG
+
+    def spec(name):
+        return sweep_dict(name, fixtures_dir, benchmarks=["pope"], limit=None, batch_size=1, concurrency=2,
+                          progress_seconds=0.2, search_space={"method": "gprune", "ratio": [0.5, 0.7, 0.9]},
+                          workers={"cpus_per_worker": 1, "cache_mb": 0, "slice_samples": 1},
+                          storage=str(tmp_path / ".sweeps"))
+    name = "long-trials"
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec(name)))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = run_cli(["sweep", str(tmp_path / "sweep.yaml"), "--tracking-uri", uri], tmp_path)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True)
+    reader.start()
+    records = tmp_path / ".sweeps" / name / "records"
+
+    def trial_folders():
+        return [f for f in records.glob("*") if f.name != "baseline" and (f / "plan.json").exists()]
+
+    def logged_progress():  # the running trials' runs: samples done as MLflow has them, step by step
+        client, _, runs = children(uri, name)
+        return [[m.value for m in client.get_metric_history(r.info.run_id, "progress.samples_done")]
+                for r in runs if r.data.tags.get("gprune.trial_status") == "running" and r.info.status == "RUNNING"]
+
+    def shown(text):  # (trial, samples done) of each progress line the driver printed
+        return [(m["trial"], int(m["done"].replace(",", ""))) for m in re.finditer(
+            r"trial (?P<trial>\w+): (?P<done>[\d,]+)/16 samples", text)]
+
+    def rising(pairs):
+        return any(a[0] == b[0] and b[1] > a[1] for a, b in zip(pairs, pairs[1:]))
+
+    seen, deadline = [], time.monotonic() + 300
+    while time.monotonic() < deadline:  # a trial's run shows its samples rising while it runs, then: kill it mid-trial
+        if not seen:
+            try:
+                seen = [h for h in logged_progress() if len(h) >= 2 and h[-1] > h[0]]
+            except Exception:  # the store or the runs are not there yet
+                pass
+        counts = [len(list(f.glob("*.parquet"))) for f in trial_folders()]
+        if seen and rising(shown("".join(lines))) and any(2 <= c <= 12 for c in counts):
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    reader.join(timeout=30)
+    out = "".join(lines)
+    assert seen, out[-3000:]
+    at_kill = slice_files(records)
+    running = [f for f in trial_folders() if len(list(f.glob("*.parquet"))) < 16]
+    assert running, out[-3000:]
+
+    # what the driver printed: a running trial's samples done, rising, before any trial ended
+    firsts = out.find("trials done 1/3")
+    assert rising(shown(out)), out[-3000:]
+    assert firsts == -1 or out.find("/16 samples") < firsts
+
+    # each trial's evaluations (the workers' logs of the killed run) beyond its files on disk: lost with the driver
+    temp = Path(re.search(r"temp folder (\S+)\)", out)[1])
+    evaluated = [json.loads(line.split(") ", 1)[1]) for log in temp.rglob("worker-*.out")
+                 for line in log.read_text().splitlines() if line.startswith(SLICE_LOG)]
+    for folder in running:
+        ratio = document(next(folder.glob("*.parquet")))["prune"]["ratio"]
+        lost = sum(e.get("ratio") == ratio for e in evaluated) - len(list(folder.glob("*.parquet")))
+        assert 0 <= lost <= 1, (folder.name, ratio, lost)
+
+    second = run_cli(["sweep", "--resume", name], tmp_path)
+    out, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, out[-3000:]
+    after = slice_files(records)
+    assert all(after[path] == stamp for path, stamp in at_kill.items())  # nothing finished ran or was written again
+    assert len([p for p in after if p.parent.name != "baseline"]) == 3 * 16
+
+    run_sweep(parse_spec(spec("unkilled")), tracking_uri=f"sqlite:///{tmp_path / 'unkilled.db'}",
+              printer=lambda *a, **k: None)
+    compared = ("index", "prediction", "score", "results", "visual_tokens_kept", "tflops_exact", "error")
+
+    def by_ratio(folder):
+        return {document(next(f.glob("*.parquet")))["prune"]["ratio"]: read_records(f, columns=compared)
+                for f in folder.glob("*") if f.name != "baseline" and f.is_dir()}
+    assert by_ratio(records) == by_ratio(tmp_path / ".sweeps" / "unkilled" / "records") != {}

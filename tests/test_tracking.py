@@ -18,7 +18,7 @@ import sys
 from sweep.tracking import SweepTracker
 tracker = SweepTracker(sys.argv[1], sys.argv[2])
 tracker.start({"model": "tiny"}, {})
-tracker.log_child("trial-0", "gprune 50%", {"ratio": 0.5}, {"objective": 1.0}, {}, records={"pope": []})
+tracker.log_child("trial-0", "gprune 50%", {"ratio": 0.5}, {"objective": 1.0}, {})
 tracker.finish("FINISHED")
 """
 
@@ -46,7 +46,7 @@ def test_a_child_run_cut_off_mid_write_does_not_count_and_is_replaced(tmp_path):
     half = client.create_run(tracker.experiment_id, tags={  # what a driver killed mid-write leaves
         "mlflow.parentRunId": tracker.parent_id, "gprune.trial_id": "t1", "gprune.role": "trial"})
     assert tracker.children() == {} and tracker.trials() == []
-    run_id = tracker.log_child("t1", "gprune 50%", {"ratio": 0.5}, {"objective": 0.9}, {}, records={})
+    run_id = tracker.log_child("t1", "gprune 50%", {"ratio": 0.5}, {"objective": 0.9}, {})
     assert tracker.children() == {"t1": run_id} and len(tracker.trials()) == 1
     old = client.get_run(half.info.run_id)
     assert old.info.status == "FAILED" and old.data.tags["gprune.superseded"] == "true"

@@ -7,6 +7,7 @@ CUDA when Ray gave it a GPU (and torch sees one), else the CPU, and says which i
 up (compiles the decode step where that applies) once, before any call is timed.
 """
 
+import json
 import os
 from dataclasses import replace
 
@@ -16,6 +17,7 @@ import torch
 from gprune import PruneConfig, load_model, set_prune
 from gprune.answers import AnswerRules
 from gprune.benchmarks import load_task
+from gprune.config import own_fields
 from gprune.decoding import Decoding
 from gprune.evaluation import aggregate, evaluate_task
 from gprune.feature_cache import FeatureCache
@@ -23,6 +25,8 @@ from gprune.generation import warm_up
 from gprune.records import BenchmarkResult, SampleRecord
 
 from .nodes import node_address
+
+SLICE_LOG = "gprune slice:"  # how a worker's log line for each slice it evaluates begins
 
 
 class EvalWorker:
@@ -52,11 +56,18 @@ class EvalWorker:
         if not isinstance(prune, PruneConfig):  # made (and validated) once, by whoever asks
             raise TypeError(f"prune must be a PruneConfig, got {type(prune).__name__}")
         self.calls += 1
+        # one line per slice in the worker's log (Ray's logs/worker-*.out): what ran where, also after a crash
+        print(f"{SLICE_LOG} {benchmark} [{offset}, {offset + limit if limit is not None else 'end'}) "
+              f"{json.dumps(own_fields(prune.to_dict()), sort_keys=True)}", flush=True)
         set_prune(self.model, self.processor, prune)
         result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
                                self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
                                answers=self.answers)
         return replace(result, nodes=self.node)
+
+    def size(self, benchmark: str) -> int:
+        """Samples in the benchmark's split."""
+        return len(self._task(benchmark).test_docs())
 
     def aggregate(self, benchmark: str, records: list[SampleRecord]) -> tuple[dict, dict]:
         """lmms-eval's aggregation over records gathered from several evaluate() slices."""

@@ -71,6 +71,9 @@ class Dispatcher:
     async def evaluate(self, prune, benchmark: str, limit=None, offset: int = 0):  # -> BenchmarkResult
         return await self._call("evaluate", prune, benchmark, limit, offset)
 
+    async def size(self, benchmark: str) -> int:  # samples in its split
+        return await self._call("size", benchmark)
+
     async def aggregate(self, benchmark: str, records: list):  # SampleRecords -> (metrics, errors)
         return await self._call("aggregate", benchmark, records)
 
