@@ -48,8 +48,9 @@ def test_merged_slices_have_the_numbers_of_all_their_records():
     parts = [(records(a, n, rng), [rng.uniform(1, 9) for _ in range(3)]) for a, n in ((0, 7), (7, 1), (8, 12))]
     merged = merge_slices([result(rows, rates) for rows, rates in parts])
     whole = result([r for rows, _ in parts for r in rows], [x for _, rates in parts for x in rates])
-    for key in ("samples", "errors", "error_rate", "unscored", "visual_tokens_kept", "visual_tokens_full", "tflops_exact",
-                "tflops_fastv", "samples_per_s", "samples_per_s_spread", "batch_rates", "model_seconds"):
+    for key in ("samples", "errors", "error_rate", "unscored", "visual_tokens_kept", "visual_tokens_full",
+                "tflops_exact", "tflops_fastv", "samples_per_s", "samples_per_s_spread", "batch_rates",
+                "model_seconds"):
         assert getattr(merged, key) == pytest.approx(getattr(whole, key)), key
     assert merged.records == [] and merged.batches == 9
 
@@ -64,7 +65,7 @@ def test_a_slice_folder_keeps_each_slice_whole_and_counts_it_as_progress(tmp_pat
     kept = folder.keep(first, result(records(0, first.count, random.Random(1)), [1.0]))
     assert kept.records == [] and folder.done(first) == kept  # read back from the file's metadata alone
     assert progress(folder.path) == (first.count, 10)
-    assert sorted(p.name for p in folder.path.iterdir()) == sorted([first.file_name, "plan.json"])  # nothing half-written
+    assert sorted(p.name for p in folder.path.iterdir()) == sorted([first.file_name, "plan.json"])  # no .partial
 
 
 def test_records_read_back_by_column_benchmark_and_index_and_refuse_another_schema(tmp_path):
