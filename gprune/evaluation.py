@@ -68,7 +68,17 @@ def score_failure(record: SampleRecord, task, docs) -> None:
         record.results, record.score = {}, None
 
 
-def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: PruneConfig) -> None:
+def flops_of(model, prune: PruneConfig):
+    """(exact, FastV-convention) TFLOPs of a sample from its token counts and image layouts; each distinct sample
+    shape is computed once per call of evaluate_task (the model and the config are fixed there)."""
+    @functools.cache
+    def flops(prefill_tokens: int, generated_tokens: int, layouts: tuple) -> tuple[float, float]:
+        return (exact_flops(model.config, prefill_tokens, generated_tokens, list(layouts), prune).total / 1e12,
+                fastv_flops(model.config, prefill_tokens, list(layouts), prune) / 1e12)
+    return flops
+
+
+def _fill(record: SampleRecord, text: str, stat: dict, doc, task, flops) -> None:
     layouts = stat["layouts"]
     try:
         score_record(record, task, doc, text)
@@ -79,9 +89,7 @@ def _fill(record: SampleRecord, text: str, stat: dict, doc, task, model, prune: 
     record.visual_tokens_full = sum(layout.full for layout in layouts)
     record.prefill_tokens = stat["prefill_tokens"]
     record.generated_tokens = stat["generated_tokens"]
-    record.tflops_exact = exact_flops(model.config, stat["prefill_tokens"], stat["generated_tokens"], layouts,
-                                      prune).total / 1e12
-    record.tflops_fastv = fastv_flops(model.config, stat["prefill_tokens"], layouts, prune) / 1e12
+    record.tflops_exact, record.tflops_fastv = flops(stat["prefill_tokens"], stat["generated_tokens"], tuple(layouts))
 
 
 def aggregate(task, records: list[SampleRecord]) -> tuple[dict, dict]:
@@ -118,6 +126,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
     decoding, answers = decoding or Decoding(), answers or AnswerRules()
     folder = getattr(task, "local_folder", None)  # image paths must stay under it
     model_seconds, timed = 0.0, []
+    flops = flops_of(model, prune)
 
     ahead = pays_on(model.device) if lookahead is None else lookahead
     preparing = thread_processor(processor) if ahead else processor
@@ -143,7 +152,7 @@ def evaluate_task(model, processor, task, limit=None, batch_size=1, max_new_toke
         images = sum(len(b[2]) for b in batch)
         traced = traced[-images:] if traced and len(traced) >= images else []  # the last encoding: in order
         for (record, doc, visuals, _), text, stat in zip(batch, out.texts, out.stats):
-            _fill(record, text, stat, doc, task, model, prune)
+            _fill(record, text, stat, doc, task, flops)
             if figures:
                 mine, traced = traced[:len(visuals)], traced[len(visuals):]
                 if wanted(record.index):

@@ -63,12 +63,13 @@ def _undecoded(docs) -> tuple[list[str], object]:
     return _UNDECODED[docs]
 
 
-def check_images(docs, index: int, folder: Path | None) -> None:
+def check_images(docs, index: int, folder: Path | None):
     """Refuse a row whose image is missing, is a path (not embedded bytes) outside `folder`, or whose header
-    says it has more than MAX_IMAGE_PIXELS pixels, before anything is decoded."""
+    says it has more than MAX_IMAGE_PIXELS pixels, before anything is decoded; returns the row undecoded (an Arrow
+    table of one row; None for a split without images)."""
     columns, view = _undecoded(docs)
     if not columns:
-        return
+        return None
     raw = view[index]  # undecoded: nothing is opened here
     for column in columns:
         values = raw.column(column)[0].as_py()
@@ -82,6 +83,7 @@ def check_images(docs, index: int, folder: Path | None) -> None:
                         f"image path {path!r} in column {column!r} is outside the dataset folder {root}; images "
                         "must be embedded bytes or files under that folder")
             _check_pixels(value, column)
+    return raw
 
 
 def _check_pixels(value: dict, column: str) -> None:
@@ -116,10 +118,10 @@ def read_sample(task, docs, index: int, folder: Path | None = None) -> tuple[dic
     problem = getattr(task, "row_problems", {}).get(index)
     if problem:
         raise RowError(problem)
-    check_images(docs, index, folder)
+    raw = check_images(docs, index, folder)
 
-    def read():
-        doc = docs[index]
+    def read():  # the row checked above, decoded (as docs[index] would, without fetching it again)
+        doc = docs[index] if raw is None else docs.features.decode_example(raw.to_pylist()[0])
         _check_values(task, doc)
         visuals = task.doc_to_visual(doc)
         _load(visuals)
