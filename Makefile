@@ -58,6 +58,9 @@ bench: $(STAMP)
 	$(PY) bench/pruning_table.py
 	$(PY) bench/easyvqa_types.py
 	$(PY) bench/paired_bootstrap.py
+	$(PY) bench/scheduling.py
+	$(PY) bench/report_scale.py
+	$(PY) bench/full_size.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .data .sweeps mlflow.db mlartifacts
