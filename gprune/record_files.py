@@ -4,7 +4,9 @@ asked for and nothing else. A file may also carry one JSON document in its metad
 result there: written together, so the file is whole or absent). JSON records (`records.json`, sweeps before
 Parquet) still read.
 
-A run's records are one file or a folder of them (a trial's slices); `read_records` takes either."""
+A run's records are one file or a folder of them (a trial's slices); `read_records` takes either. A file named
+`<benchmark>.<anything>.parquet` holds that benchmark's records only (a slice's), so a reader of other benchmarks
+never opens it: at full size a run is 256 slice files, and the report reads a benchmark at a time."""
 
 import json
 import os
@@ -14,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .benchmarks import TASKS
 from .records import SampleRecord
 
 SCHEMA_VERSION = 1
@@ -57,10 +60,14 @@ def write_records(path, records: dict[str, list], document: dict | None = None) 
     return path
 
 
-def record_files(path) -> list[Path]:
-    """The Parquet files of a run's records: `path` itself, or every one under the folder, in name order."""
+def record_files(path, benchmarks=None) -> list[Path]:
+    """The Parquet files of a run's records: `path` itself, or every one under the folder, in name order, but for
+    those named for a benchmark not in `benchmarks`."""
     path = Path(path)
-    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*.parquet")
+                  if benchmarks is None or p.name.split(".")[0] not in TASKS or p.name.split(".")[0] in benchmarks)
 
 
 def document(path) -> dict | None:
@@ -102,13 +109,17 @@ def iter_records(path, benchmarks=None, columns=None, below_index: int | None = 
         filters.append(("benchmark", "in", list(benchmarks)))
     if below_index is not None:
         filters.append(("index", "<", below_index))
-    for file in record_files(path):
+    for file in record_files(path, benchmarks):
         _check(file)
         table = pq.read_table(file, columns=wanted, filters=filters or None)
+        parsed = {}  # JSON text -> value: most rows' results repeat a few (VQA accuracy takes 4 values)
         for row in table.to_pylist():
             for name in JSON_FIELDS:
                 if name in row:
-                    row[name] = json.loads(row[name]) if row[name] else ({} if name == "results" else [])
+                    text = row[name] or ("{}" if name == "results" else "[]")
+                    if text not in parsed:
+                        parsed[text] = json.loads(text)
+                    row[name] = parsed[text]  # shared between the rows that wrote the same: read, never change
             yield row.pop("benchmark"), row
 
 
