@@ -158,8 +158,27 @@ class PairedUnits:
     metric: Callable  # summed features (..., features) -> the primary metric (...)
 
 
+def _scores(primary, samples) -> dict:
+    """index -> score of the samples that have the primary metric: a Mean's units, one sample each."""
+    return {field_of(s, "index"): field_of(s, "score") for s in samples if primary in (field_of(s, "results") or {})}
+
+
+def _mean_units(primary, a_samples, b_samples) -> PairedUnits:
+    """What the general path below makes of a Mean ([score, 1] per sample), without a Python call per unit: at
+    VQAv2's 214,354 questions a report pairs 27 trials with their baseline on it."""
+    a, b = _scores(primary, a_samples), _scores(primary, b_samples)
+    keys = sorted(set(a) & set(b), key=str)
+
+    def table(scores):
+        return np.column_stack([np.array([scores[k] for k in keys], dtype=float), np.ones(len(keys))])
+
+    return PairedUnits(keys, table(a), table(b), lambda sums: Mean().metric(sums, None))
+
+
 def paired_units(metadata: dict, a_samples, b_samples) -> PairedUnits:
     statistic, primary = statistic_of(metadata)
+    if type(statistic) is Mean:
+        return _mean_units(primary, a_samples, b_samples)
     a, b = _groups(statistic, primary, a_samples), _groups(statistic, primary, b_samples)
     keys = sorted(set(a) & set(b), key=str)
     columns = statistic.columns([v for k in keys for _, v in a[k]]) if hasattr(statistic, "columns") else None
