@@ -24,7 +24,7 @@ from gprune.feature_cache import FeatureCache
 from gprune.generation import warm_up
 from gprune.records import BenchmarkResult, SampleRecord
 
-from .host_memory import keep_mmap_threshold
+from .host_memory import release_free_memory
 from .nodes import node_address
 
 SLICE_LOG = "gprune slice:"  # how a worker's log line for each slice it evaluates begins
@@ -34,7 +34,6 @@ class EvalWorker:
     def __init__(self, model: str = "tiny", device: str | None = None, dtype: str | None = None,
                  data_dir: str | None = None, batch_size: int = 1, max_new_tokens: int | None = None,
                  cache_mb: int = 512, decoding: Decoding | None = None, answers: AnswerRules | None = None):
-        keep_mmap_threshold()  # hours of slices must not grow the worker (workers/host_memory.py)
         self.model_name, self.data_dir = model, data_dir
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.decoding, self.answers = decoding or Decoding(), answers or AnswerRules()
@@ -62,9 +61,12 @@ class EvalWorker:
         print(f"{SLICE_LOG} {benchmark} [{offset}, {offset + limit if limit is not None else 'end'}) "
               f"{json.dumps(own_fields(prune.to_dict()), sort_keys=True)}", flush=True)
         set_prune(self.model, self.processor, prune)
-        result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
-                               self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
-                               answers=self.answers)
+        try:
+            result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
+                                   self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
+                                   answers=self.answers)
+        finally:
+            release_free_memory()  # hours of slices must not grow the worker (workers/host_memory.py)
         return replace(result, nodes=self.node)
 
     def size(self, benchmark: str) -> int:
