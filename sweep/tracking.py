@@ -139,7 +139,7 @@ class SweepTracker(RunLogger):
                  "metrics": r.data.metrics, "status": r.data.tags.get(TRIAL_STATUS)} for r in runs]
 
     def open_trial(self, trial_id: str, name: str, tags: dict, started: float) -> str:
-        """A running trial's run, which shows its progress (`log_progress`) until `log_child` makes it whole; an
+        """A running trial's run, which shows its progress (stepped metrics) until `log_child` makes it whole; an
         earlier one of the trial's that a dead driver left is closed, superseded."""
         self.close_incomplete(trial_id)
         return self.open(name, {PARENT_RUN: self.parent_id, TRIAL_ID: trial_id, ROLE: Role.TRIAL, **tags}, started)

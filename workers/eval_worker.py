@@ -24,7 +24,6 @@ from gprune.feature_cache import FeatureCache
 from gprune.generation import warm_up
 from gprune.records import BenchmarkResult, SampleRecord
 
-from .host_memory import release_free_memory
 from .nodes import node_address
 
 SLICE_LOG = "gprune slice:"  # how a worker's log line for each slice it evaluates begins
@@ -61,12 +60,9 @@ class EvalWorker:
         print(f"{SLICE_LOG} {benchmark} [{offset}, {offset + limit if limit is not None else 'end'}) "
               f"{json.dumps(own_fields(prune.to_dict()), sort_keys=True)}", flush=True)
         set_prune(self.model, self.processor, prune)
-        try:
-            result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
-                                   self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
-                                   answers=self.answers)
-        finally:
-            release_free_memory()  # hours of slices must not grow the worker (workers/host_memory.py)
+        result = evaluate_task(self.model, self.processor, self._task(benchmark), limit, self.batch_size,
+                               self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
+                               answers=self.answers)
         return replace(result, nodes=self.node)
 
     def size(self, benchmark: str) -> int:
