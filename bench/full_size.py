@@ -9,7 +9,10 @@ workers' wall time minus their processor + generate() time, over the samples); t
 done grow. Unpruned baseline left out (it would be a second pass of the same size: retention is not what this
 measures).
 
-    .venv/bin/python bench/full_size.py [--samples 214354] [--workers 2] [--ratio 0.9] [--data DIR]
+The workers' feature cache is off by default (`--cache-mb 0`), as README says a full-size sweep should run: a
+cache smaller than the benchmark's images only churns, and grew each worker to 3.4 GB here (BENCHMARKS.md).
+
+    .venv/bin/python bench/full_size.py [--samples 214354] [--workers 2] [--ratio 0.9] [--cache-mb 0] [--data DIR]
 """
 
 import argparse
@@ -76,6 +79,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=2)
     parser.add_argument("--slice-samples", type=int, default=1000)
     parser.add_argument("--data", default="/tmp/gprune-full-size", help="fixtures are written here once")
+    parser.add_argument("--cache-mb", type=int, default=0, help="the workers' vision-feature cache (README: off at "
+                        "full size, where the images cannot fit it)")
     args = parser.parse_args()
     data, small = Path(args.data) / str(args.samples), Path(args.data) / "10000"
     written = fixture(data, args.samples)
@@ -88,7 +93,7 @@ def main() -> None:
 
     ray.init(num_cpus=args.workers + 1, include_dashboard=False, log_to_driver=False)
     pool = WorkerPool("tiny", args.workers, 1, data_dir=str(data), batch_size=args.batch_size,
-                      max_new_tokens=args.max_new_tokens)
+                      max_new_tokens=args.max_new_tokens, cache_mb=args.cache_mb)
     workers = pool.info()
     trial = Trial.remote()
     processes = {"driver": psutil.Process(), "trial": psutil.Process(ray.get(trial.pid.remote())),
@@ -124,7 +129,8 @@ def main() -> None:
         records = sum(p.stat().st_size for p in folder.glob("*.parquet"))
     result = out["result"]
     outside = (out["wall"] * args.workers - result.model_seconds) / result.samples
-    print(f"\ntiny model, {args.workers} workers (1 CPU each), G-Prune {args.ratio:.0%}, batch {args.batch_size}, "
+    print(f"\ntiny model, {args.workers} workers (1 CPU each, feature cache {args.cache_mb} MB), G-Prune "
+          f"{args.ratio:.0%}, batch {args.batch_size}, "
           f"max {args.max_new_tokens} new tokens, slices of {args.slice_samples}; {result.samples:,} samples in "
           f"{out['wall']:.0f} s ({result.samples / out['wall']:.1f} samples/s), exact_match "
           f"{result.metrics.get('exact_match', float('nan')):.4f}, errors {result.errors}")
