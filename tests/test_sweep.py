@@ -77,8 +77,9 @@ def check_sweep_in_mlflow(uri, name, fixtures_dir):
         assert tags["gprune.trial_status"] == "finished" and tags["gprune.worker_nodes"]  # where it was evaluated
         artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
         assert artifacts == ["records"]  # Parquet, a file per slice
-        assert {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run.info.run_id, "records")} >= {
-            "pope.00000000-00000003.parquet", "textvqa.00000000-00000003.parquet"}
+        sliced = {a.path.rsplit("/", 1)[-1].split(".")[0] for a in client.list_artifacts(run.info.run_id, "records")
+                  if a.path.endswith(".parquet")}
+        assert sliced == {"pope", "textvqa"}
         # the trial's own times: it started before it ended, its metrics are stamped when it reported
         assert run.info.start_time < run.info.end_time
         assert client.get_metric_history(run.info.run_id, "tflops_exact")[0].timestamp == run.info.end_time
