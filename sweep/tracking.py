@@ -229,6 +229,8 @@ class MLflowCallback(tune.Callback):
             tags = {**self.tags, "device": result.pop("device", "unknown"), TRIAL_STATUS: status,
                     WORKER_NODES: result.pop("nodes", "")}
             end = last.get("timestamp") or time.time()  # Tune's own clock: when the trial reported last
+            if end <= self.started.get(trial_id, 0):  # whole seconds, before the run opened for its progress
+                end = time.time()
             seconds = (end - last.get("time_total_s", 0.0), end)
             self.tracker.log_child(trial_id, run_name(config) or trial_id, {**self.params, **prune}, result, tags,
                                    records, "FINISHED" if status in FINISHED else "FAILED", seconds=seconds,
