@@ -9,10 +9,11 @@ workers' wall time minus their processor + generate() time, over the samples); t
 done grow. Unpruned baseline left out (it would be a second pass of the same size: retention is not what this
 measures).
 
-The workers' feature cache is off by default (`--cache-mb 0`), as README says a full-size sweep should run: a
-cache smaller than the benchmark's images only churns, and grew each worker to 3.4 GB here (BENCHMARKS.md).
+The workers' feature cache has the sweep's default budget (512 MB) and is told the trial's image count as a sweep's
+driver tells it (WorkerPool.expect_images): images that cannot fit turn it off, where before it churned and grew
+each worker to 3.4 GB here (BENCHMARKS.md).
 
-    .venv/bin/python bench/full_size.py [--samples 214354] [--workers 2] [--ratio 0.9] [--cache-mb 0] [--data DIR]
+    .venv/bin/python bench/full_size.py [--samples 214354] [--workers 2] [--ratio 0.9] [--cache-mb 512] [--data DIR]
 """
 
 import argparse
@@ -79,8 +80,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=2)
     parser.add_argument("--slice-samples", type=int, default=1000)
     parser.add_argument("--data", default="/tmp/gprune-full-size", help="fixtures are written here once")
-    parser.add_argument("--cache-mb", type=int, default=0, help="the workers' vision-feature cache (README: off at "
-                        "full size, where the images cannot fit it)")
+    parser.add_argument("--cache-mb", type=int, default=512, help="the workers' vision-feature cache budget (the "
+                        "sweep's workers.cache_mb)")
     args = parser.parse_args()
     data, small = Path(args.data) / str(args.samples), Path(args.data) / "10000"
     written = fixture(data, args.samples)
@@ -95,6 +96,7 @@ def main() -> None:
     pool = WorkerPool("tiny", args.workers, 1, data_dir=str(data), batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, cache_mb=args.cache_mb)
     workers = pool.info()
+    cached = args.cache_mb > 0 and pool.expect_images(args.samples)  # as the sweep's driver does (sweep/runner.py)
     trial = Trial.remote()
     processes = {"driver": psutil.Process(), "trial": psutil.Process(ray.get(trial.pid.remote())),
                  **{f"worker {i}": psutil.Process(w["pid"]) for i, w in enumerate(workers)}}
@@ -129,7 +131,8 @@ def main() -> None:
         records = sum(p.stat().st_size for p in folder.glob("*.parquet"))
     result = out["result"]
     outside = (out["wall"] * args.workers - result.model_seconds) / result.samples
-    print(f"\ntiny model, {args.workers} workers (1 CPU each, feature cache {args.cache_mb} MB), G-Prune "
+    print(f"\ntiny model, {args.workers} workers (1 CPU each, feature cache {args.cache_mb} MB: "
+          f"{'on' if cached else 'off, the images cannot fit'}), G-Prune "
           f"{args.ratio:.0%}, batch {args.batch_size}, "
           f"max {args.max_new_tokens} new tokens, slices of {args.slice_samples}; {result.samples:,} samples in "
           f"{out['wall']:.0f} s ({result.samples / out['wall']:.1f} samples/s), exact_match "

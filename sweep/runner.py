@@ -104,7 +104,7 @@ def evaluate_baseline(run: "SweepRun", fixed: dict) -> dict:
     run.printer(f"evaluating the unpruned baseline on {', '.join(spec.benchmarks)} ...", flush=True)
     prune = PruneConfig(**{**fixed, "ratio": 0.0})
     slice_samples = spec.workers.slice_samples
-    if spec.workers.cache_mb:  # a first, discarded pass fills the vision-feature caches, so the baseline is
+    if run.cached:  # a first, discarded pass fills the vision-feature caches, so the baseline is
         # timed as the trials after it are (their images cached), not charged the vision tower alone
         warm = run.path / "warm-up"
         shutil.rmtree(warm, ignore_errors=True)  # a pass cut short before: run whole, or it fills nothing
@@ -194,6 +194,7 @@ class SweepRun:
     pool: WorkerPool | None = None
     node: DriverNode | PrivateCluster | None = None  # the sweep's own cluster, or this host joined to one
     sizes: dict = field(default_factory=dict)  # benchmark -> samples each trial evaluates (sample_sizes)
+    cached: bool = False  # whether the workers' vision-feature caches hold every image of the sweep
 
     @property
     def fixed(self) -> dict:
@@ -258,6 +259,10 @@ def start(run: SweepRun, address: str | None) -> None:
     run.printer(f"starting {run.pool.count} evaluation worker(s) ...", flush=True)
     run.pool.info()  # every worker has loaded its model, or the reason one cannot is said in one line
     run.sizes = sample_sizes(spec, run.pool)
+    run.cached = bool(spec.workers.cache_mb) and run.pool.expect_images(sum(run.sizes.values()))
+    if spec.workers.cache_mb and not run.cached:
+        run.printer(f"vision-feature cache off: {sum(run.sizes.values()):,} images per trial do not fit "
+                    f"workers.cache_mb {spec.workers.cache_mb} (raise it to cache them)", flush=True)
     run.stops.check()
     run.tracker.start({**run.params, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, run.tags,
                       parent)

@@ -254,6 +254,55 @@ def test_feature_cache_evicts_least_recently_used_within_its_byte_budget():
     assert cache.bytes <= cache.max_bytes
 
 
+def test_feature_cache_that_only_churns_stops_admitting_and_lets_its_entries_go():
+    """A pass over more images than fit (a benchmark at full size) evicts each before a next trial could use it."""
+    from gprune.feature_cache import FeatureCache
+
+    cache = FeatureCache(max_bytes=3 * 400)
+    for i in range(6):  # fills, then turns over its whole budget: no hit all along
+        assert cache.admitting
+        cache.get(f"image {i}")
+        cache.put(f"image {i}", torch.zeros(100))
+    assert not cache.admitting and len(cache) == 0 and cache.bytes == 0
+    cache.put("image 6", torch.zeros(100))
+    assert len(cache) == 0 and cache.stats()["admitting"] is False
+
+
+def test_feature_cache_with_hits_keeps_admitting_however_long_it_turns_over():
+    """Questions that share an image (VQAv2 asks about five per image) hit it while it is still there."""
+    from gprune.feature_cache import FeatureCache
+
+    cache = FeatureCache(max_bytes=3 * 400)
+    for i in range(30):
+        if cache.get(f"image {i // 2}") is None:
+            cache.put(f"image {i // 2}", torch.zeros(100))
+    assert cache.admitting and cache.hits == 15 and len(cache) == 3
+
+
+def test_feature_cache_told_its_images_cannot_fit_admits_none():
+    from gprune.feature_cache import FeatureCache
+
+    assert FeatureCache(max_bytes=3 * 400).expect(images=3, image_bytes=400)
+    cache = FeatureCache(max_bytes=3 * 400)
+    assert not cache.expect(images=4, image_bytes=400)
+    cache.put("image", torch.zeros(100))
+    assert len(cache) == 0 and cache.misses == 0
+
+
+def test_an_eval_worker_sizes_its_feature_cache_by_its_warm_up_image(fixtures_dir):
+    """EvalWorker measures an image's features on its warm-up image; a sweep's image count then turns the cache
+    off (no memory, and the driver skips the warm-up pass) or keeps it."""
+    from workers.eval_worker import EvalWorker
+
+    worker = EvalWorker(model="tiny", data_dir=str(fixtures_dir), cache_mb=1, max_new_tokens=1)
+    assert 0 < worker.image_bytes < 1 << 20 and worker.info()["cache"]["misses"] == 0
+    assert worker.expect_images(1)
+    assert not worker.expect_images((1 << 20) // worker.image_bytes + 1)
+    worker.evaluate(PruneConfig(ratio=0.5), "pope", limit=2)
+    assert worker.info()["cache"] == {"entries": 0, "bytes": 0, "max_bytes": 1 << 20, "hits": 0, "misses": 2,
+                                      "admitting": False}
+
+
 class DeviceReads(TorchDispatchMode):
     """Counts the ops that read a tensor's values back to the host: on a GPU each waits for the device's queue to
     drain (a host sync), so the launches after it stop overlapping the work before it."""

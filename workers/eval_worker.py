@@ -38,9 +38,13 @@ class EvalWorker:
         self.decoding, self.answers = decoding or Decoding(), answers or AnswerRules()
         self.model, self.processor = load_model(model, device=device, dtype=dtype)
         self.weight_loads = 1  # in this process; `restarted` says whether Ray brought the worker back
+        pruning = self.model.model.pruning
+        pruning.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
         self.warmup_seconds = warm_up(self.model, self.processor, self.decoding)
-        self.model.model.pruning.images_encoded = 0  # count the benchmarks' images, not the warm-up's blank one
-        self.model.model.pruning.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
+        # The warm-up's one small blank image: a floor on an image's features, what expect_images() weighs
+        self.image_bytes = pruning.feature_cache.bytes if cache_mb else 0
+        pruning.images_encoded = 0  # count the benchmarks' images, not the warm-up's blank one
+        pruning.feature_cache = FeatureCache(cache_mb << 20) if cache_mb else None
         self.tasks = {}  # benchmark -> lmms-eval task, loaded once
         self.calls = 0
         self.node = node_address() if ray.is_initialized() else ""  # where its results say they were evaluated
@@ -64,6 +68,12 @@ class EvalWorker:
                                self.max_new_tokens, name=benchmark, offset=offset, decoding=self.decoding,
                                answers=self.answers)
         return replace(result, nodes=self.node)
+
+    def expect_images(self, images: int) -> bool:
+        """A sweep will show this worker up to `images` images: whether its feature cache will keep them (it turns
+        itself off when they cannot all fit, as then each trial's pass would evict them before the next)."""
+        cache = self.model.model.pruning.feature_cache
+        return cache is not None and cache.expect(images, self.image_bytes)
 
     def size(self, benchmark: str) -> int:
         """Samples in the benchmark's split."""
@@ -89,6 +99,7 @@ class EvalWorker:
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "memory_bytes": memory, "weight_loads": self.weight_loads, "calls": self.calls,
             "restarted": bool(ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed),
-            "images_encoded": self.model.model.pruning.images_encoded, "cache": cache.stats() if cache else None,
+            "images_encoded": self.model.model.pruning.images_encoded,
+            "cache": cache.stats() if cache is not None else None,
             "node_id": node, "pid": os.getpid(),
         }

@@ -106,6 +106,10 @@ class WorkerPool:
         except ray.exceptions.RayActorError as error:
             raise start_error(error) from None
 
+    def expect_images(self, images: int) -> bool:
+        """Tells every worker's feature cache how many images a sweep will show it: whether they all keep them."""
+        return all(ray.get([worker.expect_images.remote(images) for worker in self.workers]))
+
     def shutdown(self) -> None:
         for actor in [*self.workers, self.dispatcher]:
             ray.kill(actor, no_restart=True)
