@@ -100,7 +100,9 @@ def main() -> None:
     trial = Trial.remote()
     processes = {"driver": psutil.Process(), "trial": psutil.Process(ray.get(trial.pid.remote())),
                  **{f"worker {i}": psutil.Process(w["pid"]) for i, w in enumerate(workers)}}
-    peaks = dict.fromkeys(processes, 0.0)
+    # resident memory, and the part of it the process owns: less its file-backed pages (shared libraries, the
+    # memory-mapped Arrow data), which the kernel shares between processes and drops under pressure
+    peaks, owned = dict.fromkeys(processes, 0.0), dict.fromkeys(processes, 0.0)
     rows, stop = [], threading.Event()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "trial"
@@ -109,14 +111,15 @@ def main() -> None:
 
         def watch():
             while not stop.is_set():
-                now = {name: p.memory_info().rss / MB for name, p in processes.items()}
-                for name, value in now.items():
-                    peaks[name] = max(peaks[name], value)
+                for name, process in processes.items():
+                    memory = process.memory_info()
+                    peaks[name] = max(peaks[name], memory.rss / MB)
+                    owned[name] = max(owned[name], (memory.rss - memory.shared) / MB)
                 done, _ = progress(folder)
                 if checkpoints and done >= checkpoints[0]:
                     checkpoints.pop(0)
                     size = sum(p.stat().st_size for p in folder.glob("*.parquet")) / MB
-                    rows.append((done, time.perf_counter() - started, dict(peaks), size))
+                    rows.append((done, time.perf_counter() - started, dict(peaks), dict(owned), size))
                     print(f"  {done:,} samples after {rows[-1][1]:.0f} s", flush=True)
                 stop.wait(1.0)
 
@@ -144,10 +147,13 @@ def main() -> None:
           f"{out['aggregation']:.1f} s")
     print(f"records: {records / MB:.1f} MB of Parquet ({records / result.samples:.0f} bytes a sample)\n")
     names = list(processes)
+    print("Peak resident memory so far, MB, and in brackets the peak of what the process owns (resident less "
+          "file-backed pages):\n")
     print("| samples done | elapsed s | " + " | ".join(f"{n} peak MB" for n in names) + " | records MB |")
     print("|---" * (len(names) + 3) + "|")
-    for done, elapsed, seen, size in rows:
-        print(f"| {done:,} | {elapsed:.0f} | " + " | ".join(f"{seen[n]:.0f}" for n in names) + f" | {size:.1f} |")
+    for done, elapsed, seen, own, size in rows:
+        print(f"| {done:,} | {elapsed:.0f} | " + " | ".join(f"{seen[n]:.0f} ({own[n]:.0f})" for n in names)
+              + f" | {size:.1f} |")
     pool.shutdown()
     ray.shutdown()
 
