@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/runner.py --limit 256
 	$(PY) bench/flops_8b.py
 	$(PY) bench/gpu.py   # the 8B geometry on a GPU; on a CPU, the narrow smoke model
+	$(PY) bench/decode_step.py   # the same: one decode step against transformers' own classes
 	$(PY) bench/host_reads.py
 	$(PY) bench/sweep_timing.py
 	$(PY) bench/pruning_table.py

@@ -29,8 +29,9 @@ QUESTION = ("Look at the picture carefully and answer the question about the obj
             "positions. What is written on the sign in the middle of the image?")  # ~41 tokens with the template
 
 
-def build(sizes: dict, device: torch.device, dtype: torch.dtype):
-    """A random-weight LLaVA-NeXT of the llama3-llava-next-8b token geometry (336 px crops, 14 px patches)."""
+def build(sizes: dict, device: torch.device, dtype: torch.dtype, pruned: bool = True):
+    """A random-weight LLaVA-NeXT of the llama3-llava-next-8b token geometry (336 px crops, 14 px patches): the
+    project's pruned classes, or with pruned=False transformers' own (the same weights: the seed is fixed)."""
     tokenizer = build_tokenizer()
     # torchvision: the image processor a llava-hf checkpoint loads in transformers 5 (it runs on the model's device)
     processor = build_processor(tokenizer, crop=336, patch=14, pinpoints=PINPOINTS, backend="torchvision")
@@ -54,7 +55,8 @@ def build(sizes: dict, device: torch.device, dtype: torch.dtype):
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = None  # random weights: force every answer to --new-tokens tokens
     processor.tokenizer.padding_side = "left"
-    set_prune(model, processor, PruneConfig())
+    if pruned:
+        set_prune(model, processor, PruneConfig())
     return model, processor
 
 
