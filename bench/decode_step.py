@@ -26,11 +26,11 @@ import time
 
 import torch
 import transformers
-from torch._dynamo.utils import counters
 
 from gprune import PruneConfig, set_prune
 from gprune.decoding import Decoding
 from gprune.generation import prefill_clock
+from gprune.transformers_api import compiler_counts
 from testbed.geometry_8b import FULL, NARROW, build, prepare_rows
 
 COMPILED = Decoding(cache="static", compile="on")
@@ -73,10 +73,9 @@ def measure(model, processor, args) -> dict:
     inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
     for _ in range(2):
         generate_once(model, inputs, args.new_tokens)
-    counters.clear()
+    compiler_counts(reset=True)
     timings = [generate_once(model, inputs, args.new_tokens) for _ in range(args.repeats)]
-    compiler = {"graph_breaks": sum(counters["graph_break"].values()), "recompiles": counters["stats"]["unique_graphs"],
-                "cudagraph_skips": counters["inductor"]["cudagraph_skips"]}
+    compiler = compiler_counts()
     calls = (python_calls(model, inputs, args.new_tokens) - python_calls(model, inputs, 2)) / (args.new_tokens - 2)
     prompt = inputs["input_ids"].shape[1]
     return {

@@ -83,6 +83,18 @@ def compile_config_for_every_device() -> CompileConfig:
     return config
 
 
+def compiler_counts(reset: bool = False) -> dict:
+    """torch.compile's running counts since the last reset (its private torch._dynamo.utils.counters): graph breaks,
+    graphs compiled, CUDA graphs skipped. reset=True zeroes them after reading."""
+    from torch._dynamo.utils import counters
+
+    counts = {"graph_breaks": sum(counters["graph_break"].values()), "recompiles": counters["stats"]["unique_graphs"],
+              "cudagraph_skips": counters["inductor"]["cudagraph_skips"]}
+    if reset:
+        counters.clear()
+    return counts
+
+
 def allow_compiled_shapes(count: int) -> None:
     """Let torch.compile keep at least `count` compiled versions of a function (one per shape) before it falls back."""
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, count)
