@@ -10,8 +10,9 @@ done grow. Unpruned baseline left out (it would be a second pass of the same siz
 measures).
 
 The workers' feature cache has the sweep's default budget (512 MB) and is told the trial's image count as a sweep's
-driver tells it (WorkerPool.expect_images): images that cannot fit turn it off, where before it churned and grew
-each worker to 3.4 GB here (BENCHMARKS.md).
+driver tells it (WorkerPool.expect_images): images that cannot all fit shrink it to a window of recent ones, and
+these fixtures' images, one per question, never repeat, so it stops; before, it churned and grew each worker to
+3.4 GB here (BENCHMARKS.md).
 
     .venv/bin/python bench/full_size.py [--samples 214354] [--workers 2] [--ratio 0.9] [--cache-mb 512] [--data DIR]
 """
@@ -135,7 +136,7 @@ def main() -> None:
     result = out["result"]
     outside = (out["wall"] * args.workers - result.model_seconds) / result.samples
     print(f"\ntiny model, {args.workers} workers (1 CPU each, feature cache {args.cache_mb} MB: "
-          f"{'on' if cached else 'off, the images cannot fit'}), G-Prune "
+          f"{'holds the trial' if cached else 'the images cannot all fit'}), G-Prune "
           f"{args.ratio:.0%}, batch {args.batch_size}, "
           f"max {args.max_new_tokens} new tokens, slices of {args.slice_samples}; {result.samples:,} samples in "
           f"{out['wall']:.0f} s ({result.samples / out['wall']:.1f} samples/s), exact_match "
@@ -154,6 +155,7 @@ def main() -> None:
     for done, elapsed, seen, own, size in rows:
         print(f"| {done:,} | {elapsed:.0f} | " + " | ".join(f"{seen[n]:.0f} ({own[n]:.0f})" for n in names)
               + f" | {size:.1f} |")
+    print("\nthe workers' feature caches at the end:", [w["cache"] for w in pool.info()])
     pool.shutdown()
     ray.shutdown()
 

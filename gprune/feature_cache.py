@@ -7,18 +7,22 @@ pixels, mode and size) and the image processor's settings, on the host before th
 (`image_key`), so a changed image or preprocessing misses and no pixels come back from the device; a caller that
 gives none (a model's own generate()) gets keys hashed from the preprocessed pixels (`key`).
 
-When a sweep's images outnumber the cache (a benchmark at full size: VQAv2 has 214,354), each trial's pass evicts
-the features before the next trial could use them, so LRU never hits and the churn only fragments the worker's
-heap (3.4 GB against 1.6 GB without a cache, BENCHMARKS.md). So the cache stops admitting, keeping nothing, from
-then on a lookup per image and no memory: told up front (`expect`) that a sweep's images cannot fit, or, where
-nobody told it (a worker Ray restarted, images larger than expected), once it turned over its whole budget
-without a single hit.
+When a sweep's images outnumber the cache (a benchmark at full size: VQAv2 has 214,354 questions), each trial's
+pass evicts an image before the next trial comes back to it: only an image asked about again soon can hit (VQAv2,
+GQA and POPE ask several questions about one image in a row). Holding the whole budget then buys nothing more than
+a short window of recent images does, and the churn of a large cache fragments the worker's heap (3.4 GB against
+1.6 GB without a cache, BENCHMARKS.md). So a cache told (`expect`) that a sweep's images cannot all fit shrinks to
+the last WINDOW_IMAGES images; and a cache that turns over its whole budget without a single hit (no image
+repeats: told or not, a worker Ray restarted) stops admitting and lets its entries go, from then on a lookup per
+image and no memory.
 """
 
 import hashlib
 from collections import OrderedDict
 
 import torch
+
+WINDOW_IMAGES = 256  # kept when a sweep's images cannot all be: repeats of an image this close together still hit
 
 
 class FeatureCache:
@@ -64,20 +68,25 @@ class FeatureCache:
             return
         self._entries[key] = features
         self.bytes += size
+        self._evict()
+        if self._evicted_since_hit >= self.max_bytes:  # a whole turnover without a hit: it can only churn
+            self.stop()
+
+    def _evict(self) -> None:
         while self.bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
             evicted_size = evicted.numel() * evicted.element_size()
             self.bytes -= evicted_size
             self._evicted_since_hit += evicted_size
-        if self._evicted_since_hit >= self.max_bytes:  # a whole turnover without a hit: it can only churn
-            self.stop()
 
     def expect(self, images: int, image_bytes: int) -> bool:
-        """Told a sweep shows it `images` images of at least `image_bytes` of features each: whether it will
-        cache them (it stops if they cannot all fit)."""
-        if images * image_bytes > self.max_bytes:
-            self.stop()
-        return self.admitting
+        """Told a sweep shows it `images` images of at least `image_bytes` of features each: whether they all stay
+        from one trial to the next. If not, it keeps the last WINDOW_IMAGES of them (see the module's docstring)."""
+        if images * image_bytes <= self.max_bytes:
+            return True
+        self.max_bytes = min(self.max_bytes, WINDOW_IMAGES * image_bytes)
+        self._evict()
+        return False
 
     def stop(self) -> None:
         """Admit nothing more and let every entry go."""

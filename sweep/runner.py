@@ -16,6 +16,7 @@ import ray
 from ray import tune
 
 from gprune.config import PruneConfig, own_fields
+from gprune.feature_cache import WINDOW_IMAGES
 from gprune.measures import Measure
 from gprune.records import BenchmarkResult
 from workers import WorkerPool
@@ -261,8 +262,9 @@ def start(run: SweepRun, address: str | None) -> None:
     run.sizes = sample_sizes(spec, run.pool)
     run.cached = bool(spec.workers.cache_mb) and run.pool.expect_images(sum(run.sizes.values()))
     if spec.workers.cache_mb and not run.cached:
-        run.printer(f"vision-feature cache off: {sum(run.sizes.values()):,} images per trial do not fit "
-                    f"workers.cache_mb {spec.workers.cache_mb} (raise it to cache them)", flush=True)
+        run.printer(f"vision-feature cache: {sum(run.sizes.values()):,} images per trial do not fit workers.cache_mb "
+                    f"{spec.workers.cache_mb}, so each worker keeps its last {WINDOW_IMAGES} (an image asked about "
+                    "again soon still hits) and no pass fills the caches before the baseline", flush=True)
     run.stops.check()
     run.tracker.start({**run.params, "search": spec.search.algorithm, "scheduler": spec.scheduler.type}, run.tags,
                       parent)

@@ -279,28 +279,36 @@ def test_feature_cache_with_hits_keeps_admitting_however_long_it_turns_over():
     assert cache.admitting and cache.hits == 15 and len(cache) == 3
 
 
-def test_feature_cache_told_its_images_cannot_fit_admits_none():
-    from gprune.feature_cache import FeatureCache
+def test_feature_cache_told_its_images_cannot_fit_keeps_a_window_of_recent_ones():
+    """Questions about one image in a row still hit; nothing is held for a next trial it could not reach."""
+    from gprune.feature_cache import WINDOW_IMAGES, FeatureCache
 
     assert FeatureCache(max_bytes=3 * 400).expect(images=3, image_bytes=400)
-    cache = FeatureCache(max_bytes=3 * 400)
-    assert not cache.expect(images=4, image_bytes=400)
-    cache.put("image", torch.zeros(100))
-    assert len(cache) == 0 and cache.misses == 0
+    cache = FeatureCache(max_bytes=(WINDOW_IMAGES + 10) * 400)
+    assert not cache.expect(images=WINDOW_IMAGES + 11, image_bytes=400)
+    assert cache.max_bytes == WINDOW_IMAGES * 400
+    for i in range(3 * WINDOW_IMAGES):  # each image asked about twice in a row, as VQAv2 asks
+        if cache.get(f"image {i // 2}") is None:
+            cache.put(f"image {i // 2}", torch.zeros(100))
+    assert cache.admitting and cache.hits == 3 * WINDOW_IMAGES // 2 and len(cache) == WINDOW_IMAGES
+    small = FeatureCache(max_bytes=3 * 400)
+    assert not small.expect(images=4, image_bytes=400) and small.max_bytes == 3 * 400  # already under the window
 
 
 def test_an_eval_worker_sizes_its_feature_cache_by_its_warm_up_image(fixtures_dir):
-    """EvalWorker measures an image's features on its warm-up image; a sweep's image count then turns the cache
-    off (no memory, and the driver skips the warm-up pass) or keeps it."""
+    """EvalWorker measures an image's features on its warm-up image; a sweep's image count then keeps its cache or
+    shrinks it to a window (and the driver skips the filling pass)."""
+    from gprune.feature_cache import WINDOW_IMAGES
     from workers.eval_worker import EvalWorker
 
-    worker = EvalWorker(model="tiny", data_dir=str(fixtures_dir), cache_mb=1, max_new_tokens=1)
+    worker = EvalWorker(model="tiny", data_dir=str(fixtures_dir), cache_mb=64, max_new_tokens=1)
     assert 0 < worker.image_bytes < 1 << 20 and worker.info()["cache"]["misses"] == 0
-    assert worker.expect_images(1)
-    assert not worker.expect_images((1 << 20) // worker.image_bytes + 1)
+    assert worker.expect_images(8)
+    assert not worker.expect_images((64 << 20) // worker.image_bytes + 1)
     worker.evaluate(PruneConfig(ratio=0.5), "pope", limit=2)
-    assert worker.info()["cache"] == {"entries": 0, "bytes": 0, "max_bytes": 1 << 20, "hits": 0, "misses": 2,
-                                      "admitting": False}
+    cache = worker.info()["cache"]
+    assert cache["max_bytes"] == WINDOW_IMAGES * worker.image_bytes < 64 << 20
+    assert cache["entries"] == cache["misses"] == 2 and cache["admitting"]
 
 
 class DeviceReads(TorchDispatchMode):

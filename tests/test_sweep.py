@@ -597,8 +597,9 @@ def test_tunes_saved_state_stays_small_for_a_1000_sample_trial(ray_cluster, tmp_
                        "workers": {"cpus_per_worker": 1, "cache_mb": 1}})  # 1000 images do not fit 1 MB
     lines = []
     outcome = run_sweep(spec, tracking_uri=uri, printer=lambda *a, **k: lines.append(" ".join(map(str, a))))
-    assert "vision-feature cache off: 1,000 images per trial do not fit workers.cache_mb 1 (raise it to cache them)" \
-        in lines  # and so no warm-up pass
+    assert ("vision-feature cache: 1,000 images per trial do not fit workers.cache_mb 1, so each worker keeps its "
+            "last 256 (an image asked about again soon still hits) and no pass fills the caches before the baseline"
+            in lines)
     folder = tmp_path / ".sweeps" / "big"
     tune_state = [p for p in folder.rglob("*") if p.is_file() and not {"records", "report"} & set(p.parts)
                   and p.name not in ("baseline.json", "sweep.json", BALLAST)]  # the ballast: room for Tune's state

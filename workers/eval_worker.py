@@ -70,8 +70,8 @@ class EvalWorker:
         return replace(result, nodes=self.node)
 
     def expect_images(self, images: int) -> bool:
-        """A sweep will show this worker up to `images` images: whether its feature cache will keep them (it turns
-        itself off when they cannot all fit, as then each trial's pass would evict them before the next)."""
+        """A sweep will show this worker up to `images` images a trial: whether its feature cache keeps them all from
+        one trial to the next (if not, it keeps a window of recent ones: gprune.feature_cache)."""
         cache = self.model.model.pruning.feature_cache
         return cache is not None and cache.expect(images, self.image_bytes)
 
