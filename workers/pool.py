@@ -107,7 +107,7 @@ class WorkerPool:
             raise start_error(error) from None
 
     def expect_images(self, images: int) -> bool:
-        """Tells every worker's feature cache how many images a trial shows it: whether they all keep them all."""
+        """Tells every worker's feature cache how many images a trial shows it: whether every cache keeps them all."""
         return all(ray.get([worker.expect_images.remote(images) for worker in self.workers]))
 
     def shutdown(self) -> None:
