@@ -386,7 +386,9 @@ def test_a_stopped_sweep_resumes_and_logs_every_trial_exactly_once(fixtures_dir,
     and finishes the parent run."""
     name = f"stopped-{stop.name.lower()}"
     sweep_file = tmp_path / "sweep.yaml"
-    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, concurrency=1)))
+    # 16 samples a benchmark: trials of 3 ran all 8 within the half-second the test polls MLflow, and the stop
+    # came after the last one
+    sweep_file.write_text(yaml.safe_dump(sweep_dict(name, fixtures_dir, concurrency=1, limit=16)))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = run_cli(["sweep", str(sweep_file), "--tracking-uri", uri], tmp_path)
     wait_for_trials(uri, name, 2)
